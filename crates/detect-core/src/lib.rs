@@ -5,8 +5,11 @@
 //! so the same input always gives the same anomalies.
 
 pub mod anomaly;
+pub mod config;
 pub mod span;
 pub mod sql_shape;
+pub mod stats;
 
 pub use anomaly::{Anomaly, AnomalyType, Severity, Subtype, Window};
 pub use span::{AttrValue, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, TraceId, UnixNanos};
+pub use config::{ConfigError, DetectionConfig};
