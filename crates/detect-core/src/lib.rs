@@ -6,10 +6,17 @@
 
 pub mod anomaly;
 pub mod config;
+pub mod detect;
+pub mod engine;
+pub mod keys;
+pub mod sampling;
 pub mod span;
 pub mod sql_shape;
 pub mod stats;
+pub mod traces;
 
-pub use anomaly::{Anomaly, AnomalyType, Severity, Subtype, Window};
+pub use anomaly::{Anomaly, AnomalyType, MAX_EXAMPLES, Severity, Subtype, Window};
+pub use config::{ConfigEntry, ConfigError, DetectionConfig};
+pub use engine::{Engine, EngineStats};
+pub use sampling::is_sampled;
 pub use span::{AttrValue, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, TraceId, UnixNanos};
-pub use config::{ConfigError, DetectionConfig};

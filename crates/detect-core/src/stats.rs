@@ -2,5 +2,7 @@
 
 pub mod baseline;
 pub mod probability;
+pub mod trend;
 
 pub use baseline::{Baseline, BaselineParams, Judgement};
+pub use trend::{TrendBaseline, TrendJudgement, TrendParams};

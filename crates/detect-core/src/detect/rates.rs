@@ -1,0 +1,124 @@
+//! Window-level rate detection: counts every span per (service, operation) and window, and when a
+//! window closes runs the error-rate and throughput judgements for every known key, including keys
+//! that saw nothing (that is how drops and silent services are found).
+
+use crate::anomaly::{Anomaly, Window};
+use crate::config::DetectionConfig;
+use crate::detect::error_rate::{self, ErrorBaseline};
+use crate::detect::throughput::{self, ThroughputBaseline};
+use crate::detect::window_counts::{KeyCounts, WindowCounts};
+use crate::keys::{KeyId, KeyInterner};
+use crate::span::{Span, TraceId};
+use crate::stats::TrendParams;
+use std::collections::BTreeMap;
+
+pub struct RateDetector {
+    windows: BTreeMap<u64, WindowCounts>,
+    keys: Vec<KeyState>,
+    params: TrendParams,
+}
+
+#[derive(Default)]
+struct KeyState {
+    /// The first window the key had a span in: earlier windows are not zeros for it.
+    first_window: u64,
+    errors: ErrorBaseline,
+    throughput: ThroughputBaseline,
+    last_trace: Option<TraceId>,
+}
+
+/// What a service's operations did in one window, for the silent-service rule.
+#[derive(Default)]
+struct ServiceWindow {
+    requests: u64,
+    expected: f64,
+    operations: usize,
+    last_trace: Option<TraceId>,
+    anomalies: Vec<Anomaly>,
+}
+
+impl RateDetector {
+    pub fn new(config: &DetectionConfig) -> Self {
+        RateDetector {
+            windows: BTreeMap::new(),
+            keys: Vec::new(),
+            params: throughput::params(config),
+        }
+    }
+
+    pub fn record(&mut self, window_index: u64, key: KeyId, span: &Span) {
+        if self.keys.len() <= key.index() {
+            self.keys.resize_with(key.index() + 1, || KeyState {
+                first_window: window_index,
+                ..KeyState::default()
+            });
+        }
+        let state = &mut self.keys[key.index()];
+        state.first_window = state.first_window.min(window_index);
+        state.last_trace = Some(span.trace_id);
+        self.windows.entry(window_index).or_default().record(key, span);
+    }
+
+    pub fn close(
+        &mut self,
+        window_index: u64,
+        window: Window,
+        keys: &KeyInterner,
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
+        let counts = self.windows.remove(&window_index).unwrap_or_default();
+        let empty = KeyCounts::default();
+        let mut services: BTreeMap<&str, ServiceWindow> = BTreeMap::new();
+        for (index, state) in self.keys.iter_mut().enumerate() {
+            if state.first_window > window_index {
+                continue;
+            }
+            let key = KeyId(index as u32);
+            let (service, operation) = (keys.service(key), keys.operation(key));
+            let key_counts = counts.get(key).unwrap_or(&empty);
+            let summary = services.entry(service).or_default();
+            summary.requests += key_counts.requests;
+            summary.operations += 1;
+            if summary.last_trace.is_none() {
+                summary.last_trace = state.last_trace;
+            }
+            if let Some(a) = error_rate::judge(&mut state.errors, key_counts, service, operation, window, config) {
+                summary.anomalies.push(a);
+            }
+            summary.expected += state.throughput.expected(&self.params);
+            if let Some(v) = throughput::judge(
+                &mut state.throughput,
+                key_counts.requests,
+                service,
+                window,
+                config,
+                &self.params,
+            ) {
+                let examples = key_counts.examples.clone();
+                summary.anomalies.push(throughput::anomaly(&v, service, operation, window, examples, config));
+            }
+        }
+        for (service, summary) in services {
+            let silent = summary.requests == 0
+                && summary.expected >= f64::from(config.min_requests_per_window);
+            if silent {
+                out.push(throughput::silent_service(
+                    service,
+                    summary.expected,
+                    summary.operations,
+                    window,
+                    summary.last_trace,
+                    config,
+                ));
+            } else {
+                out.extend(summary.anomalies);
+            }
+        }
+    }
+
+    /// Windows holding counts that have not closed yet.
+    pub fn open_windows(&self) -> impl Iterator<Item = u64> + '_ {
+        self.windows.keys().copied()
+    }
+}

@@ -1,0 +1,243 @@
+//! Throughput detector (PERFORMANCE / `throughput_spike`, `throughput_drop`, `service_silent`).
+//!
+//! Per (service, operation), the window's request count `c` is variance-stabilised with Anscombe's
+//! transform `y = 2·√(c + 3/8)` (a Poisson count then has variance ≈ 1 whatever its mean) and judged
+//! against a [`TrendBaseline`] of past windows, so slow daily drift is followed, not flagged.
+//! With `ŷ` the prediction and `ĉ = (ŷ/2)² − 3/8` the expected count:
+//! - spike: `z ≥ t(throughput_spike_threshold, n)`, `c ≥ throughput_min_change_ratio · ĉ` and
+//!   `c − ĉ ≥ min_requests_per_window` (a rise from 1 to 3 requests is not a spike);
+//! - drop: `z ≤ −t`, `c ≤ ĉ / throughput_min_change_ratio` and `ĉ ≥ min_requests_per_window`;
+//! - silent service: every operation of a service that expected at least `min_requests_per_window`
+//!   requests in all saw none; reported once for the service instead of one drop per operation.
+//!
+//! Anomalous windows are not learned, unless the key has been anomalous for `relearn_after_seconds`
+//! (then the new level is the normal one). Score: |z|. Severity: `severity_cutoffs.throughput`.
+
+use crate::anomaly::{Anomaly, Subtype, Window};
+use crate::config::DetectionConfig;
+use crate::stats::probability::two_sided_truncated_variance;
+use crate::stats::{TrendBaseline, TrendParams};
+use crate::span::TraceId;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThroughputBaseline {
+    trend: TrendBaseline,
+    anomalous_since: Option<u64>,
+}
+
+impl ThroughputBaseline {
+    /// The count the baseline expects next window; 0 while warming up.
+    pub fn expected(&self, params: &TrendParams) -> f64 {
+        if self.trend.is_warm(params) {
+            expected_count(self.trend.predicted())
+        } else {
+            0.0
+        }
+    }
+}
+
+pub fn params(config: &DetectionConfig) -> TrendParams {
+    TrendParams {
+        warmup: config.warmup_min_windows,
+        level_weight: 0.3,
+        trend_weight: 0.1,
+        memory: 30.0,
+        // A Poisson count's spread on the Anscombe scale.
+        min_spread: 1.0,
+        truncation_variance: two_sided_truncated_variance(config.throughput_spike_threshold),
+    }
+}
+
+fn anscombe(count: u64) -> f64 {
+    2.0 * (count as f64 + 0.375).sqrt()
+}
+
+fn expected_count(y: f64) -> f64 {
+    ((y / 2.0).powi(2) - 0.375).max(0.0)
+}
+
+/// What one key's window looked like against its baseline.
+pub struct Verdict {
+    pub subtype: Subtype,
+    pub observed: u64,
+    pub expected: f64,
+    pub z: f64,
+    pub threshold: f64,
+    pub spread: f64,
+}
+
+/// Judges `count` for one key and learns it unless anomalous.
+pub fn judge(
+    baseline: &mut ThroughputBaseline,
+    count: u64,
+    service: &str,
+    window: Window,
+    config: &DetectionConfig,
+    params: &TrendParams,
+) -> Option<Verdict> {
+    let y = anscombe(count);
+    let judgement = baseline.trend.judge(y, config.throughput_threshold_for(service), params);
+    let verdict = judgement.and_then(|j| {
+        let expected = expected_count(j.predicted);
+        let c = count as f64;
+        let ratio = config.throughput_min_change_ratio;
+        let min = f64::from(config.min_requests_per_window);
+        let subtype = if j.z >= j.threshold && c >= ratio * expected && c - expected >= min {
+            Subtype::ThroughputSpike
+        } else if j.z <= -j.threshold && c <= expected / ratio && expected >= min {
+            Subtype::ThroughputDrop
+        } else {
+            return None;
+        };
+        Some(Verdict {
+            subtype,
+            observed: count,
+            expected,
+            z: j.z,
+            threshold: j.threshold,
+            spread: j.spread,
+        })
+    });
+    match verdict {
+        None => {
+            baseline.anomalous_since = None;
+            baseline.trend.learn(y, params);
+        }
+        Some(_) => {
+            let since = *baseline.anomalous_since.get_or_insert(window.start.0);
+            let relearn = config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC;
+            if window.end.0.saturating_sub(since) >= relearn {
+                baseline.trend.learn(y, params);
+            }
+        }
+    }
+    verdict
+}
+
+/// The anomaly for a key's verdict.
+pub fn anomaly(
+    verdict: &Verdict,
+    service: &str,
+    operation: &str,
+    window: Window,
+    examples: Vec<TraceId>,
+    config: &DetectionConfig,
+) -> Anomaly {
+    let direction = if verdict.subtype == Subtype::ThroughputSpike {
+        "rose to"
+    } else {
+        "fell to"
+    };
+    let score = verdict.z.abs();
+    Anomaly {
+        subtype: verdict.subtype,
+        severity: config.severity_cutoffs.throughput.grade(score),
+        service: service.to_owned(),
+        operation: Some(operation.to_owned()),
+        client: None,
+        trace_id: examples.first().copied(),
+        span_id: None,
+        observed: verdict.observed as f64,
+        expected: verdict.expected,
+        spread: verdict.spread,
+        score,
+        threshold: verdict.threshold,
+        unit: "requests/window",
+        window,
+        detected_at: window.end,
+        examples,
+        description: format!(
+            "{operation} on {service} {direction} {obs} requests in the window where {exp:.0} were \
+             expected: z = {z:.1} on the square-root scale (threshold {t:.1})",
+            obs = verdict.observed,
+            exp = verdict.expected,
+            z = verdict.z,
+            t = verdict.threshold,
+        ),
+    }
+}
+
+/// The anomaly for a service whose every operation fell silent.
+pub fn silent_service(
+    service: &str,
+    expected: f64,
+    operations: usize,
+    window: Window,
+    last_trace: Option<TraceId>,
+    config: &DetectionConfig,
+) -> Anomaly {
+    // A silence is as far below its expectation as a count can be: z of 0 on the Anscombe scale.
+    let score = (anscombe(expected.round() as u64) - anscombe(0)).max(0.0);
+    Anomaly {
+        subtype: Subtype::ServiceSilent,
+        severity: config.severity_cutoffs.throughput.grade(score),
+        service: service.to_owned(),
+        operation: None,
+        client: None,
+        trace_id: last_trace,
+        span_id: None,
+        observed: 0.0,
+        expected,
+        spread: 1.0,
+        score,
+        threshold: config.throughput_threshold_for(service),
+        unit: "requests/window",
+        window,
+        detected_at: window.end,
+        examples: last_trace.into_iter().collect(),
+        description: format!(
+            "{service} sent no spans at all in the window where {expected:.0} requests over \
+             {operations} operations were expected; the example is its last trace before the silence"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::UnixNanos;
+
+    fn window(i: u64) -> Window {
+        Window {
+            start: UnixNanos::from_secs(i * 60),
+            end: UnixNanos::from_secs(i * 60 + 60),
+        }
+    }
+
+    fn run(counts: &[u64]) -> Vec<Option<Subtype>> {
+        let config = DetectionConfig::default();
+        let p = params(&config);
+        let mut b = ThroughputBaseline::default();
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| judge(&mut b, *c, "s", window(i as u64), &config, &p).map(|v| v.subtype))
+            .collect()
+    }
+
+    /// Poisson-like wobble around `mean`, deterministic.
+    fn steady(mean: u64, n: usize) -> Vec<u64> {
+        let wobble = [0i64, 7, -5, 3, -9, 4, -2, 8, -6, 1];
+        (0..n).map(|i| (mean as i64 + wobble[i % 10] * (mean as i64).isqrt() / 3) as u64).collect()
+    }
+
+    #[test]
+    fn steady_traffic_is_quiet_and_a_spike_and_a_drop_are_seen() {
+        let mut counts = steady(300, 40);
+        counts.push(1_500);
+        counts.extend(steady(300, 5));
+        counts.push(20);
+        let verdicts = run(&counts);
+        assert!(verdicts[..40].iter().all(Option::is_none), "{:?}", &verdicts[..40]);
+        assert_eq!(verdicts[40], Some(Subtype::ThroughputSpike));
+        assert!(verdicts[41..46].iter().all(Option::is_none));
+        assert_eq!(verdicts[46], Some(Subtype::ThroughputDrop));
+    }
+
+    #[test]
+    fn a_rise_from_one_to_three_is_not_a_spike() {
+        let mut counts = vec![1, 0, 1, 1, 2, 1, 0, 1, 1, 1, 1, 2, 1];
+        counts.push(6);
+        assert!(run(&counts).iter().all(Option::is_none));
+    }
+}

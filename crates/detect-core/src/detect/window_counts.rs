@@ -1,0 +1,44 @@
+//! Request and error counts per (service, operation) in one event-time window, with a few example
+//! trace ids. Error-rate and throughput detection read them when the window closes. Every span is
+//! counted, sampled or not, so that sampling cannot bias rates.
+
+use crate::anomaly::MAX_EXAMPLES;
+use crate::keys::KeyId;
+use crate::span::{Span, TraceId};
+use hashbrown::HashMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct KeyCounts {
+    pub requests: u64,
+    pub errors: u64,
+    pub examples: Vec<TraceId>,
+    pub error_examples: Vec<TraceId>,
+}
+
+#[derive(Debug, Default)]
+pub struct WindowCounts {
+    per_key: HashMap<KeyId, KeyCounts>,
+}
+
+impl WindowCounts {
+    pub fn record(&mut self, key: KeyId, span: &Span) {
+        let counts = self.per_key.entry(key).or_default();
+        counts.requests += 1;
+        push_example(&mut counts.examples, span.trace_id);
+        if span.is_error() {
+            counts.errors += 1;
+            push_example(&mut counts.error_examples, span.trace_id);
+        }
+    }
+
+    pub fn get(&self, key: KeyId) -> Option<&KeyCounts> {
+        self.per_key.get(&key)
+    }
+}
+
+/// Keeps the first [`MAX_EXAMPLES`] distinct trace ids.
+pub fn push_example(examples: &mut Vec<TraceId>, id: TraceId) {
+    if examples.len() < MAX_EXAMPLES && !examples.contains(&id) {
+        examples.push(id);
+    }
+}
