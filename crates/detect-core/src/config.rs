@@ -105,8 +105,9 @@ pub struct SecurityConfig {
     pub auth_failure_min: u32,
     /// …and the share of that client's requests they must be.
     pub auth_failure_min_ratio: f64,
-    /// Distinct request paths from one client in a window before it is enumeration.
-    pub enumeration_min_distinct_paths: u32,
+    /// Distinct endpoints (route template, or path where no route matched) from one client in a
+    /// window before it is enumeration.
+    pub enumeration_min_distinct_endpoints: u32,
     /// 404 answers to one client in a window before it is enumeration.
     pub enumeration_min_not_found: u32,
     /// Requests from one client in a window before it can be a flood…
@@ -126,7 +127,7 @@ impl Default for SecurityConfig {
         SecurityConfig {
             auth_failure_min: 10,
             auth_failure_min_ratio: 0.5,
-            enumeration_min_distinct_paths: 20,
+            enumeration_min_distinct_endpoints: 20,
             enumeration_min_not_found: 15,
             flood_min_requests: 300,
             flood_min_ratio_to_median: 10.0,
@@ -277,7 +278,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "sampling_enabled",
         "Whether per-trace analysis looks at a deterministic sample of traces only",
     ),
-    ("sampling_ratio", "Share of traces sampled for per-trace analysis (0-1)"),
+    (
+        "sampling_ratio",
+        "Share of traces sampled for per-trace analysis (0-1)",
+    ),
     ("window_seconds", "Length of a detection window in seconds"),
     (
         "allowed_lateness_seconds",
@@ -327,7 +331,9 @@ pub const KEYS: &[(&str, &str)] = &[
 
 impl DetectionConfig {
     /// Applies `(key, value)` pairs over the defaults, then validates. Unknown keys are refused.
-    pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Result<Self> {
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Result<Self> {
         let mut config = DetectionConfig::default();
         for (key, value) in entries {
             config.apply(key, value)?;
@@ -419,7 +425,11 @@ impl DetectionConfig {
             "security" => self.security = parse(key, value)?,
             "resource" => self.resource = parse(key, value)?,
             "service_overrides" => self.service_overrides = parse(key, value)?,
-            _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -455,21 +465,105 @@ impl DetectionConfig {
 
     /// Checks every range; the error names the (dotted) key and what is allowed.
     pub fn validate(&self) -> Result<()> {
-        check_f64("latency_threshold_stddev", self.latency_threshold_stddev, 1.0, 50.0, "1 to 50")?;
-        check_f64("error_rate_threshold", self.error_rate_threshold, 0.0001, 1.0, "0.0001 to 1")?;
-        check_f64("throughput_spike_threshold", self.throughput_spike_threshold, 1.0, 50.0, "1 to 50")?;
+        check_f64(
+            "latency_threshold_stddev",
+            self.latency_threshold_stddev,
+            1.0,
+            50.0,
+            "1 to 50",
+        )?;
+        check_f64(
+            "error_rate_threshold",
+            self.error_rate_threshold,
+            0.0001,
+            1.0,
+            "0.0001 to 1",
+        )?;
+        check_f64(
+            "throughput_spike_threshold",
+            self.throughput_spike_threshold,
+            1.0,
+            50.0,
+            "1 to 50",
+        )?;
         check_f64("sampling_ratio", self.sampling_ratio, 0.0, 1.0, "0 to 1")?;
-        check_u64("window_seconds", self.window_seconds, 10, 86_400, "10 to 86400")?;
-        check_u64("allowed_lateness_seconds", self.allowed_lateness_seconds, 0, 86_400, "0 to 86400")?;
-        check_u64("warmup_min_samples", self.warmup_min_samples.into(), 10, 100_000, "10 to 100000")?;
-        check_u64("warmup_min_windows", self.warmup_min_windows.into(), 3, 10_000, "3 to 10000")?;
-        check_u64("min_requests_per_window", self.min_requests_per_window.into(), 1, 10_000_000, "1 to 10000000")?;
-        check_f64("throughput_min_change_ratio", self.throughput_min_change_ratio, 1.0, 100.0, "1 to 100")?;
-        check_f64("error_rate_min_ratio_to_baseline", self.error_rate_min_ratio_to_baseline, 1.0, 100.0, "1 to 100")?;
-        check_f64("error_rate_max_p_value", self.error_rate_max_p_value, 1e-12, 0.5, "1e-12 to 0.5")?;
-        check_f64("latency_min_excess_ms", self.latency_min_excess_ms, 0.0, 3_600_000.0, "0 to 3600000")?;
-        check_u64("relearn_after_seconds", self.relearn_after_seconds, 60, 30 * 86_400, "60 to 2592000")?;
-        check_u64("max_keys", self.max_keys.into(), 1, 10_000_000, "1 to 10000000")?;
+        check_u64(
+            "window_seconds",
+            self.window_seconds,
+            10,
+            86_400,
+            "10 to 86400",
+        )?;
+        check_u64(
+            "allowed_lateness_seconds",
+            self.allowed_lateness_seconds,
+            0,
+            86_400,
+            "0 to 86400",
+        )?;
+        check_u64(
+            "warmup_min_samples",
+            self.warmup_min_samples.into(),
+            10,
+            100_000,
+            "10 to 100000",
+        )?;
+        check_u64(
+            "warmup_min_windows",
+            self.warmup_min_windows.into(),
+            3,
+            10_000,
+            "3 to 10000",
+        )?;
+        check_u64(
+            "min_requests_per_window",
+            self.min_requests_per_window.into(),
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
+        check_f64(
+            "throughput_min_change_ratio",
+            self.throughput_min_change_ratio,
+            1.0,
+            100.0,
+            "1 to 100",
+        )?;
+        check_f64(
+            "error_rate_min_ratio_to_baseline",
+            self.error_rate_min_ratio_to_baseline,
+            1.0,
+            100.0,
+            "1 to 100",
+        )?;
+        check_f64(
+            "error_rate_max_p_value",
+            self.error_rate_max_p_value,
+            1e-12,
+            0.5,
+            "1e-12 to 0.5",
+        )?;
+        check_f64(
+            "latency_min_excess_ms",
+            self.latency_min_excess_ms,
+            0.0,
+            3_600_000.0,
+            "0 to 3600000",
+        )?;
+        check_u64(
+            "relearn_after_seconds",
+            self.relearn_after_seconds,
+            60,
+            30 * 86_400,
+            "60 to 2592000",
+        )?;
+        check_u64(
+            "max_keys",
+            self.max_keys.into(),
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
         for (name, cutoffs) in [
             ("latency", &self.severity_cutoffs.latency),
             ("error_rate", &self.severity_cutoffs.error_rate),
@@ -491,15 +585,66 @@ impl DetectionConfig {
             }
         }
         let s = &self.security;
-        check_u64("security.auth_failure_min", s.auth_failure_min.into(), 1, 1_000_000, "1 to 1000000")?;
-        check_f64("security.auth_failure_min_ratio", s.auth_failure_min_ratio, 0.0, 1.0, "0 to 1")?;
-        check_u64("security.enumeration_min_distinct_paths", s.enumeration_min_distinct_paths.into(), 2, 1_000_000, "2 to 1000000")?;
-        check_u64("security.enumeration_min_not_found", s.enumeration_min_not_found.into(), 1, 1_000_000, "1 to 1000000")?;
-        check_u64("security.flood_min_requests", s.flood_min_requests.into(), 1, 100_000_000, "1 to 100000000")?;
-        check_f64("security.flood_min_ratio_to_median", s.flood_min_ratio_to_median, 1.0, 1e6, "1 to 1000000")?;
-        check_u64("security.sensitive_learning_windows", s.sensitive_learning_windows.into(), 0, 100_000, "0 to 100000")?;
-        check_u64("security.max_clients_per_window", s.max_clients_per_window.into(), 1, 10_000_000, "1 to 10000000")?;
-        if s.sensitive_route_prefixes.iter().any(|p| !p.starts_with('/')) {
+        check_u64(
+            "security.auth_failure_min",
+            s.auth_failure_min.into(),
+            1,
+            1_000_000,
+            "1 to 1000000",
+        )?;
+        check_f64(
+            "security.auth_failure_min_ratio",
+            s.auth_failure_min_ratio,
+            0.0,
+            1.0,
+            "0 to 1",
+        )?;
+        check_u64(
+            "security.enumeration_min_distinct_endpoints",
+            s.enumeration_min_distinct_endpoints.into(),
+            2,
+            1_000_000,
+            "2 to 1000000",
+        )?;
+        check_u64(
+            "security.enumeration_min_not_found",
+            s.enumeration_min_not_found.into(),
+            1,
+            1_000_000,
+            "1 to 1000000",
+        )?;
+        check_u64(
+            "security.flood_min_requests",
+            s.flood_min_requests.into(),
+            1,
+            100_000_000,
+            "1 to 100000000",
+        )?;
+        check_f64(
+            "security.flood_min_ratio_to_median",
+            s.flood_min_ratio_to_median,
+            1.0,
+            1e6,
+            "1 to 1000000",
+        )?;
+        check_u64(
+            "security.sensitive_learning_windows",
+            s.sensitive_learning_windows.into(),
+            0,
+            100_000,
+            "0 to 100000",
+        )?;
+        check_u64(
+            "security.max_clients_per_window",
+            s.max_clients_per_window.into(),
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
+        if s.sensitive_route_prefixes
+            .iter()
+            .any(|p| !p.starts_with('/'))
+        {
             return Err(ConfigError::OutOfRange {
                 key: "security.sensitive_route_prefixes".into(),
                 got: format!("{:?}", s.sensitive_route_prefixes),
@@ -507,22 +652,82 @@ impl DetectionConfig {
             });
         }
         let r = &self.resource;
-        check_u64("resource.n_plus_one_min_calls", r.n_plus_one_min_calls.into(), 2, 1_000_000, "2 to 1000000")?;
-        check_u64("resource.fan_out_min_children", r.fan_out_min_children.into(), 2, 1_000_000, "2 to 1000000")?;
-        check_f64("resource.fan_out_min_ratio", r.fan_out_min_ratio, 1.0, 1e6, "1 to 1000000")?;
-        check_u64("resource.shape_min_traces", r.shape_min_traces.into(), 1, 10_000_000, "1 to 10000000")?;
-        check_f64("resource.shape_span_count_threshold_stddev", r.shape_span_count_threshold_stddev, 1.0, 50.0, "1 to 50")?;
-        check_u64("resource.trace_idle_seconds", r.trace_idle_seconds, 1, 86_400, "1 to 86400")?;
-        check_u64("resource.max_inflight_traces", r.max_inflight_traces.into(), 1, 100_000_000, "1 to 100000000")?;
+        check_u64(
+            "resource.n_plus_one_min_calls",
+            r.n_plus_one_min_calls.into(),
+            2,
+            1_000_000,
+            "2 to 1000000",
+        )?;
+        check_u64(
+            "resource.fan_out_min_children",
+            r.fan_out_min_children.into(),
+            2,
+            1_000_000,
+            "2 to 1000000",
+        )?;
+        check_f64(
+            "resource.fan_out_min_ratio",
+            r.fan_out_min_ratio,
+            1.0,
+            1e6,
+            "1 to 1000000",
+        )?;
+        check_u64(
+            "resource.shape_min_traces",
+            r.shape_min_traces.into(),
+            1,
+            10_000_000,
+            "1 to 10000000",
+        )?;
+        check_f64(
+            "resource.shape_span_count_threshold_stddev",
+            r.shape_span_count_threshold_stddev,
+            1.0,
+            50.0,
+            "1 to 50",
+        )?;
+        check_u64(
+            "resource.trace_idle_seconds",
+            r.trace_idle_seconds,
+            1,
+            86_400,
+            "1 to 86400",
+        )?;
+        check_u64(
+            "resource.max_inflight_traces",
+            r.max_inflight_traces.into(),
+            1,
+            100_000_000,
+            "1 to 100000000",
+        )?;
         for (service, o) in &self.service_overrides {
             if let Some(v) = o.latency_threshold_stddev {
-                check_f64(&format!("service_overrides.{service}.latency_threshold_stddev"), v, 1.0, 50.0, "1 to 50")?;
+                check_f64(
+                    &format!("service_overrides.{service}.latency_threshold_stddev"),
+                    v,
+                    1.0,
+                    50.0,
+                    "1 to 50",
+                )?;
             }
             if let Some(v) = o.error_rate_threshold {
-                check_f64(&format!("service_overrides.{service}.error_rate_threshold"), v, 0.0001, 1.0, "0.0001 to 1")?;
+                check_f64(
+                    &format!("service_overrides.{service}.error_rate_threshold"),
+                    v,
+                    0.0001,
+                    1.0,
+                    "0.0001 to 1",
+                )?;
             }
             if let Some(v) = o.throughput_spike_threshold {
-                check_f64(&format!("service_overrides.{service}.throughput_spike_threshold"), v, 1.0, 50.0, "1 to 50")?;
+                check_f64(
+                    &format!("service_overrides.{service}.throughput_spike_threshold"),
+                    v,
+                    1.0,
+                    50.0,
+                    "1 to 50",
+                )?;
             }
         }
         Ok(())
@@ -591,7 +796,8 @@ mod tests {
         );
         let entries = c.to_entries();
         assert_eq!(entries.len(), KEYS.len());
-        let back = DetectionConfig::from_entries(entries.iter().map(|e| (e.key, &e.value))).unwrap();
+        let back =
+            DetectionConfig::from_entries(entries.iter().map(|e| (e.key, &e.value))).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.latency_threshold_for("checkout"), 4.0);
         assert_eq!(back.latency_threshold_for("cart"), 3.0);
@@ -603,14 +809,21 @@ mod tests {
         assert_eq!(err.key(), Some("sampling_ratio"));
         assert!(err.to_string().contains("0 to 1"), "{err}");
 
-        let err = DetectionConfig::from_json(&json!({"latency_threshold_stddev": "high"})).unwrap_err();
+        let err =
+            DetectionConfig::from_json(&json!({"latency_threshold_stddev": "high"})).unwrap_err();
         assert!(matches!(err, ConfigError::WrongType { .. }));
         assert_eq!(err.key(), Some("latency_threshold_stddev"));
 
         let err = DetectionConfig::from_json(&json!({"latency_treshold": 3})).unwrap_err();
-        assert_eq!(err, ConfigError::UnknownKey { key: "latency_treshold".into() });
+        assert_eq!(
+            err,
+            ConfigError::UnknownKey {
+                key: "latency_treshold".into()
+            }
+        );
 
-        let err = DetectionConfig::from_json(&json!({"security": {"flood_min_requests": 0}})).unwrap_err();
+        let err = DetectionConfig::from_json(&json!({"security": {"flood_min_requests": 0}}))
+            .unwrap_err();
         assert_eq!(err.key(), Some("security.flood_min_requests"));
 
         let err = DetectionConfig::from_json(&json!({"security": {"flod": 1}})).unwrap_err();
@@ -621,7 +834,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.key(), Some("severity_cutoffs.latency"));
-        assert_eq!(DetectionConfig::from_json(&json!([1])).unwrap_err(), ConfigError::NotAnObject);
+        assert_eq!(
+            DetectionConfig::from_json(&json!([1])).unwrap_err(),
+            ConfigError::NotAnObject
+        );
     }
 
     #[test]
@@ -637,7 +853,8 @@ mod tests {
 
     #[test]
     fn nested_objects_may_be_partial() {
-        let c = DetectionConfig::from_json(&json!({"resource": {"n_plus_one_min_calls": 5}})).unwrap();
+        let c =
+            DetectionConfig::from_json(&json!({"resource": {"n_plus_one_min_calls": 5}})).unwrap();
         assert_eq!(c.resource.n_plus_one_min_calls, 5);
         assert_eq!(c.resource.fan_out_min_children, 30);
     }

@@ -95,7 +95,8 @@ impl Engine {
         if late {
             self.stats.late_spans += 1;
         } else {
-            self.security.observe(window_index, &span, &self.config, out);
+            self.security
+                .observe(window_index, &span, &self.config, out);
         }
         match self.keys.intern(&span.service, &span.operation) {
             None => self.stats.untracked_key_spans += 1,
@@ -104,7 +105,11 @@ impl Engine {
                     self.rates.record(window_index, key, &span);
                 }
                 self.latency.observe(key, &span, &self.config, out);
-                if is_sampled(&span.trace_id, self.config.sampling_enabled, self.config.sampling_ratio) {
+                if is_sampled(
+                    &span.trace_id,
+                    self.config.sampling_enabled,
+                    self.config.sampling_ratio,
+                ) {
                     self.stats.sampled_spans += 1;
                     if let Some(evicted) = self.traces.add(key, span, self.clock) {
                         self.stats.traces_evicted_early += 1;
@@ -156,7 +161,8 @@ impl Engine {
             end: UnixNanos((index + 1) * window_nanos),
         };
         let mut found = Vec::new();
-        self.rates.close(index, window, &self.keys, &self.config, &mut found);
+        self.rates
+            .close(index, window, &self.keys, &self.config, &mut found);
         self.security.close(index, window, &self.config, &mut found);
         found.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         out.extend(found);

@@ -33,12 +33,16 @@ mod tests {
             .collect();
         let sampled = ids.iter().filter(|id| is_sampled(id, true, 0.1)).count();
         assert!((1_800..2_200).contains(&sampled), "{sampled}");
-        assert!(ids.iter().all(|id| is_sampled(id, true, 0.1) == is_sampled(id, true, 0.1)));
+        assert!(
+            ids.iter()
+                .all(|id| is_sampled(id, true, 0.1) == is_sampled(id, true, 0.1))
+        );
         // A trace sampled at 10 % is also sampled at 50 %: ratios nest, as in the SDK.
-        assert!(ids
-            .iter()
-            .filter(|id| is_sampled(id, true, 0.1))
-            .all(|id| is_sampled(id, true, 0.5)));
+        assert!(
+            ids.iter()
+                .filter(|id| is_sampled(id, true, 0.1))
+                .all(|id| is_sampled(id, true, 0.5))
+        );
     }
 
     #[test]

@@ -331,7 +331,10 @@ mod tests {
     fn statements_are_kept_as_shapes_only() {
         let attrs = SpanAttributes::from_pairs([
             ("db.system", AttrValue::Str("postgresql")),
-            ("db.statement", AttrValue::Str("SELECT * FROM users WHERE email = 'a@b.c'")),
+            (
+                "db.statement",
+                AttrValue::Str("SELECT * FROM users WHERE email = 'a@b.c'"),
+            ),
         ]);
         assert_eq!(
             attrs.db_statement_shape.as_deref(),
@@ -344,7 +347,10 @@ mod tests {
         let id = TraceId::from_slice(&[0xab, 0x01]).unwrap();
         assert_eq!(id.to_string(), "0000000000000000000000000000ab01");
         assert!(TraceId::from_slice(&[0; 17]).is_none());
-        assert_eq!(SpanId([1, 2, 3, 4, 5, 6, 7, 0xff]).to_string(), "01020304050607ff");
+        assert_eq!(
+            SpanId([1, 2, 3, 4, 5, 6, 7, 0xff]).to_string(),
+            "01020304050607ff"
+        );
     }
 
     #[test]

@@ -102,7 +102,9 @@ mod tests {
     #[test]
     fn literals_and_parameters_become_placeholders() {
         assert_eq!(
-            statement_shape("SELECT *  FROM orders\n WHERE id = 42 AND note = 'it''s' AND t2.x = $1"),
+            statement_shape(
+                "SELECT *  FROM orders\n WHERE id = 42 AND note = 'it''s' AND t2.x = $1"
+            ),
             "SELECT * FROM orders WHERE id = ? AND note = ? AND t2.x = ?"
         );
     }

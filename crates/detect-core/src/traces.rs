@@ -41,10 +41,13 @@ impl TraceAssembler {
     pub fn add(&mut self, key: KeyId, span: Span, now: u64) -> Option<Vec<KeyedSpan>> {
         let deadline = now.saturating_add(self.idle_nanos);
         let trace_id = span.trace_id;
-        let trace = self.pending.entry(trace_id).or_insert_with(|| PendingTrace {
-            spans: Vec::new(),
-            deadline,
-        });
+        let trace = self
+            .pending
+            .entry(trace_id)
+            .or_insert_with(|| PendingTrace {
+                spans: Vec::new(),
+                deadline,
+            });
         trace.spans.push((key, span));
         if trace.deadline != deadline || trace.spans.len() == 1 {
             trace.deadline = deadline;
@@ -103,7 +106,11 @@ impl TraceAssembler {
 
     /// Removes the trace if `deadline` is still its own (not a stale queue entry).
     fn take_if_current(&mut self, id: TraceId, deadline: u64) -> Option<Vec<KeyedSpan>> {
-        if self.pending.get(&id).is_some_and(|t| t.deadline == deadline) {
+        if self
+            .pending
+            .get(&id)
+            .is_some_and(|t| t.deadline == deadline)
+        {
             self.pending.remove(&id).map(|t| t.spans)
         } else {
             None
@@ -130,7 +137,10 @@ mod tests {
         assert!(t.add(KeyId(0), span(1, 1), 0).is_none());
         t.add(KeyId(0), span(2, 1), 5);
         t.add(KeyId(0), span(1, 2), 8);
-        assert!(t.drain_idle(12).is_empty(), "trace 1 got a span at 8: idle until 18");
+        assert!(
+            t.drain_idle(12).is_empty(),
+            "trace 1 got a span at 8: idle until 18"
+        );
         let done = t.drain_idle(18);
         assert_eq!(done.len(), 2);
         assert_eq!(done[0][0].1.trace_id, TraceId([2; 16]));
@@ -141,7 +151,9 @@ mod tests {
     #[test]
     fn memory_is_bounded_by_early_eviction() {
         let mut t = TraceAssembler::new(1_000, 3);
-        let evicted: Vec<_> = (0..10).filter_map(|i| t.add(KeyId(0), span(i, 1), u64::from(i))).collect();
+        let evicted: Vec<_> = (0..10)
+            .filter_map(|i| t.add(KeyId(0), span(i, 1), u64::from(i)))
+            .collect();
         assert_eq!(evicted.len(), 7);
         assert_eq!(t.len(), 3);
         assert_eq!(t.evicted_early, 7);

@@ -72,7 +72,9 @@ pub fn judge(
         return None;
     }
     let since = *baseline.anomalous_since.get_or_insert(window.start.0);
-    if window.end.0.saturating_sub(since) >= config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC {
+    if window.end.0.saturating_sub(since)
+        >= config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC
+    {
         baseline.learn(counts);
     }
     let spread = (expected * (1.0 - expected) / n as f64).sqrt();
@@ -113,7 +115,11 @@ mod tests {
             requests,
             errors,
             examples: vec![TraceId([1; 16])],
-            error_examples: if errors > 0 { vec![TraceId([2; 16])] } else { vec![] },
+            error_examples: if errors > 0 {
+                vec![TraceId([2; 16])]
+            } else {
+                vec![]
+            },
         }
     }
 

@@ -138,7 +138,9 @@ mod tests {
         }
         assert!(out.is_empty(), "{out:?}");
         detector.observe(KeyId(0), &span(5_000, 900.0), &config, &mut out);
-        let [a] = out.as_slice() else { panic!("{out:?}") };
+        let [a] = out.as_slice() else {
+            panic!("{out:?}")
+        };
         assert_eq!(a.subtype, Subtype::LatencySpike);
         assert_eq!(a.severity, Severity::Critical);
         assert!((a.observed - 900.0).abs() < 0.01);
@@ -169,7 +171,11 @@ mod tests {
         for i in 500..700 {
             detector.observe(KeyId(0), &span(i, 10.0 * normal_ms(i)), &config, &mut out);
         }
-        assert_eq!(out.len(), 200, "every slow span of a 200-span incident is reported");
+        assert_eq!(
+            out.len(),
+            200,
+            "every slow span of a 200-span incident is reported"
+        );
         let mean_ms = detector.baseline(KeyId(0)).unwrap().mean().exp();
         assert!((mean_ms - 50.0).abs() < 3.0, "{mean_ms}");
     }

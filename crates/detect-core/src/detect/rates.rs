@@ -56,7 +56,10 @@ impl RateDetector {
         let state = &mut self.keys[key.index()];
         state.first_window = state.first_window.min(window_index);
         state.last_trace = Some(span.trace_id);
-        self.windows.entry(window_index).or_default().record(key, span);
+        self.windows
+            .entry(window_index)
+            .or_default()
+            .record(key, span);
     }
 
     pub fn close(
@@ -83,7 +86,14 @@ impl RateDetector {
             if summary.last_trace.is_none() {
                 summary.last_trace = state.last_trace;
             }
-            if let Some(a) = error_rate::judge(&mut state.errors, key_counts, service, operation, window, config) {
+            if let Some(a) = error_rate::judge(
+                &mut state.errors,
+                key_counts,
+                service,
+                operation,
+                window,
+                config,
+            ) {
                 summary.anomalies.push(a);
             }
             summary.expected += state.throughput.expected(&self.params);
@@ -96,7 +106,9 @@ impl RateDetector {
                 &self.params,
             ) {
                 let examples = key_counts.examples.clone();
-                summary.anomalies.push(throughput::anomaly(&v, service, operation, window, examples, config));
+                summary.anomalies.push(throughput::anomaly(
+                    &v, service, operation, window, examples, config,
+                ));
             }
         }
         for (service, summary) in services {

@@ -16,10 +16,10 @@
 use crate::anomaly::{Anomaly, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::keys::{KeyId, KeyInterner};
+use crate::span::SpanId;
 use crate::stats::probability::upper_truncated_variance;
 use crate::stats::{Baseline, BaselineParams};
 use crate::traces::KeyedSpan;
-use crate::span::SpanId;
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
@@ -68,11 +68,21 @@ impl ResourceDetector {
     }
 
     /// Analyses one whole trace.
-    pub fn analyse(&mut self, trace: &[KeyedSpan], keys: &KeyInterner, config: &DetectionConfig, out: &mut Vec<Anomaly>) {
+    pub fn analyse(
+        &mut self,
+        trace: &[KeyedSpan],
+        keys: &KeyInterner,
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
         if trace.is_empty() {
             return;
         }
-        let index: HashMap<SpanId, usize> = trace.iter().enumerate().map(|(i, (_, s))| (s.span_id, i)).collect();
+        let index: HashMap<SpanId, usize> = trace
+            .iter()
+            .enumerate()
+            .map(|(i, (_, s))| (s.span_id, i))
+            .collect();
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); trace.len()];
         let mut roots = Vec::new();
         for (i, (_, span)) in trace.iter().enumerate() {
@@ -88,18 +98,25 @@ impl ResourceDetector {
         let mut explained = false;
         for (parent, kids) in children.iter().enumerate() {
             let n_plus_one = self.n_plus_one(trace, parent, kids, keys, window, config);
-            let covers_most = n_plus_one.as_ref().is_some_and(|a| a.observed * 2.0 >= kids.len() as f64);
+            let covers_most = n_plus_one
+                .as_ref()
+                .is_some_and(|a| a.observed * 2.0 >= kids.len() as f64);
             if let Some(a) = n_plus_one {
                 out.push(a);
                 explained = true;
             }
-            if let Some(a) = self.fan_out(trace, parent, kids.len(), keys, window, config, covers_most) {
+            if let Some(a) =
+                self.fan_out(trace, parent, kids.len(), keys, window, config, covers_most)
+            {
                 out.push(a);
                 explained = true;
             }
         }
         // The root that started the trace: the earliest of the spans without a parent in it.
-        if let Some(&root) = roots.iter().min_by_key(|&&i| (trace[i].1.start, trace[i].1.span_id)) {
+        if let Some(&root) = roots
+            .iter()
+            .min_by_key(|&&i| (trace[i].1.start, trace[i].1.span_id))
+        {
             if let Some(a) = self.shape(trace, root, keys, window, config, explained) {
                 out.push(a);
             }
@@ -157,7 +174,11 @@ impl ResourceDetector {
                 op = pspan.operation,
                 svc = pspan.service,
                 dbop = keys.operation(db_key),
-                db = trace.iter().find(|(k, _)| *k == db_key).and_then(|(_, s)| s.attributes.db_system.as_deref()).unwrap_or("database"),
+                db = trace
+                    .iter()
+                    .find(|(k, _)| *k == db_key)
+                    .and_then(|(_, s)| s.attributes.db_system.as_deref())
+                    .unwrap_or("database"),
             ),
         })
     }
@@ -175,7 +196,8 @@ impl ResourceDetector {
     ) -> Option<Anomaly> {
         let (key, span) = &trace[parent];
         if self.children.len() <= key.index() {
-            self.children.resize_with(key.index() + 1, ChildCount::default);
+            self.children
+                .resize_with(key.index() + 1, ChildCount::default);
         }
         let usual = &mut self.children[key.index()];
         let c = children as f64;
@@ -234,7 +256,8 @@ impl ResourceDetector {
     ) -> Option<Anomaly> {
         let (root_key, root_span) = &trace[root];
         if self.shapes.len() <= root_key.index() {
-            self.shapes.resize_with(root_key.index() + 1, RootShape::default);
+            self.shapes
+                .resize_with(root_key.index() + 1, RootShape::default);
         }
         let shape = &mut self.shapes[root_key.index()];
         let mut operations: Vec<KeyId> = trace.iter().map(|(k, _)| *k).collect();
@@ -242,25 +265,34 @@ impl ResourceDetector {
         operations.dedup();
         let judging = shape.traces >= config.resource.shape_min_traces;
         let unseen: Vec<KeyId> = if judging {
-            operations.iter().copied().filter(|k| !shape.operations.contains_key(k)).collect()
+            operations
+                .iter()
+                .copied()
+                .filter(|k| !shape.operations.contains_key(k))
+                .collect()
         } else {
             Vec::new()
         };
         let size = trace.len() as f64;
-        let judgement = shape
-            .span_count
-            .judge(size.ln(), config.resource.shape_span_count_threshold_stddev, &self.size_params);
+        let judgement = shape.span_count.judge(
+            size.ln(),
+            config.resource.shape_span_count_threshold_stddev,
+            &self.size_params,
+        );
         let usual_size = judgement.map(|j| j.mean.exp());
         let too_big = judging
             && judgement.is_some_and(|j| j.z >= j.threshold)
             && usual_size.is_some_and(|u| size >= SHAPE_MIN_SIZE_RATIO * u);
         shape.traces = shape.traces.saturating_add(1);
         for k in &operations {
-            if shape.operations.len() < MAX_OPERATIONS_PER_ROOT || shape.operations.contains_key(k) {
+            if shape.operations.len() < MAX_OPERATIONS_PER_ROOT || shape.operations.contains_key(k)
+            {
                 *shape.operations.entry(*k).or_default() += 1;
             }
         }
-        shape.span_count.learn(size.ln(), too_big, window.end.0, &self.size_params);
+        shape
+            .span_count
+            .learn(size.ln(), too_big, window.end.0, &self.size_params);
         if explained || (unseen.is_empty() && !too_big) {
             return None;
         }

@@ -5,7 +5,8 @@
 //! Per client and window (rules in docs/DETECTION.md, counts from `security.*` config):
 //! - `auth_failure_burst`: ≥ `auth_failure_min` answers 401/403, making ≥ `auth_failure_min_ratio`
 //!   of the client's requests. Score: failures / `auth_failure_min`.
-//! - `endpoint_enumeration`: ≥ `enumeration_min_distinct_paths` distinct paths, or
+//! - `endpoint_enumeration`: ≥ `enumeration_min_distinct_endpoints` distinct endpoints (the route
+//!   template, or the path where no route matched), or
 //!   ≥ `enumeration_min_not_found` 404s. Score: the larger of the two counts over its minimum.
 //! - `request_flood`: ≥ `flood_min_requests` requests and ≥ `flood_min_ratio_to_median` × the median
 //!   active client's count. Score: requests / `flood_min_requests`.
@@ -28,8 +29,8 @@ use hashbrown::{HashMap, HashSet};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-/// Distinct paths remembered per client and window; enough to cross any sane threshold.
-const MAX_PATHS_PER_CLIENT: usize = 4_096;
+/// Distinct endpoints remembered per client and window; enough to cross any sane threshold.
+const MAX_ENDPOINTS_PER_CLIENT: usize = 4_096;
 /// Principals remembered per sensitive route.
 const MAX_PRINCIPALS_PER_ROUTE: usize = 10_000;
 /// Sensitive routes remembered.
@@ -43,7 +44,7 @@ struct ClientActivity {
     requests: u64,
     auth_failures: u64,
     not_found: u64,
-    paths: HashSet<u64>,
+    endpoints: HashSet<u64>,
     auth_examples: Vec<TraceId>,
     enumeration_examples: Vec<TraceId>,
     examples: Vec<TraceId>,
@@ -76,8 +77,7 @@ impl SecurityDetector {
 
     /// Whether the span is a request from outside: a root SERVER span, or a root with an HTTP method.
     pub fn is_entry(span: &Span) -> bool {
-        span.is_root()
-            && (span.kind == SpanKind::Server || span.attributes.http_method.is_some())
+        span.is_root() && (span.kind == SpanKind::Server || span.attributes.http_method.is_some())
     }
 
     pub fn observe(
@@ -122,10 +122,18 @@ impl SecurityDetector {
             _ => {}
         }
         if let Some(path) = span.attributes.url_path.as_deref() {
-            if activity.paths.len() < MAX_PATHS_PER_CLIENT {
+            if activity.endpoints.len() < MAX_ENDPOINTS_PER_CLIENT {
+                // An endpoint is the route template; a path only where no route matched, so that
+                // /items/1 and /items/2 are one endpoint and probes of unknown paths are many.
+                let endpoint = span
+                    .attributes
+                    .http_route
+                    .as_deref()
+                    .or(span.attributes.path_only())
+                    .unwrap_or(path);
                 let mut hasher = self.path_hasher.build_hasher();
-                span.attributes.path_only().unwrap_or(path).hash(&mut hasher);
-                activity.paths.insert(hasher.finish());
+                endpoint.hash(&mut hasher);
+                activity.endpoints.insert(hasher.finish());
             }
             if let Some((subtype, pattern)) = patterns::find(path) {
                 let entry = activity.attacks.entry((subtype, pattern)).or_default();
@@ -147,13 +155,23 @@ impl SecurityDetector {
         let Some(route) = attrs.http_route.as_deref().or(attrs.path_only()) else {
             return;
         };
-        let sensitive = config.security.sensitive_route_prefixes.iter().any(|prefix| {
-            route.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
+        let sensitive = config
+            .security
+            .sensitive_route_prefixes
+            .iter()
+            .any(|prefix| {
+                route
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            });
         if !sensitive {
             return;
         }
-        let Some(principal) = attrs.enduser_id.as_deref().or(attrs.client_address.as_deref()) else {
+        let Some(principal) = attrs
+            .enduser_id
+            .as_deref()
+            .or(attrs.client_address.as_deref())
+        else {
             return;
         };
         if self.principals.len() >= MAX_SENSITIVE_ROUTES && !self.principals.contains_key(route) {
@@ -171,11 +189,16 @@ impl SecurityDetector {
         if known.len() < MAX_PRINCIPALS_PER_ROUTE {
             known.insert(principal.into());
         }
-        let learning = window_index < first_window + u64::from(config.security.sensitive_learning_windows);
+        let learning =
+            window_index < first_window + u64::from(config.security.sensitive_learning_windows);
         if learning {
             return;
         }
-        let who = if attrs.enduser_id.is_some() { "user" } else { "client" };
+        let who = if attrs.enduser_id.is_some() {
+            "user"
+        } else {
+            "client"
+        };
         out.push(Anomaly {
             subtype: Subtype::SensitiveRouteNewPrincipal,
             severity: config.severity_cutoffs.security.grade(NEW_PRINCIPAL_SCORE),
@@ -202,7 +225,13 @@ impl SecurityDetector {
         });
     }
 
-    pub fn close(&mut self, window_index: u64, window: Window, config: &DetectionConfig, out: &mut Vec<Anomaly>) {
+    pub fn close(
+        &mut self,
+        window_index: u64,
+        window: Window,
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
         let Some(state) = self.windows.remove(&window_index) else {
             return;
         };
@@ -216,7 +245,13 @@ impl SecurityDetector {
         };
         let mut found = Vec::new();
         for (client, a) in &state.clients {
-            let anomaly = |subtype, score: f64, observed: f64, expected: f64, threshold: f64, examples: &Vec<TraceId>, description: String| Anomaly {
+            let anomaly = |subtype,
+                           score: f64,
+                           observed: f64,
+                           expected: f64,
+                           threshold: f64,
+                           examples: &Vec<TraceId>,
+                           description: String| Anomaly {
                 subtype,
                 severity: config.severity_cutoffs.security.grade(score),
                 service: a.service.clone(),
@@ -236,7 +271,9 @@ impl SecurityDetector {
                 description,
             };
             let auth_share = a.auth_failures as f64 / a.requests.max(1) as f64;
-            if a.auth_failures >= u64::from(s.auth_failure_min) && auth_share >= s.auth_failure_min_ratio {
+            if a.auth_failures >= u64::from(s.auth_failure_min)
+                && auth_share >= s.auth_failure_min_ratio
+            {
                 found.push(anomaly(
                     Subtype::AuthFailureBurst,
                     a.auth_failures as f64 / f64::from(s.auth_failure_min),
@@ -254,28 +291,33 @@ impl SecurityDetector {
                     ),
                 ));
             }
-            let paths = a.paths.len() as u64;
-            let path_score = paths as f64 / f64::from(s.enumeration_min_distinct_paths);
+            let paths = a.endpoints.len() as u64;
+            let path_score = paths as f64 / f64::from(s.enumeration_min_distinct_endpoints);
             let not_found_score = a.not_found as f64 / f64::from(s.enumeration_min_not_found);
             if path_score >= 1.0 || not_found_score >= 1.0 {
-                let examples = if a.enumeration_examples.is_empty() { &a.examples } else { &a.enumeration_examples };
+                let examples = if a.enumeration_examples.is_empty() {
+                    &a.examples
+                } else {
+                    &a.enumeration_examples
+                };
                 found.push(anomaly(
                     Subtype::EndpointEnumeration,
                     path_score.max(not_found_score),
                     paths as f64,
-                    f64::from(s.enumeration_min_distinct_paths),
-                    f64::from(s.enumeration_min_distinct_paths),
+                    f64::from(s.enumeration_min_distinct_endpoints),
+                    f64::from(s.enumeration_min_distinct_endpoints),
                     examples,
                     format!(
-                        "client {client} requested {paths} distinct paths and drew {nf} not-found \
-                         answers in the window (limits {p} paths, {n} not-found)",
+                        "client {client} reached {paths} distinct endpoints and drew {nf} not-found \
+                         answers in the window (limits {p} endpoints, {n} not-found)",
                         nf = a.not_found,
-                        p = s.enumeration_min_distinct_paths,
+                        p = s.enumeration_min_distinct_endpoints,
                         n = s.enumeration_min_not_found,
                     ),
                 ));
             }
-            let flood_floor = (s.flood_min_ratio_to_median * median as f64).max(f64::from(s.flood_min_requests));
+            let flood_floor =
+                (s.flood_min_ratio_to_median * median as f64).max(f64::from(s.flood_min_requests));
             if a.requests as f64 >= flood_floor {
                 found.push(anomaly(
                     Subtype::RequestFlood,

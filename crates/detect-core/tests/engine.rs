@@ -1,0 +1,341 @@
+//! End-to-end behaviour of the engine on small synthetic traffic: every detector fires on its
+//! pattern, stays quiet on normal traffic, and the output is deterministic.
+
+use detect_core::{
+    Anomaly, DetectionConfig, Engine, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, Subtype,
+    TraceId, UnixNanos,
+};
+
+const T0: u64 = 1_767_571_200; // 2026-01-05T00:00:00Z
+
+/// A tiny deterministic generator (xorshift) so the tests need no random crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Traffic {
+    rng: Rng,
+    next_id: u64,
+    spans: Vec<Span>,
+}
+
+impl Traffic {
+    fn new(seed: u64) -> Self {
+        Traffic {
+            rng: Rng(seed),
+            next_id: 1,
+            spans: Vec::new(),
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
+    }
+
+    /// A request to the gateway from `client`, with a database child span.
+    fn request(
+        &mut self,
+        at_ms: u64,
+        client: &str,
+        path: &str,
+        status: u16,
+        db_calls: usize,
+    ) -> TraceId {
+        let trace_id = TraceId::from_slice(
+            &u128::from(self.id())
+                .wrapping_mul(0x1_0000_0001)
+                .to_be_bytes(),
+        )
+        .unwrap();
+        let root = SpanId(self.id().to_be_bytes());
+        let jitter = 1.0 + 0.2 * (self.rng.unit() - 0.5);
+        let start = UnixNanos(T0 * 1_000_000_000 + at_ms * 1_000_000);
+        self.spans.push(Span {
+            trace_id,
+            span_id: root,
+            parent_span_id: None,
+            service: "gateway".into(),
+            operation: "GET /api/items/{id}".into(),
+            kind: SpanKind::Server,
+            start,
+            duration_nanos: (20e6 * jitter) as u64,
+            status: if status >= 500 {
+                SpanStatus::Error
+            } else {
+                SpanStatus::Unset
+            },
+            attributes: SpanAttributes {
+                http_status_code: Some(status),
+                http_route: Some("/api/items/{id}".into()),
+                url_path: Some(path.into()),
+                http_method: Some("GET".into()),
+                client_address: Some(client.into()),
+                ..SpanAttributes::default()
+            },
+        });
+        for i in 0..db_calls {
+            let span_id = SpanId(self.id().to_be_bytes());
+            self.spans.push(Span {
+                trace_id,
+                span_id,
+                parent_span_id: Some(root),
+                service: "gateway".into(),
+                operation: "SELECT items".into(),
+                kind: SpanKind::Client,
+                start: start.saturating_add(1_000_000 + i as u64 * 100_000),
+                duration_nanos: (2e6 * jitter) as u64,
+                attributes: SpanAttributes {
+                    db_system: Some("postgresql".into()),
+                    db_statement_shape: Some("SELECT * FROM items WHERE id = ?".into()),
+                    ..SpanAttributes::default()
+                },
+                ..Span::default()
+            });
+        }
+        trace_id
+    }
+
+    /// `minutes` of normal traffic: ~10 requests a second from 50 clients.
+    fn normal(&mut self, from_min: u64, minutes: u64) {
+        for ms in (from_min * 60_000..(from_min + minutes) * 60_000).step_by(100) {
+            let client = format!("198.51.100.{}", self.rng.next() % 50);
+            let item = self.rng.next() % 1_000;
+            self.request(ms, &client, &format!("/api/items/{item}"), 200, 1);
+        }
+    }
+
+    fn run(mut self, config: DetectionConfig) -> Vec<Anomaly> {
+        self.spans.sort_by_key(|s| s.start);
+        let mut engine = Engine::new(config);
+        let mut out = Vec::new();
+        for span in self.spans {
+            engine.ingest(span, &mut out);
+        }
+        engine.finish(&mut out);
+        out
+    }
+}
+
+fn config() -> DetectionConfig {
+    DetectionConfig {
+        sampling_enabled: false,
+        ..DetectionConfig::default()
+    }
+}
+
+fn subtypes(anomalies: &[Anomaly]) -> Vec<Subtype> {
+    let mut s: Vec<Subtype> = anomalies.iter().map(|a| a.subtype).collect();
+    s.dedup();
+    s
+}
+
+#[test]
+fn normal_traffic_is_quiet() {
+    let mut t = Traffic::new(1);
+    t.normal(0, 40);
+    let out = t.run(config());
+    let loud: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype != Subtype::LatencySpike)
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    // Latency tails are rare, low-severity: a uniform ±10 % jitter has no 3σ tail at all.
+    assert!(out.is_empty(), "{out:#?}");
+}
+
+#[test]
+fn auth_failure_burst_and_enumeration_from_one_client() {
+    let mut t = Traffic::new(2);
+    t.normal(0, 30);
+    for i in 0..40 {
+        t.request(20 * 60_000 + i * 500, "203.0.113.66", "/api/login", 401, 0);
+    }
+    for i in 0..60 {
+        t.request(
+            25 * 60_000 + i * 500,
+            "203.0.113.77",
+            &format!("/probe/{i}.php"),
+            404,
+            0,
+        );
+    }
+    let out = t.run(config());
+    let burst: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::AuthFailureBurst)
+        .collect();
+    assert_eq!(burst.len(), 1, "{out:#?}");
+    assert_eq!(burst[0].client.as_deref(), Some("203.0.113.66"));
+    assert_eq!(burst[0].observed, 40.0);
+    assert_eq!(burst[0].examples.len(), 3);
+    let enumeration: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::EndpointEnumeration)
+        .collect();
+    assert_eq!(enumeration.len(), 1, "{out:#?}");
+    assert_eq!(enumeration[0].client.as_deref(), Some("203.0.113.77"));
+    assert!(
+        !enumeration[0].description.contains(".php"),
+        "no paths in descriptions"
+    );
+}
+
+#[test]
+fn a_flood_is_one_client_far_above_the_rest() {
+    let mut t = Traffic::new(3);
+    t.normal(0, 30);
+    for i in 0..1_200 {
+        t.request(22 * 60_000 + i * 50, "192.0.2.9", "/api/items/1", 200, 1);
+    }
+    let out = t.run(config());
+    let flood: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::RequestFlood)
+        .collect();
+    assert_eq!(flood.len(), 1, "{out:#?}");
+    assert_eq!(flood[0].client.as_deref(), Some("192.0.2.9"));
+    // The flood is also a real throughput spike on the route.
+    assert!(
+        subtypes(&out).contains(&Subtype::ThroughputSpike),
+        "{:?}",
+        subtypes(&out)
+    );
+}
+
+#[test]
+fn injection_is_named_without_leaking_the_query() {
+    let mut t = Traffic::new(4);
+    t.normal(0, 20);
+    t.request(
+        12 * 60_000,
+        "192.0.2.50",
+        "/api/items/1?token=s3cr3t&q=1%27%20UNION%20SELECT%20pw",
+        200,
+        1,
+    );
+    t.request(
+        12 * 60_000 + 10,
+        "192.0.2.51",
+        "/static/..%2f..%2fetc/passwd",
+        404,
+        0,
+    );
+    let out = t.run(config());
+    let injection: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::InjectionAttempt)
+        .collect();
+    assert_eq!(injection.len(), 1, "{out:#?}");
+    assert!(injection[0].description.contains("UNION SELECT"));
+    assert!(!injection[0].description.contains("s3cr3t"));
+    assert!(
+        out.iter()
+            .any(|a| a.subtype == Subtype::PathTraversal
+                && a.client.as_deref() == Some("192.0.2.51"))
+    );
+}
+
+#[test]
+fn n_plus_one_is_found_in_a_sampled_trace() {
+    let mut t = Traffic::new(5);
+    t.normal(0, 15);
+    let trace = t.request(10 * 60_000, "198.51.100.1", "/api/items/7", 200, 25);
+    let out = t.run(config());
+    let n1: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::NPlusOneQuery)
+        .collect();
+    assert_eq!(n1.len(), 1, "{out:#?}");
+    assert_eq!(n1[0].trace_id, Some(trace));
+    assert_eq!(n1[0].observed, 25.0);
+    assert!(
+        n1[0]
+            .description
+            .contains("SELECT * FROM items WHERE id = ?")
+    );
+}
+
+#[test]
+fn error_burst_and_silence_are_window_anomalies() {
+    let mut t = Traffic::new(6);
+    t.normal(0, 20);
+    // Minute 20–22: 40 % of requests fail.
+    for ms in (20 * 60_000..22 * 60_000).step_by(100) {
+        let status = if t.rng.unit() < 0.4 { 503 } else { 200 };
+        t.request(ms, "198.51.100.3", "/api/items/1", status, 1);
+    }
+    // Minute 22–24: nothing at all; then traffic comes back.
+    t.normal(24, 6);
+    let out = t.run(config());
+    let errors: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::ErrorRateSpike)
+        .collect();
+    assert_eq!(errors.len(), 2, "{out:#?}");
+    assert!(
+        errors
+            .iter()
+            .all(|a| a.observed > 0.3 && a.examples.len() == 3)
+    );
+    let silent: Vec<_> = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::ServiceSilent)
+        .collect();
+    assert_eq!(silent.len(), 2, "{out:#?}");
+    assert_eq!(silent[0].service, "gateway");
+    assert!(silent[0].operation.is_none());
+}
+
+#[test]
+fn same_input_same_output_and_sampling_does_not_change_counts() {
+    let make = || {
+        let mut t = Traffic::new(7);
+        t.normal(0, 20);
+        for i in 0..40 {
+            t.request(15 * 60_000 + i * 500, "203.0.113.66", "/api/login", 401, 0);
+        }
+        t
+    };
+    let a = make().run(config());
+    let b = make().run(config());
+    assert_eq!(a, b);
+    let sampled = make().run(DetectionConfig {
+        sampling_ratio: 0.01,
+        ..DetectionConfig::default()
+    });
+    let window_level = |v: &[Anomaly]| -> Vec<Anomaly> {
+        v.iter()
+            .filter(|a| a.subtype.anomaly_type() != detect_core::AnomalyType::Resource)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(window_level(&a), window_level(&sampled));
+}
+
+#[test]
+fn late_spans_are_counted_apart_not_lost_silently() {
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    let mut t = Traffic::new(8);
+    t.normal(0, 5);
+    let mut spans = t.spans;
+    spans.sort_by_key(|s| s.start);
+    let mut early = spans[0].clone();
+    for span in spans {
+        engine.ingest(span, &mut out);
+    }
+    early.span_id = SpanId([9; 8]);
+    engine.ingest(early, &mut out);
+    assert_eq!(engine.stats().late_spans, 1);
+    assert!(engine.stats().windows_closed >= 3);
+}
