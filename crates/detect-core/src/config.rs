@@ -784,8 +784,10 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let mut c = DetectionConfig::default();
-        c.error_rate_threshold = 0.2;
+        let mut c = DetectionConfig {
+            error_rate_threshold: 0.2,
+            ..DetectionConfig::default()
+        };
         c.security.flood_min_requests = 5;
         c.service_overrides.insert(
             "checkout".into(),

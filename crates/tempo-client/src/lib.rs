@@ -1,1 +1,11 @@
-//! placeholder
+//! Grafana Tempo client side of tracewatch: decoding OTLP trace data (JSON, JSON lines, protobuf) and
+//! Tempo's trace-by-id answers into detect-core spans.
+
+pub mod decode;
+pub mod error;
+
+pub use decode::{
+    ConvertedSpans, DecodeOutcome, InputFormat, TempoApiVersion, convert_traces_data, decode,
+    decode_json, decode_json_line, decode_proto, decode_tempo_trace_proto, detect,
+};
+pub use error::{DecodeError, Result};

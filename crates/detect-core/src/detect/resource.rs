@@ -113,13 +113,13 @@ impl ResourceDetector {
             }
         }
         // The root that started the trace: the earliest of the spans without a parent in it.
-        if let Some(&root) = roots
+        let root = roots
             .iter()
-            .min_by_key(|&&i| (trace[i].1.start, trace[i].1.span_id))
+            .min_by_key(|&&i| (trace[i].1.start, trace[i].1.span_id));
+        if let Some(a) =
+            root.and_then(|&root| self.shape(trace, root, keys, window, config, explained))
         {
-            if let Some(a) = self.shape(trace, root, keys, window, config, explained) {
-                out.push(a);
-            }
+            out.push(a);
         }
     }
 

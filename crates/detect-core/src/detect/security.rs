@@ -27,7 +27,7 @@ use crate::detect::window_counts::push_example;
 use crate::span::{Span, SpanKind, TraceId};
 use hashbrown::{HashMap, HashSet};
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// Distinct endpoints remembered per client and window; enough to cross any sane threshold.
 const MAX_ENDPOINTS_PER_CLIENT: usize = 4_096;
@@ -131,9 +131,9 @@ impl SecurityDetector {
                     .as_deref()
                     .or(span.attributes.path_only())
                     .unwrap_or(path);
-                let mut hasher = self.path_hasher.build_hasher();
-                endpoint.hash(&mut hasher);
-                activity.endpoints.insert(hasher.finish());
+                activity
+                    .endpoints
+                    .insert(self.path_hasher.hash_one(endpoint));
             }
             if let Some((subtype, pattern)) = patterns::find(path) {
                 let entry = activity.attacks.entry((subtype, pattern)).or_default();
