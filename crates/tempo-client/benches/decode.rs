@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, TracesData};
 use prost::Message;
 use serde_json::{Value, json};
+use detect_core::{DetectionConfig, Engine as DetectEngine};
 use tempo_client::{InputFormat, decode};
 
 const SPANS: usize = 10_000;
@@ -148,6 +149,31 @@ fn decode_throughput(c: &mut Criterion) {
     group.bench_function("tempo_json", |b| {
         b.iter(|| decode(black_box(&tempo_json), InputFormat::OtlpJson))
     });
+    group.finish();
+
+    // Decode and run every detector (all traces analysed: sampling off, the costliest setting).
+    let mut group = c.benchmark_group("decode_and_detect_10k_spans");
+    group.throughput(Throughput::Elements(SPANS as u64));
+    for (name, format, bytes) in [
+        ("otlp_proto", InputFormat::OtlpProto, &proto),
+        ("otlp_json", InputFormat::OtlpJson, &json),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let config = DetectionConfig {
+                    sampling_enabled: false,
+                    ..DetectionConfig::default()
+                };
+                let mut engine = DetectEngine::new(config);
+                let mut out = Vec::new();
+                for span in decode(black_box(bytes), format).spans {
+                    engine.ingest(span, &mut out);
+                }
+                engine.finish(&mut out);
+                out.len()
+            })
+        });
+    }
     group.finish();
 }
 
