@@ -1,0 +1,204 @@
+//! The replay command as a user runs it: real files in, JSON lines out, clear errors and exit codes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/tempo-client/tests/fixtures")
+        .join(name)
+}
+
+fn replay(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("detector-worker starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("stdin written");
+    child.wait_with_output().expect("detector-worker finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// 40 authentication failures from one client in one minute, after 20 minutes of quiet traffic, as
+/// OTLP JSON lines (hex ids, numeric enums, ints as strings).
+fn auth_burst_jsonl() -> String {
+    let t0: u64 = 1_767_571_200_000_000_000;
+    let mut lines = String::new();
+    let mut n = 0u64;
+    let mut span = |at: u64, client: &str, status: i64| {
+        n += 1;
+        let start = t0 + at;
+        format!(
+            r#"{{"traceId":"{n:032x}","spanId":"{n:016x}","name":"POST /api/login","kind":2,"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":[{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}},{{"key":"client.address","value":{{"stringValue":"{client}"}}}},{{"key":"http.route","value":{{"stringValue":"/api/login"}}}}]}}"#,
+            end = start + 20_000_000,
+        )
+    };
+    for second in 0..(25 * 60u64) {
+        let mut spans = vec![span(
+            second * 1_000_000_000,
+            &format!("198.51.100.{}", second % 40),
+            200,
+        )];
+        if (20 * 60..20 * 60 + 40).contains(&second) {
+            spans.push(span(second * 1_000_000_000 + 1_000, "203.0.113.66", 401));
+        }
+        lines.push_str(&format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"gateway"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(",")
+        ));
+        lines.push('\n');
+    }
+    lines
+}
+
+#[test]
+fn replays_json_lines_from_stdin_and_prints_the_api_shape() {
+    let output = replay(&["-"], auth_burst_jsonl().as_bytes());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let anomalies: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let burst: Vec<_> = anomalies
+        .iter()
+        .filter(|a| a["anomaly_subtype"] == "auth_failure_burst")
+        .collect();
+    assert_eq!(burst.len(), 1, "{anomalies:#?}");
+    let a = burst[0];
+    assert_eq!(a["anomaly_type"], "SECURITY");
+    assert_eq!(a["client"], "203.0.113.66");
+    assert_eq!(a["observed_value"], 40.0);
+    assert_eq!(a["window_start"], "2026-01-05T00:20:00.000Z");
+    assert_eq!(a["window_end"], "2026-01-05T00:21:00.000Z");
+    assert_eq!(a["resolved"], false);
+    for key in [
+        "id",
+        "trace_id",
+        "severity",
+        "description",
+        "detected_at",
+        "service_name",
+        "expected_value",
+        "score",
+        "fingerprint",
+    ] {
+        assert!(!a[key].is_null(), "{key} missing in {a}");
+    }
+    assert!(
+        text(&output.stderr).contains("anomalies"),
+        "summary on stderr"
+    );
+}
+
+#[test]
+fn the_same_input_gives_the_same_output() {
+    let input = auth_burst_jsonl();
+    let a = replay(&["-"], input.as_bytes());
+    let b = replay(&["-", "--format", "otlp-jsonl"], input.as_bytes());
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn reads_tempo_answers_in_json_and_protobuf() {
+    for name in [
+        "trace_by_id_v1.json",
+        "trace_by_id_v2.json",
+        "trace_by_id_v2.pb",
+        "sdk_trace_by_id_v1.pb",
+    ] {
+        let output = replay(&[fixture(name).to_str().unwrap()], b"");
+        assert!(output.status.success(), "{name}: {}", text(&output.stderr));
+        assert!(
+            text(&output.stderr).contains("replay: "),
+            "{name}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            !text(&output.stderr).contains("replay: 0 spans"),
+            "{name}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_named_and_fails() {
+    let output = replay(&["/no/such/file.jsonl"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("/no/such/file.jsonl"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_bad_line_is_reported_with_its_number_and_the_rest_is_read() {
+    let mut input = auth_burst_jsonl();
+    input.insert_str(0, "{\"resourceSpans\": [}\n");
+    let output = replay(&["-"], input.as_bytes());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("line 1"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains("auth_failure_burst"),
+        "good lines still replayed"
+    );
+}
+
+#[test]
+fn an_invalid_config_names_the_key() {
+    let dir = std::env::temp_dir().join(format!("tracewatch-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"error_rate_threshold": 7}"#).unwrap();
+    let output = replay(&["--config", config.to_str().unwrap(), "-"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("error_rate_threshold"),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::write(&config, "not json").unwrap();
+    let output = replay(&["--config", config.to_str().unwrap(), "-"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("not valid JSON"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn garbage_and_empty_input_fail_without_panicking() {
+    let output = replay(
+        &["--format", "otlp-proto", "-"],
+        &[0xff, 0xff, 0xff, 0x01, 0x02],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!text(&output.stderr).contains("panicked"));
+    let output = replay(&["-"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("empty"),
+        "{}",
+        text(&output.stderr)
+    );
+}
