@@ -33,8 +33,21 @@ pub struct EngineStats {
     pub traces_analysed: u64,
     pub traces_evicted_early: u64,
     pub windows_closed: u64,
+    /// Empty windows skipped inside a gap of more than a day in the input.
+    pub windows_skipped: u64,
+    /// Spans whose start lay more than an hour ahead of the clock (a skewed clock), which did not move it.
+    pub skewed_spans: u64,
     pub anomalies: u64,
 }
+
+/// A span this far ahead of the clock does not move it on its own: one host with a wrong clock must
+/// not make every other span late.
+const MAX_CLOCK_JUMP_NANOS: u64 = 3_600 * UnixNanos::NANOS_PER_SEC;
+/// …unless this many such spans arrive in a row: then the input really has moved on.
+const CLOCK_JUMP_CONFIRMATIONS: u32 = 100;
+/// Longest run of empty windows closed one by one; longer gaps are skipped (no silence is reported
+/// for a gap of more than a day in the input).
+const MAX_EMPTY_WINDOWS_CLOSED: u64 = 1_440;
 
 pub struct Engine {
     config: DetectionConfig,
@@ -48,6 +61,8 @@ pub struct Engine {
     clock: u64,
     /// The oldest window still open; `None` before the first span.
     next_to_close: Option<u64>,
+    /// Consecutive spans far ahead of the clock.
+    jump_streak: u32,
     stats: EngineStats,
 }
 
@@ -66,6 +81,7 @@ impl Engine {
             traces,
             clock: 0,
             next_to_close: None,
+            jump_streak: 0,
             stats: EngineStats::default(),
             config,
         }
@@ -86,7 +102,7 @@ impl Engine {
         let window_nanos = self.config.window_nanos();
         let lateness = self.config.allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
         let start = span.start.0;
-        self.clock = self.clock.max(start);
+        self.advance_clock(start);
         let next_to_close = *self
             .next_to_close
             .get_or_insert(start.saturating_sub(lateness) / window_nanos);
@@ -125,12 +141,10 @@ impl Engine {
     /// The input has ended: closes every window and analyses every held trace.
     pub fn finish(&mut self, out: &mut Vec<Anomaly>) {
         let before = out.len();
-        if let Some(next) = self.next_to_close {
-            let last = self.clock / self.config.window_nanos();
-            for index in next..=last {
-                self.close_window(index, out);
-            }
-            self.next_to_close = Some(last + 1);
+        if self.next_to_close.is_some() {
+            let last_with_data = self.rates.last_open_window().unwrap_or(0);
+            let last = (self.clock / self.config.window_nanos()).max(last_with_data);
+            self.close_windows_before(last + 1, out);
         }
         for trace in self.traces.drain_all() {
             self.analyse(&trace, out);
@@ -138,20 +152,55 @@ impl Engine {
         self.stats.anomalies += (out.len() - before) as u64;
     }
 
+    fn advance_clock(&mut self, start: u64) {
+        let far_ahead =
+            self.next_to_close.is_some() && start > self.clock.saturating_add(MAX_CLOCK_JUMP_NANOS);
+        if !far_ahead {
+            self.jump_streak = 0;
+            self.clock = self.clock.max(start);
+            return;
+        }
+        self.jump_streak += 1;
+        if self.jump_streak >= CLOCK_JUMP_CONFIRMATIONS {
+            self.jump_streak = 0;
+            self.clock = start;
+        } else {
+            self.stats.skewed_spans += 1;
+        }
+    }
+
     fn advance(&mut self, out: &mut Vec<Anomaly>) {
         let window_nanos = self.config.window_nanos();
         let lateness = self.config.allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
-        while let Some(next) = self.next_to_close {
-            let closes_at = (next + 1) * window_nanos + lateness;
-            if closes_at > self.clock {
-                break;
-            }
-            self.close_window(next, out);
-            self.next_to_close = Some(next + 1);
-        }
+        // Window i closes once the clock reaches (i + 1)·w + lateness.
+        let end = self
+            .clock
+            .checked_sub(lateness)
+            .map_or(0, |t| t / window_nanos);
+        self.close_windows_before(end, out);
         for trace in self.traces.drain_idle(self.clock) {
             self.analyse(&trace, out);
         }
+    }
+
+    /// Closes every open window with an index below `end`, skipping long runs of empty windows.
+    fn close_windows_before(&mut self, end: u64, out: &mut Vec<Anomaly>) {
+        let Some(mut next) = self.next_to_close else {
+            return;
+        };
+        while next < end {
+            if end - next > MAX_EMPTY_WINDOWS_CLOSED {
+                let next_with_data = self.rates.first_open_window().unwrap_or(end).min(end);
+                if next_with_data > next {
+                    self.stats.windows_skipped += next_with_data - next;
+                    next = next_with_data;
+                    continue;
+                }
+            }
+            self.close_window(next, out);
+            next += 1;
+        }
+        self.next_to_close = Some(next);
     }
 
     fn close_window(&mut self, index: u64, out: &mut Vec<Anomaly>) {

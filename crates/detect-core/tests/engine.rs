@@ -339,3 +339,41 @@ fn late_spans_are_counted_apart_not_lost_silently() {
     assert_eq!(engine.stats().late_spans, 1);
     assert!(engine.stats().windows_closed >= 3);
 }
+
+#[test]
+fn one_span_from_a_skewed_clock_does_not_make_the_rest_late() {
+    let mut t = Traffic::new(9);
+    t.normal(0, 10);
+    let mut spans = t.spans;
+    spans.sort_by_key(|s| s.start);
+    let mut skewed = spans[100].clone();
+    skewed.start = UnixNanos(skewed.start.0 + 365 * 86_400 * 1_000_000_000);
+    spans.insert(101, skewed);
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    for span in spans {
+        engine.ingest(span, &mut out);
+    }
+    engine.finish(&mut out);
+    assert_eq!(engine.stats().late_spans, 0);
+    assert_eq!(engine.stats().skewed_spans, 1);
+    // The year-long gap to the skewed span's window is skipped, not closed window by window.
+    assert!(
+        engine.stats().windows_skipped > 500_000,
+        "{:?}",
+        engine.stats()
+    );
+    assert!(engine.stats().windows_closed < 100, "{:?}", engine.stats());
+}
+
+#[test]
+fn input_that_really_moves_on_moves_the_clock() {
+    let mut t = Traffic::new(10);
+    t.normal(0, 5);
+    t.normal(3 * 24 * 60, 5); // three days later
+    let out = t.run(config());
+    assert!(
+        out.iter().all(|a| a.subtype != Subtype::ServiceSilent),
+        "{out:#?}"
+    );
+}

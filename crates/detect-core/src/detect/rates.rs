@@ -129,8 +129,13 @@ impl RateDetector {
         }
     }
 
-    /// Windows holding counts that have not closed yet.
-    pub fn open_windows(&self) -> impl Iterator<Item = u64> + '_ {
-        self.windows.keys().copied()
+    /// The oldest window holding counts that has not closed yet.
+    pub fn first_open_window(&self) -> Option<u64> {
+        self.windows.keys().next().copied()
+    }
+
+    /// The newest window holding counts that has not closed yet.
+    pub fn last_open_window(&self) -> Option<u64> {
+        self.windows.keys().next_back().copied()
     }
 }
