@@ -209,9 +209,18 @@ impl Engine {
             start: UnixNanos(index * window_nanos),
             end: UnixNanos((index + 1) * window_nanos),
         };
+        // Only at the end of the input can a window close before the clock has passed it: the input
+        // stopped inside it, so its counts are partial and say nothing about traffic volume.
+        let complete = window.end.0 <= self.clock;
         let mut found = Vec::new();
-        self.rates
-            .close(index, window, &self.keys, &self.config, &mut found);
+        self.rates.close(
+            index,
+            window,
+            complete,
+            &self.keys,
+            &self.config,
+            &mut found,
+        );
         self.security.close(index, window, &self.config, &mut found);
         found.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         out.extend(found);

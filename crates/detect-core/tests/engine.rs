@@ -377,3 +377,14 @@ fn input_that_really_moves_on_moves_the_clock() {
         "{out:#?}"
     );
 }
+
+#[test]
+fn the_end_of_the_input_is_not_a_drop() {
+    let mut t = Traffic::new(11);
+    t.normal(0, 30);
+    // The input stops 10 s into a minute: that last window is partial.
+    let cut = UnixNanos((T0 + 29 * 60 + 10) * 1_000_000_000);
+    t.spans.retain(|s| s.start < cut);
+    let out = t.run(config());
+    assert!(out.is_empty(), "{out:#?}");
+}

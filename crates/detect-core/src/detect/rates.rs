@@ -62,10 +62,13 @@ impl RateDetector {
             .record(key, span);
     }
 
+    /// Judges the window. An incomplete window (the input ended inside it) is judged for error rate
+    /// only: its volume is partial.
     pub fn close(
         &mut self,
         window_index: u64,
         window: Window,
+        complete: bool,
         keys: &KeyInterner,
         config: &DetectionConfig,
         out: &mut Vec<Anomaly>,
@@ -96,6 +99,9 @@ impl RateDetector {
             ) {
                 summary.anomalies.push(a);
             }
+            if !complete {
+                continue;
+            }
             summary.expected += state.throughput.expected(&self.params);
             if let Some(v) = throughput::judge(
                 &mut state.throughput,
@@ -112,7 +118,8 @@ impl RateDetector {
             }
         }
         for (service, summary) in services {
-            let silent = summary.requests == 0
+            let silent = complete
+                && summary.requests == 0
                 && summary.expected >= f64::from(config.min_requests_per_window);
             if silent {
                 out.push(throughput::silent_service(

@@ -13,7 +13,7 @@
 //!
 //! Memory: `warmup` values during warm-up, a few numbers afterwards.
 
-use crate::stats::probability::small_sample_threshold;
+use crate::stats::probability::confident_threshold;
 use serde::{Deserialize, Serialize};
 
 /// How a baseline learns. Chosen by each detector.
@@ -96,7 +96,7 @@ impl Baseline {
         let effective_n = (self.n as f64).min(params.memory);
         Some(Judgement {
             z: (x - self.mean) / spread,
-            threshold: small_sample_threshold(z_threshold, effective_n),
+            threshold: confident_threshold(z_threshold, effective_n),
             mean: self.mean,
             spread,
             samples: self.n,

@@ -35,6 +35,16 @@ pub fn small_sample_threshold(z: f64, n: f64) -> f64 {
     t * (1.0 + 1.0 / n.max(1.0)).sqrt()
 }
 
+/// The threshold a baseline learned from `n` values applies to a z threshold `z`: the small-sample
+/// threshold plus two standard errors of the estimated z itself at `z`
+/// (`SE ≈ √((1 + z²/2) / n)`, from the errors of the mean and of the spread). A value is then flagged
+/// only when it is beyond `z` with ~97.5 % confidence under the *true* baseline, so values just below
+/// the threshold are not flagged because the baseline's estimate happened to be a little off.
+pub fn confident_threshold(z: f64, n: f64) -> f64 {
+    let n = n.max(2.0);
+    small_sample_threshold(z, n) + 2.0 * ((1.0 + z * z / 2.0) / n).sqrt()
+}
+
 /// P(X ≥ k) for X ~ Binomial(n, p), summed exactly in log space from k upward.
 pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     if k == 0 {
@@ -91,6 +101,14 @@ mod tests {
         let t50 = small_sample_threshold(3.0, 50.0);
         assert!((3.1..3.3).contains(&t50), "{t50}");
         assert!((small_sample_threshold(3.0, 1e6) - 3.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_confidence_margin_shrinks_with_samples() {
+        let few = confident_threshold(3.0, 50.0);
+        let many = confident_threshold(3.0, 2_000.0);
+        assert!(few > 3.7 && few < 4.0, "{few}");
+        assert!(many > 3.1 && many < 3.15, "{many}");
     }
 
     #[test]

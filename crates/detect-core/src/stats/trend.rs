@@ -6,7 +6,7 @@
 //! RMS of ε (weight `max(1/n, 1/memory)`), divided by the two-sided truncation factor because
 //! anomalous windows are not learned, and never below `min_spread`.
 
-use crate::stats::probability::small_sample_threshold;
+use crate::stats::probability::confident_threshold;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,7 +54,7 @@ impl TrendBaseline {
         let predicted = self.predicted();
         Some(TrendJudgement {
             z: (y - predicted) / spread,
-            threshold: small_sample_threshold(z_threshold, (self.n as f64).min(params.memory)),
+            threshold: confident_threshold(z_threshold, (self.n as f64).min(params.memory)),
             predicted,
             spread,
         })
