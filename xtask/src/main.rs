@@ -1,1 +1,38 @@
-fn main() {}
+//! Project tasks (`cargo xtask …`): generating labelled synthetic traces and evaluating detection
+//! quality on them. Thin: parses the command line and calls the task's `run`.
+
+mod eval;
+mod gen_traces;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "xtask", about = "tracewatch project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate labelled synthetic OTLP traffic (JSON lines) and its labels file.
+    GenTraces(gen_traces::GenArgs),
+    /// Generate (or reuse) labelled data, run every detector over it and score the detections.
+    Eval(eval::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::GenTraces(args) => gen_traces::run(&args).map(|_| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
