@@ -240,7 +240,7 @@ impl Default for DetectionConfig {
             min_requests_per_window: 20,
             throughput_min_change_ratio: 1.5,
             error_rate_min_ratio_to_baseline: 2.0,
-            error_rate_max_p_value: 0.001,
+            error_rate_max_p_value: 0.0001,
             latency_min_excess_ms: 1.0,
             relearn_after_seconds: 1800,
             max_keys: 100_000,

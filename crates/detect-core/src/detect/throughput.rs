@@ -2,7 +2,9 @@
 //!
 //! Per (service, operation), the window's request count `c` is variance-stabilised with Anscombe's
 //! transform `y = 2·√(c + 3/8)` (a Poisson count then has variance ≈ 1 whatever its mean) and judged
-//! against a [`TrendBaseline`] of past windows, so slow daily drift is followed, not flagged.
+//! against a [`TrendBaseline`] of past windows, so slow daily drift is followed, not flagged, and
+//! against the long-run level (an hour's exponentially weighted mean): a window must be far from both,
+//! so traffic coming back after a dip is not a spike. `z` is the smaller of the two distances.
 //! With `ŷ` the prediction and `ĉ = (ŷ/2)² − 3/8` the expected count:
 //! - spike: `z ≥ t(throughput_spike_threshold, n)`, `c ≥ throughput_min_change_ratio · ĉ` and
 //!   `c − ĉ ≥ min_requests_per_window` (a rise from 1 to 3 requests is not a spike);
@@ -10,8 +12,8 @@
 //! - silent service: every operation of a service that expected at least `min_requests_per_window`
 //!   requests in all saw none; reported once for the service instead of one drop per operation.
 //!
-//! Anomalous windows are not learned, unless the key has been anomalous for `relearn_after_seconds`
-//! (then the new level is the normal one). Score: |z|. Severity: `severity_cutoffs.throughput`.
+//! Windows past the threshold are not learned (reported or not), unless the key has been past it
+//! for `relearn_after_seconds` (then the new level is the normal one). Score: |z|. Severity: `severity_cutoffs.throughput`.
 
 use crate::anomaly::{Anomaly, Subtype, Window};
 use crate::config::DetectionConfig;
@@ -22,10 +24,22 @@ use crate::stats::{TrendBaseline, TrendParams};
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThroughputBaseline {
     trend: TrendBaseline,
+    /// The long-run level: an exponentially weighted mean of `y` over about an hour of windows.
+    long_run: f64,
+    long_run_windows: u32,
     anomalous_since: Option<u64>,
 }
 
+/// Windows the long-run level remembers.
+const LONG_RUN_MEMORY: f64 = 60.0;
+
 impl ThroughputBaseline {
+    fn learn_long_run(&mut self, y: f64) {
+        self.long_run_windows = self.long_run_windows.saturating_add(1);
+        let weight = (1.0 / f64::from(self.long_run_windows)).max(1.0 / LONG_RUN_MEMORY);
+        self.long_run += weight * (y - self.long_run);
+    }
+
     /// The count the baseline expects next window; 0 while warming up.
     pub fn expected(&self, params: &TrendParams) -> f64 {
         if self.trend.is_warm(params) {
@@ -79,6 +93,16 @@ pub fn judge(
     let judgement = baseline
         .trend
         .judge(y, config.throughput_threshold_for(service), params);
+    // The window must be far from both the recent trend and the long-run level: traffic coming back
+    // after a dip is far above the dip's trend but not above the long-run level, and is no spike.
+    let judgement = judgement.map(|mut j| {
+        let z_long = (y - baseline.long_run) / j.spread;
+        if z_long.abs() < j.z.abs() || z_long.signum() != j.z.signum() {
+            j.z = if z_long.signum() == j.z.signum() { z_long } else { 0.0 };
+            j.predicted = baseline.long_run;
+        }
+        j
+    });
     let verdict = judgement.and_then(|j| {
         let expected = expected_count(j.predicted);
         let c = count as f64;
@@ -100,18 +124,21 @@ pub fn judge(
             spread: j.spread,
         })
     });
-    match verdict {
-        None => {
-            baseline.anomalous_since = None;
+    // A window past the threshold is not learned even when it is too small to report (a low-traffic
+    // operation during a drop upstream): otherwise the baseline sinks with the drop and the recovery
+    // looks like a spike.
+    let beyond = judgement.is_some_and(|j| j.z.abs() >= j.threshold);
+    if beyond {
+        let since = *baseline.anomalous_since.get_or_insert(window.start.0);
+        let relearn = config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC;
+        if window.end.0.saturating_sub(since) >= relearn {
             baseline.trend.learn(y, params);
+            baseline.learn_long_run(y);
         }
-        Some(_) => {
-            let since = *baseline.anomalous_since.get_or_insert(window.start.0);
-            let relearn = config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC;
-            if window.end.0.saturating_sub(since) >= relearn {
-                baseline.trend.learn(y, params);
-            }
-        }
+    } else {
+        baseline.anomalous_since = None;
+        baseline.trend.learn(y, params);
+        baseline.learn_long_run(y);
     }
     verdict
 }

@@ -4,10 +4,14 @@
 //! spike. Holt's method predicts `level + trend` and updates both from the prediction error
 //! `ε = y − ŷ`: `level ← ŷ + α·ε`, `trend ← trend + α·β·ε`. The spread is an exponentially weighted
 //! RMS of ε (weight `max(1/n, 1/memory)`), divided by the two-sided truncation factor because
-//! anomalous windows are not learned, and never below `min_spread`.
+//! anomalous windows are not learned, and never below `min_spread`. After warm-up each error is clipped
+//! to ±3 spreads before it is learned (Huber), so a single odd window moves the baseline only a little.
 
 use crate::stats::probability::confident_threshold;
 use serde::{Deserialize, Serialize};
+
+/// Errors are clipped to this many spreads before they are learned (after warm-up).
+const CLIP_SPREADS: f64 = 3.0;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrendParams {
@@ -40,6 +44,12 @@ impl TrendBaseline {
         self.n >= u64::from(params.warmup)
     }
 
+    pub fn spread(&self, params: &TrendParams) -> f64 {
+        (self.var / params.truncation_variance)
+            .sqrt()
+            .max(params.min_spread)
+    }
+
     pub fn predicted(&self) -> f64 {
         self.level + self.trend
     }
@@ -48,9 +58,7 @@ impl TrendBaseline {
         if !self.is_warm(params) {
             return None;
         }
-        let spread = (self.var / params.truncation_variance)
-            .sqrt()
-            .max(params.min_spread);
+        let spread = self.spread(params);
         let predicted = self.predicted();
         Some(TrendJudgement {
             z: (y - predicted) / spread,
@@ -70,7 +78,13 @@ impl TrendBaseline {
             return;
         }
         let predicted = self.predicted();
-        let error = y - predicted;
+        let mut error = y - predicted;
+        if self.is_warm(params) {
+            // Huber: one odd window that was not past the threshold still moves the baseline only
+            // as far as a 3-spread error would, so it cannot drag level, trend and spread along.
+            let limit = CLIP_SPREADS * self.spread(params);
+            error = error.clamp(-limit, limit);
+        }
         self.n += 1;
         let weight = (1.0 / (self.n - 1) as f64).max(1.0 / params.memory);
         self.var = (1.0 - weight) * self.var + weight * error * error;
