@@ -1,8 +1,9 @@
 //! Project tasks (`cargo xtask …`): generating labelled synthetic traces and evaluating detection
-//! quality on them. Thin: parses the command line and calls the task's `run`.
+//! quality on them, and running the tests. Thin: parses the command line and calls the task's `run`.
 
 mod eval;
 mod gen_traces;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ enum Command {
     GenTraces(gen_traces::GenArgs),
     /// Generate (or reuse) labelled data, run every detector over it and score the detections.
     Eval(eval::EvalArgs),
+    /// Run every test, then the detection-quality gate (the README's test command).
+    Test(test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::GenTraces(args) => gen_traces::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(&args),
+        Command::Test(args) => test::run(&args),
     };
     match result {
         Ok(code) => code,

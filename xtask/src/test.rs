@@ -1,0 +1,44 @@
+//! `cargo xtask test`: the README's test command. Runs every workspace test, then the detection
+//! quality gate (`eval --check`) in release, because replaying an hour of traffic in a debug build
+//! would take minutes for nothing.
+
+use anyhow::{Context, Result, bail};
+use std::process::{Command, ExitCode};
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Skip the detection-quality gate (unit and integration tests only).
+    #[arg(long)]
+    pub no_eval: bool,
+}
+
+pub fn run(args: &TestArgs) -> Result<ExitCode> {
+    cargo(&["test", "--workspace", "--locked"])?;
+    if !args.no_eval {
+        cargo(&[
+            "run",
+            "--release",
+            "--locked",
+            "--quiet",
+            "-p",
+            "xtask",
+            "--",
+            "eval",
+            "--check",
+        ])?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask test: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
