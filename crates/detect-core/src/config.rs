@@ -260,74 +260,54 @@ pub struct ConfigEntry {
     pub description: &'static str,
 }
 
-/// Every key with its description, in a stable order. The first five are the seed's.
-pub const KEYS: &[(&str, &str)] = &[
-    (
-        "latency_threshold_stddev",
-        "Standard deviations (on log-duration) above its operation's baseline at which a span is a latency anomaly",
-    ),
-    (
-        "error_rate_threshold",
-        "Error ratio of an operation in a window above which it is an error-rate anomaly",
-    ),
-    (
-        "throughput_spike_threshold",
-        "Standard deviations of a window's request count from its history at which traffic is a spike or drop",
-    ),
-    (
-        "sampling_enabled",
-        "Whether per-trace analysis looks at a deterministic sample of traces only",
-    ),
-    (
-        "sampling_ratio",
-        "Share of traces sampled for per-trace analysis (0-1)",
-    ),
-    ("window_seconds", "Length of a detection window in seconds"),
-    (
-        "allowed_lateness_seconds",
-        "How late (event time) a span may arrive and still count in its window",
-    ),
-    (
-        "warmup_min_samples",
-        "Spans of an operation seen before its latency baseline judges",
-    ),
-    (
-        "warmup_min_windows",
-        "Windows of an operation seen before its rate baselines judge",
-    ),
-    (
-        "min_requests_per_window",
-        "Requests in a window below which rates are not judged",
-    ),
-    (
-        "throughput_min_change_ratio",
-        "A throughput spike (drop) must also be this many times above (below) the expected count",
-    ),
-    (
-        "error_rate_min_ratio_to_baseline",
-        "An error-rate anomaly must also be this many times the operation's own error ratio",
-    ),
-    (
-        "error_rate_max_p_value",
-        "An error-rate anomaly must also be this unlikely under the operation's own error ratio",
-    ),
-    (
-        "latency_min_excess_ms",
-        "A latency anomaly must also exceed the typical duration by this many milliseconds",
-    ),
-    (
-        "relearn_after_seconds",
-        "A baseline anomalous for this long is relearned at its new level",
-    ),
-    ("max_keys", "Distinct (service, operation) pairs tracked"),
-    (
-        "severity_cutoffs",
-        "Scores at which anomalies become MEDIUM, HIGH and CRITICAL, per detector",
-    ),
-    ("security", "Security detection settings"),
-    ("resource", "Resource (per-trace) detection settings"),
-    ("service_overrides", "Per-service thresholds"),
-];
+/// Lists every key once, with its description: the key → value table, [`KEYS`], reading and
+/// writing all follow from this list, so a new key cannot be half added.
+macro_rules! config_keys {
+    ($($field:ident: $description:literal,)*) => {
+        /// Every key with its description, in a stable order. The first five are the seed's.
+        pub const KEYS: &[(&str, &str)] = &[$((stringify!($field), $description)),*];
+
+        impl DetectionConfig {
+            fn apply(&mut self, key: &str, value: &Value) -> Result<()> {
+                match key {
+                    $(stringify!($field) => self.$field = parse(key, value)?,)*
+                    _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
+                }
+                Ok(())
+            }
+
+            fn value_of(&self, key: &str) -> Value {
+                match key {
+                    $(stringify!($field) => serde_json::to_value(&self.$field).unwrap_or(Value::Null),)*
+                    _ => Value::Null,
+                }
+            }
+        }
+    };
+}
+
+config_keys! {
+    latency_threshold_stddev: "Standard deviations (on log-duration) above its operation's baseline at which a span is a latency anomaly",
+    error_rate_threshold: "Error ratio of an operation in a window above which it is an error-rate anomaly",
+    throughput_spike_threshold: "Standard deviations of a window's request count from its history at which traffic is a spike or drop",
+    sampling_enabled: "Whether per-trace analysis looks at a deterministic sample of traces only",
+    sampling_ratio: "Share of traces sampled for per-trace analysis (0-1)",
+    window_seconds: "Length of a detection window in seconds",
+    allowed_lateness_seconds: "How late (event time) a span may arrive and still count in its window",
+    warmup_min_samples: "Spans of an operation seen before its latency baseline judges",
+    warmup_min_windows: "Windows of an operation seen before its rate baselines judge",
+    min_requests_per_window: "Requests in a window below which rates are not judged",
+    throughput_min_change_ratio: "A throughput spike (drop) must also be this many times above (below) the expected count",
+    error_rate_min_ratio_to_baseline: "An error-rate anomaly must also be this many times the operation's own error ratio",
+    error_rate_max_p_value: "An error-rate anomaly must also be this unlikely under the operation's own error ratio",
+    latency_min_excess_ms: "A latency anomaly must also exceed the typical duration by this many milliseconds",
+    relearn_after_seconds: "A baseline anomalous for this long is relearned at its new level",
+    max_keys: "Distinct (service, operation) pairs tracked",
+    severity_cutoffs: "Scores at which anomalies become MEDIUM, HIGH and CRITICAL, per detector",
+    security: "Security detection settings",
+    resource: "Resource (per-trace) detection settings",
+    service_overrides: "Per-service thresholds",
+}
 
 impl DetectionConfig {
     /// Applies `(key, value)` pairs over the defaults, then validates. Unknown keys are refused.
@@ -399,68 +379,6 @@ impl DetectionConfig {
     }
     pub fn window_nanos(&self) -> u64 {
         self.window_seconds * crate::UnixNanos::NANOS_PER_SEC
-    }
-
-    fn apply(&mut self, key: &str, value: &Value) -> Result<()> {
-        match key {
-            "latency_threshold_stddev" => self.latency_threshold_stddev = parse(key, value)?,
-            "error_rate_threshold" => self.error_rate_threshold = parse(key, value)?,
-            "throughput_spike_threshold" => self.throughput_spike_threshold = parse(key, value)?,
-            "sampling_enabled" => self.sampling_enabled = parse(key, value)?,
-            "sampling_ratio" => self.sampling_ratio = parse(key, value)?,
-            "window_seconds" => self.window_seconds = parse(key, value)?,
-            "allowed_lateness_seconds" => self.allowed_lateness_seconds = parse(key, value)?,
-            "warmup_min_samples" => self.warmup_min_samples = parse(key, value)?,
-            "warmup_min_windows" => self.warmup_min_windows = parse(key, value)?,
-            "min_requests_per_window" => self.min_requests_per_window = parse(key, value)?,
-            "throughput_min_change_ratio" => self.throughput_min_change_ratio = parse(key, value)?,
-            "error_rate_min_ratio_to_baseline" => {
-                self.error_rate_min_ratio_to_baseline = parse(key, value)?
-            }
-            "error_rate_max_p_value" => self.error_rate_max_p_value = parse(key, value)?,
-            "latency_min_excess_ms" => self.latency_min_excess_ms = parse(key, value)?,
-            "relearn_after_seconds" => self.relearn_after_seconds = parse(key, value)?,
-            "max_keys" => self.max_keys = parse(key, value)?,
-            "severity_cutoffs" => self.severity_cutoffs = parse(key, value)?,
-            "security" => self.security = parse(key, value)?,
-            "resource" => self.resource = parse(key, value)?,
-            "service_overrides" => self.service_overrides = parse(key, value)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn value_of(&self, key: &str) -> Value {
-        let value = match key {
-            "latency_threshold_stddev" => serde_json::to_value(self.latency_threshold_stddev),
-            "error_rate_threshold" => serde_json::to_value(self.error_rate_threshold),
-            "throughput_spike_threshold" => serde_json::to_value(self.throughput_spike_threshold),
-            "sampling_enabled" => serde_json::to_value(self.sampling_enabled),
-            "sampling_ratio" => serde_json::to_value(self.sampling_ratio),
-            "window_seconds" => serde_json::to_value(self.window_seconds),
-            "allowed_lateness_seconds" => serde_json::to_value(self.allowed_lateness_seconds),
-            "warmup_min_samples" => serde_json::to_value(self.warmup_min_samples),
-            "warmup_min_windows" => serde_json::to_value(self.warmup_min_windows),
-            "min_requests_per_window" => serde_json::to_value(self.min_requests_per_window),
-            "throughput_min_change_ratio" => serde_json::to_value(self.throughput_min_change_ratio),
-            "error_rate_min_ratio_to_baseline" => {
-                serde_json::to_value(self.error_rate_min_ratio_to_baseline)
-            }
-            "error_rate_max_p_value" => serde_json::to_value(self.error_rate_max_p_value),
-            "latency_min_excess_ms" => serde_json::to_value(self.latency_min_excess_ms),
-            "relearn_after_seconds" => serde_json::to_value(self.relearn_after_seconds),
-            "max_keys" => serde_json::to_value(self.max_keys),
-            "severity_cutoffs" => serde_json::to_value(&self.severity_cutoffs),
-            "security" => serde_json::to_value(&self.security),
-            "resource" => serde_json::to_value(&self.resource),
-            "service_overrides" => serde_json::to_value(&self.service_overrides),
-            _ => Ok(Value::Null),
-        };
-        value.unwrap_or(Value::Null)
     }
 
     /// Checks every range; the error names the (dotted) key and what is allowed.

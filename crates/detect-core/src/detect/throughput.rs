@@ -97,8 +97,10 @@ pub fn judge(
     // after a dip is far above the dip's trend but not above the long-run level, and is no spike.
     let judgement = judgement.map(|mut j| {
         let z_long = (y - baseline.long_run) / j.spread;
-        if z_long.abs() < j.z.abs() || z_long.signum() != j.z.signum() {
-            j.z = if z_long.signum() == j.z.signum() { z_long } else { 0.0 };
+        if z_long.signum() != j.z.signum() {
+            j.z = 0.0;
+        } else if z_long.abs() < j.z.abs() {
+            j.z = z_long;
             j.predicted = baseline.long_run;
         }
         j
