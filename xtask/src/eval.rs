@@ -433,6 +433,12 @@ impl Report {
             self.false_positives_high,
             self.near_tail_false_positives
         );
+        let tails: usize = scores.by_type.values().map(|s| s.tails).sum();
+        let tails_high: usize = scores.by_type.values().map(|s| s.tails_high).sum();
+        println!(
+            "True statistical tails flagged: {tails} ({:.1} per 100k normal spans), of which severity ≥ HIGH: {tails_high}",
+            tails as f64 * 100_000.0 / self.normal_spans.max(1) as f64
+        );
         println!(
             "Without near-tail latency detections: {:.2} per 100k normal spans",
             (self.false_positives - self.near_tail_false_positives) as f64 * 100_000.0

@@ -36,6 +36,8 @@ pub struct TypeScore {
     pub cross_subtype: usize,
     pub side_effects: usize,
     pub tails: usize,
+    /// Tail detections with severity HIGH or above: these would page someone.
+    pub tails_high: usize,
     pub false_positives: usize,
     pub false_positives_high: usize,
     pub precision: f64,
@@ -190,7 +192,10 @@ impl<'a> Truth<'a> {
                     ts.cross_subtype += usize::from(!same);
                 }
                 Verdict::SideEffect => ts.side_effects += 1,
-                Verdict::Tail => ts.tails += 1,
+                Verdict::Tail => {
+                    ts.tails += 1;
+                    ts.tails_high += usize::from(a.severity >= Severity::High);
+                }
                 Verdict::FalsePositive { .. } => {
                     ts.false_positives += 1;
                     if a.severity >= Severity::High {
