@@ -18,7 +18,7 @@ pub enum ConfigError {
     OutOfRange {
         key: String,
         got: String,
-        allowed: &'static str,
+        allowed: String,
     },
     #[error("configuration must be a JSON object of key → value")]
     NotAnObject,
@@ -388,100 +388,76 @@ impl DetectionConfig {
             self.latency_threshold_stddev,
             1.0,
             50.0,
-            "1 to 50",
         )?;
         check_f64(
             "error_rate_threshold",
             self.error_rate_threshold,
             0.0001,
             1.0,
-            "0.0001 to 1",
         )?;
         check_f64(
             "throughput_spike_threshold",
             self.throughput_spike_threshold,
             1.0,
             50.0,
-            "1 to 50",
         )?;
-        check_f64("sampling_ratio", self.sampling_ratio, 0.0, 1.0, "0 to 1")?;
-        check_u64(
-            "window_seconds",
-            self.window_seconds,
-            10,
-            86_400,
-            "10 to 86400",
-        )?;
+        check_f64("sampling_ratio", self.sampling_ratio, 0.0, 1.0)?;
+        check_u64("window_seconds", self.window_seconds, 10, 86_400)?;
         check_u64(
             "allowed_lateness_seconds",
             self.allowed_lateness_seconds,
             0,
             86_400,
-            "0 to 86400",
         )?;
         check_u64(
             "warmup_min_samples",
             self.warmup_min_samples.into(),
             10,
             100_000,
-            "10 to 100000",
         )?;
         check_u64(
             "warmup_min_windows",
             self.warmup_min_windows.into(),
             3,
             10_000,
-            "3 to 10000",
         )?;
         check_u64(
             "min_requests_per_window",
             self.min_requests_per_window.into(),
             1,
             10_000_000,
-            "1 to 10000000",
         )?;
         check_f64(
             "throughput_min_change_ratio",
             self.throughput_min_change_ratio,
             1.0,
             100.0,
-            "1 to 100",
         )?;
         check_f64(
             "error_rate_min_ratio_to_baseline",
             self.error_rate_min_ratio_to_baseline,
             1.0,
             100.0,
-            "1 to 100",
         )?;
         check_f64(
             "error_rate_max_p_value",
             self.error_rate_max_p_value,
             1e-12,
             0.5,
-            "1e-12 to 0.5",
         )?;
         check_f64(
             "latency_min_excess_ms",
             self.latency_min_excess_ms,
             0.0,
             3_600_000.0,
-            "0 to 3600000",
         )?;
         check_u64(
             "relearn_after_seconds",
             self.relearn_after_seconds,
             60,
             30 * 86_400,
-            "60 to 2592000",
         )?;
-        check_u64(
-            "max_keys",
-            self.max_keys.into(),
-            1,
-            10_000_000,
-            "1 to 10000000",
-        )?;
+        check_u64("max_keys", self.max_keys.into(), 1, 10_000_000)?;
         for (name, cutoffs) in [
             ("latency", &self.severity_cutoffs.latency),
             ("error_rate", &self.severity_cutoffs.error_rate),
@@ -498,7 +474,7 @@ impl DetectionConfig {
                 return Err(ConfigError::OutOfRange {
                     key: format!("severity_cutoffs.{name}"),
                     got: format!("{cutoffs:?}"),
-                    allowed: "finite, positive and 0 < medium <= high <= critical",
+                    allowed: "finite, positive and 0 < medium <= high <= critical".into(),
                 });
             }
         }
@@ -508,56 +484,48 @@ impl DetectionConfig {
             s.auth_failure_min.into(),
             1,
             1_000_000,
-            "1 to 1000000",
         )?;
         check_f64(
             "security.auth_failure_min_ratio",
             s.auth_failure_min_ratio,
             0.0,
             1.0,
-            "0 to 1",
         )?;
         check_u64(
             "security.enumeration_min_distinct_endpoints",
             s.enumeration_min_distinct_endpoints.into(),
             2,
             1_000_000,
-            "2 to 1000000",
         )?;
         check_u64(
             "security.enumeration_min_not_found",
             s.enumeration_min_not_found.into(),
             1,
             1_000_000,
-            "1 to 1000000",
         )?;
         check_u64(
             "security.flood_min_requests",
             s.flood_min_requests.into(),
             1,
             100_000_000,
-            "1 to 100000000",
         )?;
         check_f64(
             "security.flood_min_ratio_to_median",
             s.flood_min_ratio_to_median,
             1.0,
             1e6,
-            "1 to 1000000",
         )?;
         check_u64(
             "security.sensitive_learning_windows",
             s.sensitive_learning_windows.into(),
             0,
             100_000,
-            "0 to 100000",
         )?;
         check_u64(
             "security.max_clients_per_window",
             s.max_clients_per_window.into(),
             1,
             10_000_000,
-            "1 to 10000000",
         )?;
         if s.sensitive_route_prefixes
             .iter()
@@ -566,7 +534,7 @@ impl DetectionConfig {
             return Err(ConfigError::OutOfRange {
                 key: "security.sensitive_route_prefixes".into(),
                 got: format!("{:?}", s.sensitive_route_prefixes),
-                allowed: "paths starting with /",
+                allowed: "paths starting with /".into(),
             });
         }
         let r = &self.resource;
@@ -575,49 +543,37 @@ impl DetectionConfig {
             r.n_plus_one_min_calls.into(),
             2,
             1_000_000,
-            "2 to 1000000",
         )?;
         check_u64(
             "resource.fan_out_min_children",
             r.fan_out_min_children.into(),
             2,
             1_000_000,
-            "2 to 1000000",
         )?;
-        check_f64(
-            "resource.fan_out_min_ratio",
-            r.fan_out_min_ratio,
-            1.0,
-            1e6,
-            "1 to 1000000",
-        )?;
+        check_f64("resource.fan_out_min_ratio", r.fan_out_min_ratio, 1.0, 1e6)?;
         check_u64(
             "resource.shape_min_traces",
             r.shape_min_traces.into(),
             1,
             10_000_000,
-            "1 to 10000000",
         )?;
         check_f64(
             "resource.shape_span_count_threshold_stddev",
             r.shape_span_count_threshold_stddev,
             1.0,
             50.0,
-            "1 to 50",
         )?;
         check_u64(
             "resource.trace_idle_seconds",
             r.trace_idle_seconds,
             1,
             86_400,
-            "1 to 86400",
         )?;
         check_u64(
             "resource.max_inflight_traces",
             r.max_inflight_traces.into(),
             1,
             100_000_000,
-            "1 to 100000000",
         )?;
         for (service, o) in &self.service_overrides {
             if let Some(v) = o.latency_threshold_stddev {
@@ -626,7 +582,6 @@ impl DetectionConfig {
                     v,
                     1.0,
                     50.0,
-                    "1 to 50",
                 )?;
             }
             if let Some(v) = o.error_rate_threshold {
@@ -635,7 +590,6 @@ impl DetectionConfig {
                     v,
                     0.0001,
                     1.0,
-                    "0.0001 to 1",
                 )?;
             }
             if let Some(v) = o.throughput_spike_threshold {
@@ -644,7 +598,6 @@ impl DetectionConfig {
                     v,
                     1.0,
                     50.0,
-                    "1 to 50",
                 )?;
             }
         }
@@ -659,26 +612,26 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &str, value: &Value) -> Result<T> {
     })
 }
 
-fn check_f64(key: &str, got: f64, min: f64, max: f64, allowed: &'static str) -> Result<()> {
+fn check_f64(key: &str, got: f64, min: f64, max: f64) -> Result<()> {
     if got.is_finite() && (min..=max).contains(&got) {
         Ok(())
     } else {
         Err(ConfigError::OutOfRange {
             key: key.to_owned(),
             got: got.to_string(),
-            allowed,
+            allowed: format!("{min} to {max}"),
         })
     }
 }
 
-fn check_u64(key: &str, got: u64, min: u64, max: u64, allowed: &'static str) -> Result<()> {
+fn check_u64(key: &str, got: u64, min: u64, max: u64) -> Result<()> {
     if (min..=max).contains(&got) {
         Ok(())
     } else {
         Err(ConfigError::OutOfRange {
             key: key.to_owned(),
             got: got.to_string(),
-            allowed,
+            allowed: format!("{min} to {max}"),
         })
     }
 }
