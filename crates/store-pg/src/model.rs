@@ -1,0 +1,290 @@
+//! The store's own row types, converted explicitly from detect-core's types, so that a change in the
+//! core does not silently change the schema.
+
+use chrono::{DateTime, TimeZone, Utc};
+use detect_core::{Anomaly, AnomalyType, Severity, UnixNanos};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An anomaly to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAnomaly {
+    /// Identifies this detection (fingerprint, window, trace, span): storing it twice changes nothing.
+    pub detection_key: String,
+    pub fingerprint: String,
+    pub trace_id: String,
+    pub span_id: Option<String>,
+    pub anomaly_type: AnomalyType,
+    pub anomaly_subtype: String,
+    pub severity: Severity,
+    pub description: String,
+    pub detected_at: DateTime<Utc>,
+    pub service_name: String,
+    pub operation: Option<String>,
+    pub client: Option<String>,
+    pub observed_value: f64,
+    pub expected_value: f64,
+    pub score: f64,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub details: AnomalyDetails,
+    /// Whether an alert should leave for it (decided by the caller from the notify severities).
+    pub notify: bool,
+}
+
+/// The explanation beyond the columns: stored as JSON in `details`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyDetails {
+    pub spread: f64,
+    pub threshold: f64,
+    pub unit: String,
+    pub example_trace_ids: Vec<String>,
+}
+
+/// A stored anomaly: every column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyRecord {
+    pub id: Uuid,
+    pub trace_id: String,
+    pub span_id: Option<String>,
+    pub anomaly_type: String,
+    pub anomaly_subtype: Option<String>,
+    pub severity: String,
+    pub description: Option<String>,
+    pub detected_at: Option<DateTime<Utc>>,
+    pub resolved: bool,
+    pub resolution_notes: Option<String>,
+    pub service_name: Option<String>,
+    pub operation: Option<String>,
+    pub client: Option<String>,
+    pub observed_value: Option<f64>,
+    pub expected_value: Option<f64>,
+    pub score: Option<f64>,
+    pub fingerprint: Option<String>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub occurrences: i64,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+/// What storing one detection did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new incident: a new row.
+    Inserted(Uuid),
+    /// Another detection of an open incident: its row's occurrences and last_seen_at moved on.
+    Merged(Uuid),
+    /// This very detection was stored before: nothing changed.
+    Duplicate,
+}
+
+/// Filters of the anomaly list; every field is optional and they combine with AND.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnomalyFilter {
+    pub anomaly_type: Option<AnomalyType>,
+    pub anomaly_subtype: Option<String>,
+    pub severity: Option<Severity>,
+    pub min_severity: Option<Severity>,
+    pub resolved: Option<bool>,
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Case-insensitive text to find in the description.
+    pub text: Option<String>,
+}
+
+/// A position in the newest-first order: the last row of the previous page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub detected_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// An opaque text form for APIs: `<microseconds since epoch>_<uuid>`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.detected_at.timestamp_micros(),
+            self.id.simple()
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (micros, id) = text.split_once('_')?;
+        Some(Cursor {
+            detected_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Largest page the store returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// A configuration change, as kept in `config_history`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    pub config_key: String,
+    pub old_value: Option<serde_json::Value>,
+    pub new_value: Option<serde_json::Value>,
+    pub changed_by: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    Manual,
+    Scheduled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Manual => "manual",
+            RunTrigger::Scheduled => "scheduled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [RunTrigger::Manual, RunTrigger::Scheduled]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Pending,
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// One detection run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: Uuid,
+    pub trigger: RunTrigger,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub spans: i64,
+    pub anomalies: i64,
+    pub error: Option<String>,
+    pub worker: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// An alert waiting in the outbox, claimed by one sender until `claimed_until`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub anomaly_id: Uuid,
+    pub event: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Event time (nanoseconds) as a UTC timestamp.
+pub fn to_datetime(t: UnixNanos) -> DateTime<Utc> {
+    Utc.timestamp_nanos(i64::try_from(t.0).unwrap_or(i64::MAX))
+}
+
+impl NewAnomaly {
+    /// The stored form of a detection. `notify` says whether it should be alerted.
+    pub fn from_anomaly(a: &Anomaly, notify: bool) -> Self {
+        let fingerprint = a.fingerprint();
+        let trace = a.trace_id.map(|t| t.to_string()).unwrap_or_default();
+        let span = a.span_id.map(|s| s.to_string());
+        NewAnomaly {
+            detection_key: format!(
+                "{fingerprint}/{}/{trace}/{}",
+                a.window.start.0,
+                span.as_deref().unwrap_or("")
+            ),
+            fingerprint,
+            trace_id: trace,
+            span_id: span,
+            anomaly_type: a.anomaly_type(),
+            anomaly_subtype: a.subtype.as_str().to_owned(),
+            severity: a.severity,
+            description: a.description.clone(),
+            detected_at: to_datetime(a.detected_at),
+            service_name: a.service.clone(),
+            operation: a.operation.clone(),
+            client: a.client.clone(),
+            observed_value: finite(a.observed),
+            expected_value: finite(a.expected),
+            score: finite(a.score),
+            window_start: to_datetime(a.window.start),
+            window_end: to_datetime(a.window.end),
+            details: AnomalyDetails {
+                spread: finite(a.spread),
+                threshold: finite(a.threshold),
+                unit: a.unit.to_owned(),
+                example_trace_ids: a.examples.iter().map(|t| t.to_string()).collect(),
+            },
+            notify,
+        }
+    }
+}
+
+fn finite(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(f64::MIN, f64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = Cursor {
+            detected_at: DateTime::from_timestamp_micros(1_767_571_200_123_456).unwrap(),
+            id: Uuid::from_u128(42),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        for bad in ["", "x", "1_", "_abc", "12_not-a-uuid"] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+}

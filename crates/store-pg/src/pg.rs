@@ -1,0 +1,970 @@
+//! The PostgreSQL backend: diesel-async over a bb8 pool; migrations embedded and applied at connect.
+
+mod schema;
+
+use crate::error::{Result, StoreError};
+use crate::model::{
+    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE, NewAnomaly,
+    OutboxItem, Page, RunRecord, RunStatus, RunTrigger,
+};
+use crate::repository::{Repository, StoredConfigEntry};
+use chrono::{DateTime, Utc};
+use detect_core::{DetectionConfig, Severity};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Float8, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use schema::{
+    alert_outbox, anomaly_detection_config, anomaly_detections, config_history, detection_runs,
+    detector_baselines, trace_anomalies, work_cursors, work_leases,
+};
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Connections kept by the pool.
+const POOL_SIZE: u32 = 10;
+/// How long a caller waits for a connection before the store is reported unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl PgStore {
+    /// Connects, applies pending migrations and builds the pool. The URL is never part of an error.
+    pub async fn connect(database_url: &str) -> Result<Self> {
+        let conn = AsyncPgConnection::establish(database_url)
+            .await
+            .map_err(connection_error)?;
+        run_migrations(conn).await?;
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build(manager)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot build the connection pool: {e}"))
+            })?;
+        Ok(PgStore { pool })
+    }
+
+    async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    }
+}
+
+/// Applies pending migrations under an advisory lock, so that instances starting together do not
+/// race. diesel's migration harness is synchronous: it runs on a blocking thread through
+/// diesel-async's connection wrapper.
+async fn run_migrations(conn: AsyncPgConnection) -> Result<()> {
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
+    tokio::task::spawn_blocking(move || {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_lock(727377)"),
+            &mut wrapper,
+        )?;
+        let applied = wrapper
+            .run_pending_migrations(MIGRATIONS)
+            .map(|_| ())
+            .map_err(|e| StoreError::Database(format!("migrations failed: {e}")));
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_unlock(727377)"),
+            &mut wrapper,
+        )?;
+        applied
+    })
+    .await
+    .map_err(|e| StoreError::Database(format!("migrations did not finish: {e}")))?
+}
+
+fn connection_error(e: diesel::ConnectionError) -> StoreError {
+    // ConnectionError's text comes from the server or the socket, never from the URL.
+    StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}"))
+}
+
+/// Maps a diesel error, treating a dropped connection as the store being unavailable.
+fn db_error(e: diesel::result::Error) -> StoreError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e {
+        let message = info.message().to_ascii_lowercase();
+        let lost = ["connection", "terminating", "shutting down", "closed"]
+            .iter()
+            .any(|w| message.contains(w));
+        if lost {
+            return StoreError::Unavailable(info.message().to_owned());
+        }
+    }
+    StoreError::from(e)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = trace_anomalies, check_for_backend(diesel::pg::Pg))]
+struct AnomalyRow {
+    id: Uuid,
+    trace_id: String,
+    span_id: Option<String>,
+    anomaly_type: String,
+    anomaly_subtype: Option<String>,
+    severity: String,
+    description: Option<String>,
+    detected_at: Option<DateTime<Utc>>,
+    resolved: Option<bool>,
+    resolution_notes: Option<String>,
+    service_name: Option<String>,
+    operation: Option<String>,
+    client: Option<String>,
+    observed_value: Option<f64>,
+    expected_value: Option<f64>,
+    score: Option<f64>,
+    fingerprint: Option<String>,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    occurrences: i64,
+    last_seen_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolved_by: Option<String>,
+    details: Option<Value>,
+}
+
+impl From<AnomalyRow> for AnomalyRecord {
+    fn from(r: AnomalyRow) -> Self {
+        AnomalyRecord {
+            id: r.id,
+            trace_id: r.trace_id,
+            span_id: r.span_id,
+            anomaly_type: r.anomaly_type,
+            anomaly_subtype: r.anomaly_subtype,
+            severity: r.severity,
+            description: r.description,
+            detected_at: r.detected_at,
+            resolved: r.resolved.unwrap_or(false),
+            resolution_notes: r.resolution_notes,
+            service_name: r.service_name,
+            operation: r.operation,
+            client: r.client,
+            observed_value: r.observed_value,
+            expected_value: r.expected_value,
+            score: r.score,
+            fingerprint: r.fingerprint,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            occurrences: r.occurrences,
+            last_seen_at: r.last_seen_at,
+            resolved_at: r.resolved_at,
+            resolved_by: r.resolved_by,
+            details: r.details,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = detection_runs, check_for_backend(diesel::pg::Pg))]
+struct RunRow {
+    id: Uuid,
+    trigger: String,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    status: String,
+    spans: i64,
+    anomalies: i64,
+    error: Option<String>,
+    worker: Option<String>,
+    requested_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> Result<Self> {
+        Ok(RunRecord {
+            id: r.id,
+            trigger: RunTrigger::parse(&r.trigger).ok_or_else(|| {
+                StoreError::Database(format!("unknown run trigger {}", r.trigger))
+            })?,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            status: RunStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Database(format!("unknown run status {}", r.status)))?,
+            spans: r.spans,
+            anomalies: r.anomalies,
+            error: r.error,
+            worker: r.worker,
+            requested_at: r.requested_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+/// What the upsert of one detection returned.
+#[derive(QueryableByName)]
+struct UpsertResult {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = Bool)]
+    inserted: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    prior_severity: Option<String>,
+}
+
+/// Severity order in SQL: the position in this array.
+const SEVERITY_RANK: &str = "array_position(ARRAY['LOW','MEDIUM','HIGH','CRITICAL']::text[], ";
+
+/// One statement stores a detection: a new row, or a merge into the open incident's row (the partial
+/// unique index makes concurrent writers of one fingerprint meet in ON CONFLICT, so one row results).
+/// `prior` reads the row as the statement's snapshot saw it, to tell an escalation: under concurrent
+/// writers that snapshot may be a moment old, which can at worst repeat or miss one escalation notice,
+/// never a row. (A `FOR UPDATE` there would skip the row the statement itself updates.)
+fn upsert_sql() -> String {
+    let escalates =
+        format!("{SEVERITY_RANK}EXCLUDED.severity) > {SEVERITY_RANK}trace_anomalies.severity)");
+    let on_escalation = |column: &str| {
+        format!(
+            "{column} = CASE WHEN {escalates} THEN EXCLUDED.{column} ELSE trace_anomalies.{column} END"
+        )
+    };
+    format!(
+        "WITH prior AS (
+            SELECT severity FROM trace_anomalies
+            WHERE fingerprint = $1 AND resolved IS NOT TRUE
+        )
+        INSERT INTO trace_anomalies (
+            fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
+            detected_at, service_name, operation, client, observed_value, expected_value, score,
+            window_start, window_end, details, occurrences, last_seen_at, resolved
+        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $8, FALSE)
+        ON CONFLICT (fingerprint) WHERE resolved IS NOT TRUE AND fingerprint IS NOT NULL DO UPDATE SET
+            occurrences = trace_anomalies.occurrences + 1,
+            last_seen_at = GREATEST(trace_anomalies.last_seen_at, EXCLUDED.detected_at),
+            window_end = GREATEST(trace_anomalies.window_end, EXCLUDED.window_end),
+            {severity}, {description}, {observed}, {expected}, {score}, {details}
+        RETURNING id, (xmax = 0) AS inserted, (SELECT severity FROM prior) AS prior_severity",
+        severity = on_escalation("severity"),
+        description = on_escalation("description"),
+        observed = on_escalation("observed_value"),
+        expected = on_escalation("expected_value"),
+        score = on_escalation("score"),
+        details = on_escalation("details"),
+    )
+}
+
+async fn insert_one(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    a: &NewAnomaly,
+) -> Result<InsertOutcome> {
+    let claimed = diesel::insert_into(anomaly_detections::table)
+        .values(anomaly_detections::detection_key.eq(&a.detection_key))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    if claimed == 0 {
+        return Ok(InsertOutcome::Duplicate);
+    }
+    let details =
+        serde_json::to_value(&a.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let result: UpsertResult = diesel::sql_query(sql)
+        .bind::<Text, _>(&a.fingerprint)
+        .bind::<Text, _>(&a.trace_id)
+        .bind::<Nullable<Text>, _>(a.span_id.as_deref())
+        .bind::<Text, _>(a.anomaly_type.as_str())
+        .bind::<Text, _>(&a.anomaly_subtype)
+        .bind::<Text, _>(a.severity.as_str())
+        .bind::<Text, _>(&a.description)
+        .bind::<Timestamptz, _>(a.detected_at)
+        .bind::<Text, _>(&a.service_name)
+        .bind::<Nullable<Text>, _>(a.operation.as_deref())
+        .bind::<Nullable<Text>, _>(a.client.as_deref())
+        .bind::<Float8, _>(a.observed_value)
+        .bind::<Float8, _>(a.expected_value)
+        .bind::<Float8, _>(a.score)
+        .bind::<Timestamptz, _>(a.window_start)
+        .bind::<Timestamptz, _>(a.window_end)
+        .bind::<Jsonb, _>(details)
+        .get_result(conn)
+        .await
+        .map_err(db_error)?;
+    diesel::update(anomaly_detections::table.find(&a.detection_key))
+        .set(anomaly_detections::anomaly_id.eq(result.id))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    let escalated = !result.inserted
+        && result
+            .prior_severity
+            .as_deref()
+            .and_then(Severity::parse)
+            .is_some_and(|prior| a.severity > prior);
+    let event = if result.inserted {
+        Some("opened")
+    } else if escalated {
+        Some("escalated")
+    } else {
+        None
+    };
+    if let (true, Some(event)) = (a.notify, event) {
+        diesel::insert_into(alert_outbox::table)
+            .values((
+                alert_outbox::anomaly_id.eq(result.id),
+                alert_outbox::event.eq(event),
+            ))
+            .execute(conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(if result.inserted {
+        InsertOutcome::Inserted(result.id)
+    } else {
+        InsertOutcome::Merged(result.id)
+    })
+}
+
+fn severities_at_least(min: Severity) -> Vec<&'static str> {
+    Severity::ALL
+        .into_iter()
+        .filter(|s| *s >= min)
+        .map(Severity::as_str)
+        .collect()
+}
+
+impl Repository for PgStore {
+    async fn insert_anomalies(&self, batch: &[NewAnomaly]) -> Result<Vec<InsertOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = upsert_sql();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, StoreError, _>(async move |conn| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for a in batch {
+                outcomes.push(insert_one(conn, &sql, a).await?);
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn list_anomalies(
+        &self,
+        filter: &AnomalyFilter,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<AnomalyRecord>> {
+        use schema::trace_anomalies::dsl as t;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut query = t::trace_anomalies
+            .select(AnomalyRow::as_select())
+            .into_boxed();
+        if let Some(v) = filter.anomaly_type {
+            query = query.filter(t::anomaly_type.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.anomaly_subtype {
+            query = query.filter(t::anomaly_subtype.eq(v.clone()));
+        }
+        if let Some(v) = filter.severity {
+            query = query.filter(t::severity.eq(v.as_str()));
+        }
+        if let Some(v) = filter.min_severity {
+            query = query.filter(t::severity.eq_any(severities_at_least(v)));
+        }
+        match filter.resolved {
+            Some(true) => query = query.filter(t::resolved.eq(true)),
+            Some(false) => query = query.filter(t::resolved.is_distinct_from(true)),
+            None => {}
+        }
+        if let Some(v) = &filter.service {
+            query = query.filter(t::service_name.eq(v.clone()));
+        }
+        if let Some(v) = &filter.operation {
+            query = query.filter(t::operation.eq(v.clone()));
+        }
+        if let Some(v) = filter.since {
+            query = query.filter(t::detected_at.ge(v));
+        }
+        if let Some(v) = filter.until {
+            query = query.filter(t::detected_at.lt(v));
+        }
+        if let Some(text) = &filter.text {
+            query = query.filter(t::description.ilike(format!("%{}%", escape_like(text))));
+        }
+        if let Some(c) = cursor {
+            query = query.filter(
+                t::detected_at
+                    .lt(c.detected_at)
+                    .or(t::detected_at.eq(c.detected_at).and(t::id.lt(c.id))),
+            );
+        }
+        let mut conn = self.conn().await?;
+        let rows: Vec<AnomalyRow> = query
+            .filter(t::detected_at.is_not_null())
+            .order((t::detected_at.desc(), t::id.desc()))
+            .limit(i64::from(limit) + 1)
+            .load(&mut conn)
+            .await
+            .map_err(db_error)?;
+        Ok(page(
+            rows.into_iter().map(AnomalyRecord::from).collect(),
+            limit,
+        ))
+    }
+
+    async fn get_anomaly(&self, id: Uuid) -> Result<AnomalyRecord> {
+        let mut conn = self.conn().await?;
+        trace_anomalies::table
+            .find(id)
+            .select(AnomalyRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?
+            .map(AnomalyRecord::from)
+            .ok_or_else(|| StoreError::not_found(format!("anomaly {id}")))
+    }
+
+    async fn resolve_anomaly(
+        &self,
+        id: Uuid,
+        notes: Option<&str>,
+        by: &str,
+    ) -> Result<AnomalyRecord> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, StoreError, _>(async move |conn| {
+            let current: AnomalyRow = trace_anomalies::table
+                .find(id)
+                .select(AnomalyRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()
+                .map_err(db_error)?
+                .ok_or_else(|| StoreError::not_found(format!("anomaly {id}")))?;
+            if current.resolved == Some(true) {
+                return Err(StoreError::Conflict(format!(
+                    "anomaly {id} is already resolved{}",
+                    current
+                        .resolved_by
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default()
+                )));
+            }
+            let row: AnomalyRow = diesel::update(trace_anomalies::table.find(id))
+                .set((
+                    trace_anomalies::resolved.eq(true),
+                    trace_anomalies::resolution_notes.eq(notes),
+                    trace_anomalies::resolved_by.eq(by),
+                    trace_anomalies::resolved_at.eq(diesel::dsl::now),
+                ))
+                .returning(AnomalyRow::as_returning())
+                .get_result(conn)
+                .await
+                .map_err(db_error)?;
+            let alerted: i64 = alert_outbox::table
+                .filter(alert_outbox::anomaly_id.eq(id))
+                .count()
+                .get_result(conn)
+                .await
+                .map_err(db_error)?;
+            if alerted > 0 {
+                diesel::insert_into(alert_outbox::table)
+                    .values((
+                        alert_outbox::anomaly_id.eq(id),
+                        alert_outbox::event.eq("resolved"),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Ok(AnomalyRecord::from(row))
+        })
+        .await
+    }
+
+    async fn config_entries(&self) -> Result<Vec<StoredConfigEntry>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(String, Option<Value>, Option<String>)> = anomaly_detection_config::table
+            .select((
+                anomaly_detection_config::config_key,
+                anomaly_detection_config::config_value,
+                anomaly_detection_config::description,
+            ))
+            .order(anomaly_detection_config::config_key)
+            .load(&mut conn)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, value, description)| StoredConfigEntry {
+                key,
+                value,
+                description,
+            })
+            .collect())
+    }
+
+    async fn load_config(&self) -> Result<DetectionConfig> {
+        let entries = self.config_entries().await?;
+        config_from_entries(&entries)
+    }
+
+    async fn update_config(&self, update: &Value, by: &str) -> Result<DetectionConfig> {
+        let update = update
+            .as_object()
+            .ok_or(detect_core::ConfigError::NotAnObject)?
+            .clone();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, StoreError, _>(async move |conn| {
+            {
+                // Lock the table's rows so that two updates are applied one after the other.
+                let rows: Vec<(String, Option<Value>, Option<String>)> =
+                    anomaly_detection_config::table
+                        .select((
+                            anomaly_detection_config::config_key,
+                            anomaly_detection_config::config_value,
+                            anomaly_detection_config::description,
+                        ))
+                        .for_update()
+                        .load(conn)
+                        .await
+                        .map_err(db_error)?;
+                let entries: Vec<StoredConfigEntry> = rows
+                    .into_iter()
+                    .map(|(key, value, description)| StoredConfigEntry {
+                        key,
+                        value,
+                        description,
+                    })
+                    .collect();
+                let current = config_from_entries(&entries)?;
+                let next = current.merged(&Value::Object(update.clone()))?;
+                for entry in next.to_entries() {
+                    let Some(new_value) = update.get(entry.key).map(|_| entry.value.clone()) else {
+                        continue;
+                    };
+                    let old_value = entries
+                        .iter()
+                        .find(|e| e.key == entry.key)
+                        .and_then(|e| e.value.clone());
+                    if old_value.as_ref() == Some(&new_value) {
+                        continue;
+                    }
+                    diesel::insert_into(anomaly_detection_config::table)
+                        .values((
+                            anomaly_detection_config::config_key.eq(entry.key),
+                            anomaly_detection_config::config_value.eq(&new_value),
+                            anomaly_detection_config::description.eq(entry.description),
+                        ))
+                        .on_conflict(anomaly_detection_config::config_key)
+                        .do_update()
+                        .set(anomaly_detection_config::config_value.eq(&new_value))
+                        .execute(conn)
+                        .await
+                        .map_err(db_error)?;
+                    diesel::insert_into(config_history::table)
+                        .values((
+                            config_history::config_key.eq(entry.key),
+                            config_history::old_value.eq(old_value),
+                            config_history::new_value.eq(Some(new_value)),
+                            config_history::changed_by.eq(by),
+                        ))
+                        .execute(conn)
+                        .await
+                        .map_err(db_error)?;
+                }
+                Ok(next)
+            }
+        })
+        .await
+    }
+
+    async fn config_history(&self, limit: u32) -> Result<Vec<ConfigChange>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<HistoryRow> = config_history::table
+            .select((
+                config_history::config_key,
+                config_history::old_value,
+                config_history::new_value,
+                config_history::changed_by,
+                config_history::changed_at,
+            ))
+            .order((config_history::changed_at.desc(), config_history::id.desc()))
+            .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+            .load(&mut conn)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(config_key, old_value, new_value, changed_by, changed_at)| ConfigChange {
+                    config_key,
+                    old_value,
+                    new_value,
+                    changed_by,
+                    changed_at,
+                },
+            )
+            .collect())
+    }
+
+    async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, StoreError, _>(async move |conn| {
+            for (key, state) in states {
+                diesel::insert_into(detector_baselines::table)
+                    .values((
+                        detector_baselines::baseline_key.eq(key),
+                        detector_baselines::state.eq(state),
+                    ))
+                    .on_conflict(detector_baselines::baseline_key)
+                    .do_update()
+                    .set((
+                        detector_baselines::state.eq(state),
+                        detector_baselines::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_baseline(&self, key: &str) -> Result<Option<Value>> {
+        let mut conn = self.conn().await?;
+        detector_baselines::table
+            .find(key)
+            .select(detector_baselines::state)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)
+    }
+
+    async fn create_run(
+        &self,
+        trigger: RunTrigger,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<RunRecord> {
+        if window.is_some_and(|(start, end)| end <= start) {
+            return Err(StoreError::Invalid(
+                "a run's window must end after it starts".into(),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        let row: RunRow = diesel::insert_into(detection_runs::table)
+            .values((
+                detection_runs::id.eq(Uuid::new_v4()),
+                detection_runs::trigger.eq(trigger.as_str()),
+                detection_runs::window_start.eq(window.map(|w| w.0)),
+                detection_runs::window_end.eq(window.map(|w| w.1)),
+            ))
+            .returning(RunRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(db_error)?;
+        row.try_into()
+    }
+
+    async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
+        let mut conn = self.conn().await?;
+        let row: Option<RunRow> = diesel::sql_query(
+            "UPDATE detection_runs SET status = 'running', worker = $1, started_at = NOW()
+             WHERE id = (
+                 SELECT id FROM detection_runs WHERE status = 'pending'
+                 ORDER BY requested_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+             )
+             RETURNING *",
+        )
+        .bind::<Text, _>(worker)
+        .get_result::<RunRowByName>(&mut conn)
+        .await
+        .optional()
+        .map_err(db_error)?
+        .map(RunRow::from);
+        row.map(RunRecord::try_from).transpose()
+    }
+
+    async fn finish_run(
+        &self,
+        id: Uuid,
+        status: RunStatus,
+        spans: i64,
+        anomalies: i64,
+        error: Option<&str>,
+    ) -> Result<RunRecord> {
+        let mut conn = self.conn().await?;
+        let row: Option<RunRow> = diesel::update(detection_runs::table.find(id))
+            .set((
+                detection_runs::status.eq(status.as_str()),
+                detection_runs::spans.eq(spans),
+                detection_runs::anomalies.eq(anomalies),
+                detection_runs::error.eq(error),
+                detection_runs::finished_at.eq(diesel::dsl::now),
+            ))
+            .returning(RunRow::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        row.ok_or_else(|| StoreError::not_found(format!("run {id}")))?
+            .try_into()
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<RunRecord> {
+        let mut conn = self.conn().await?;
+        let row: Option<RunRow> = detection_runs::table
+            .find(id)
+            .select(RunRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)?;
+        row.ok_or_else(|| StoreError::not_found(format!("run {id}")))?
+            .try_into()
+    }
+
+    async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let ttl_micros = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        let taken = diesel::sql_query(
+            "INSERT INTO work_leases (lease_key, holder, expires_at, acquired_at)
+             VALUES ($1, $2, NOW() + make_interval(secs => $3::float8 / 1e6), NOW())
+             ON CONFLICT (lease_key) DO UPDATE SET
+                 holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
+                 acquired_at = CASE WHEN work_leases.holder = EXCLUDED.holder
+                                    THEN work_leases.acquired_at ELSE NOW() END
+             WHERE work_leases.holder = EXCLUDED.holder OR work_leases.expires_at <= NOW()",
+        )
+        .bind::<Text, _>(key)
+        .bind::<Text, _>(holder)
+        .bind::<diesel::sql_types::BigInt, _>(ttl_micros)
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(taken == 1)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        diesel::delete(
+            work_leases::table
+                .filter(work_leases::lease_key.eq(key))
+                .filter(work_leases::holder.eq(holder)),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn get_cursor(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+        let mut conn = self.conn().await?;
+        work_cursors::table
+            .find(key)
+            .select(work_cursors::position)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(db_error)
+    }
+
+    async fn advance_cursor(
+        &self,
+        key: &str,
+        expected: Option<DateTime<Utc>>,
+        to: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let moved = match expected {
+            None => diesel::insert_into(work_cursors::table)
+                .values((
+                    work_cursors::cursor_key.eq(key),
+                    work_cursors::position.eq(to),
+                ))
+                .on_conflict_do_nothing()
+                .execute(&mut conn)
+                .await
+                .map_err(db_error)?,
+            Some(from) => diesel::update(
+                work_cursors::table
+                    .filter(work_cursors::cursor_key.eq(key))
+                    .filter(work_cursors::position.eq(from)),
+            )
+            .set((
+                work_cursors::position.eq(to),
+                work_cursors::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?,
+        };
+        Ok(moved == 1)
+    }
+
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        claim_for: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let mut conn = self.conn().await?;
+        let claim_micros = i64::try_from(claim_for.as_micros()).unwrap_or(i64::MAX);
+        let rows: Vec<OutboxRowByName> = diesel::sql_query(
+            "UPDATE alert_outbox SET claimed_by = $1,
+                 claimed_until = NOW() + make_interval(secs => $2::float8 / 1e6)
+             WHERE id IN (
+                 SELECT id FROM alert_outbox
+                 WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until <= NOW())
+                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+             )
+             RETURNING id, anomaly_id, event, attempts, created_at",
+        )
+        .bind::<Text, _>(worker)
+        .bind::<diesel::sql_types::BigInt, _>(claim_micros)
+        .bind::<diesel::sql_types::BigInt, _>(i64::from(limit.clamp(1, MAX_PAGE)))
+        .load(&mut conn)
+        .await
+        .map_err(db_error)?;
+        let mut items: Vec<OutboxItem> = rows
+            .into_iter()
+            .map(|r| OutboxItem {
+                id: r.id,
+                anomaly_id: r.anomaly_id,
+                event: r.event,
+                attempts: r.attempts,
+                created_at: r.created_at,
+            })
+            .collect();
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    async fn ack_outbox(&self, id: i64) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let n = diesel::update(alert_outbox::table.find(id))
+            .set((
+                alert_outbox::sent_at.eq(diesel::dsl::now),
+                alert_outbox::claimed_until.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(StoreError::not_found(format!("outbox entry {id}")));
+        }
+        Ok(())
+    }
+
+    async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let n = diesel::update(alert_outbox::table.find(id))
+            .set((
+                alert_outbox::attempts.eq(alert_outbox::attempts + 1),
+                alert_outbox::last_error.eq(error),
+                alert_outbox::claimed_until.eq(None::<DateTime<Utc>>),
+                alert_outbox::claimed_by.eq(None::<String>),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(StoreError::not_found(format!("outbox entry {id}")));
+        }
+        Ok(())
+    }
+}
+
+#[derive(QueryableByName)]
+#[diesel(table_name = detection_runs, check_for_backend(diesel::pg::Pg))]
+struct RunRowByName {
+    id: Uuid,
+    trigger: String,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    status: String,
+    spans: i64,
+    anomalies: i64,
+    error: Option<String>,
+    worker: Option<String>,
+    requested_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunRowByName> for RunRow {
+    fn from(r: RunRowByName) -> Self {
+        RunRow {
+            id: r.id,
+            trigger: r.trigger,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            status: r.status,
+            spans: r.spans,
+            anomalies: r.anomalies,
+            error: r.error,
+            worker: r.worker,
+            requested_at: r.requested_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// (key, old value, new value, who, when) of `config_history`.
+type HistoryRow = (String, Option<Value>, Option<Value>, String, DateTime<Utc>);
+
+#[derive(QueryableByName)]
+#[diesel(table_name = alert_outbox, check_for_backend(diesel::pg::Pg))]
+struct OutboxRowByName {
+    id: i64,
+    anomaly_id: Uuid,
+    event: String,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+}
+
+/// The stored key → value rows over the defaults, validated. A stored value the current code refuses
+/// is reported, not silently replaced by a default.
+pub(crate) fn config_from_entries(entries: &[StoredConfigEntry]) -> Result<DetectionConfig> {
+    let values: Vec<(&str, &Value)> = entries
+        .iter()
+        .filter_map(|e| e.value.as_ref().map(|v| (e.key.as_str(), v)))
+        .collect();
+    Ok(DetectionConfig::from_entries(values)?)
+}
+
+/// `%` and `_` are wildcards in LIKE; a search for them means the characters themselves.
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The page and the cursor of its last row, from `limit + 1` rows.
+pub(crate) fn page(mut rows: Vec<AnomalyRecord>, limit: u32) -> Page<AnomalyRecord> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = more.then(|| rows.last()).flatten().and_then(|r| {
+        r.detected_at.map(|detected_at| Cursor {
+            detected_at,
+            id: r.id,
+        })
+    });
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}

@@ -1,0 +1,141 @@
+//! The repository API every backend implements, and that the conformance suite
+//! (tests/conformance.rs) checks on each. Binaries use it through [`crate::Store`].
+
+use crate::error::Result;
+use crate::model::{
+    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, NewAnomaly, OutboxItem,
+    Page, RunRecord, RunStatus, RunTrigger,
+};
+use chrono::{DateTime, Utc};
+use detect_core::DetectionConfig;
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A configuration row as stored: key, JSON value, description.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredConfigEntry {
+    pub key: String,
+    pub value: Option<Value>,
+    pub description: Option<String>,
+}
+
+pub trait Repository: Send + Sync {
+    /// Stores a batch of detections in one transaction, with their alert-outbox entries.
+    /// - a detection stored before (same `detection_key`) changes nothing: [`InsertOutcome::Duplicate`];
+    /// - a detection of an open incident (an unresolved row with the same fingerprint) adds one to its
+    ///   `occurrences`, moves `last_seen_at` on and raises its severity if higher: `Merged`;
+    /// - anything else is a new row: `Inserted`.
+    ///
+    /// An outbox entry is written for a new row (`opened`) or a raised severity (`escalated`) when
+    /// `notify` is set. Outcomes are in the batch's order.
+    fn insert_anomalies(
+        &self,
+        batch: &[NewAnomaly],
+    ) -> impl Future<Output = Result<Vec<InsertOutcome>>> + Send;
+
+    /// Newest first (`detected_at`, then `id`, descending), after `cursor`; at most `limit` (capped at
+    /// [`crate::model::MAX_PAGE`]). `next_cursor` is set when more rows may follow.
+    fn list_anomalies(
+        &self,
+        filter: &AnomalyFilter,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> impl Future<Output = Result<Page<AnomalyRecord>>> + Send;
+
+    fn get_anomaly(&self, id: Uuid) -> impl Future<Output = Result<AnomalyRecord>> + Send;
+
+    /// Marks an anomaly resolved with notes and who. Resolving an already resolved anomaly is a
+    /// [`crate::StoreError::Conflict`] that leaves the first resolution (notes, who, when) untouched.
+    /// A `resolved` outbox entry is written when the anomaly had been alerted.
+    fn resolve_anomaly(
+        &self,
+        id: Uuid,
+        notes: Option<&str>,
+        by: &str,
+    ) -> impl Future<Output = Result<AnomalyRecord>> + Send;
+
+    /// Every stored configuration row.
+    fn config_entries(&self) -> impl Future<Output = Result<Vec<StoredConfigEntry>>> + Send;
+
+    /// The stored configuration over the defaults, validated.
+    fn load_config(&self) -> impl Future<Output = Result<DetectionConfig>> + Send;
+
+    /// Applies a partial update (key → value), validated as a whole with detect-core's validation,
+    /// atomically, with one history row per changed key.
+    fn update_config(
+        &self,
+        update: &Value,
+        by: &str,
+    ) -> impl Future<Output = Result<DetectionConfig>> + Send;
+
+    /// The newest configuration changes first.
+    fn config_history(&self, limit: u32) -> impl Future<Output = Result<Vec<ConfigChange>>> + Send;
+
+    fn save_baselines(&self, states: &[(String, Value)])
+    -> impl Future<Output = Result<()>> + Send;
+
+    fn load_baseline(&self, key: &str) -> impl Future<Output = Result<Option<Value>>> + Send;
+
+    fn create_run(
+        &self,
+        trigger: RunTrigger,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> impl Future<Output = Result<RunRecord>> + Send;
+
+    /// Takes the oldest pending run for `worker` (status becomes running), if any. Two workers never
+    /// take the same run.
+    fn claim_pending_run(
+        &self,
+        worker: &str,
+    ) -> impl Future<Output = Result<Option<RunRecord>>> + Send;
+
+    fn finish_run(
+        &self,
+        id: Uuid,
+        status: RunStatus,
+        spans: i64,
+        anomalies: i64,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<RunRecord>> + Send;
+
+    fn get_run(&self, id: Uuid) -> impl Future<Output = Result<RunRecord>> + Send;
+
+    /// Takes (or renews, for the same holder) the lease `key` until now + `ttl`. False when another
+    /// holder's lease has not expired.
+    fn try_acquire_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives a lease back (only the holder's own).
+    fn release_lease(&self, key: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+
+    fn get_cursor(&self, key: &str) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// Moves a cursor from `expected` (None: it does not exist yet) to `to`; false when it was not at
+    /// `expected` (someone else moved it).
+    fn advance_cursor(
+        &self,
+        key: &str,
+        expected: Option<DateTime<Utc>>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Claims up to `limit` unsent alerts not claimed by anyone else, for `claim_for`; oldest first.
+    fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        claim_for: Duration,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>>> + Send;
+
+    /// Marks an alert sent.
+    fn ack_outbox(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records a failed attempt and releases the claim, so that the alert is tried again.
+    fn fail_outbox(&self, id: i64, error: &str) -> impl Future<Output = Result<()>> + Send;
+}

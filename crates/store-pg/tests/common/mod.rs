@@ -1,0 +1,84 @@
+//! Test databases: each test gets its own PostgreSQL database (created fresh, migrated by the store,
+//! dropped afterwards), so tests run in parallel against a real server.
+//! `TRACEWATCH_TEST_DATABASE_URL` points at the server's maintenance database
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`, trust auth on these machines).
+
+#![allow(dead_code)]
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::sync::atomic::{AtomicU32, Ordering};
+use store_pg::PgStore;
+
+pub fn server_url() -> String {
+    std::env::var("TRACEWATCH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The URL of database `name` on the test server.
+pub fn database_url(name: &str) -> String {
+    let server = server_url();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDatabase {
+    pub async fn new() -> TestDatabase {
+        let name = format!(
+            "tracewatch_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let mut admin = AsyncPgConnection::establish(&server_url())
+            .await
+            .expect("the test PostgreSQL server is reachable (see .ci/run)");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("test database created");
+        TestDatabase {
+            url: database_url(&name),
+            name,
+        }
+    }
+
+    pub async fn store(&self) -> PgStore {
+        PgStore::connect(&self.url)
+            .await
+            .expect("store connects and migrates")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop from a fresh thread and runtime: Drop cannot be async, and the test's runtime may be gone.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut admin) = AsyncPgConnection::establish(&server_url()).await {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}

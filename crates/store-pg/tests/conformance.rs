@@ -1,0 +1,696 @@
+//! One behavioural suite, run against every backend of the repository API: PostgreSQL (a fresh
+//! database per test on the real server) and the embedded store.
+
+mod common;
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use detect_core::{AnomalyType, Severity};
+use serde_json::json;
+use std::time::Duration;
+use store_pg::{
+    AnomalyDetails, AnomalyFilter, InsertOutcome, NewAnomaly, Repository, RunStatus, RunTrigger,
+    StoreError,
+};
+
+fn at(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap() + ChronoDuration::minutes(minute)
+}
+
+/// A detection of incident `fingerprint` in window `minute`.
+fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
+    NewAnomaly {
+        detection_key: format!("{fingerprint}/{minute}"),
+        fingerprint: fingerprint.into(),
+        trace_id: format!("{:032x}", minute + 1),
+        span_id: Some(format!("{:016x}", minute + 1)),
+        anomaly_type: AnomalyType::Performance,
+        anomaly_subtype: "latency_spike".into(),
+        severity,
+        description: format!(
+            "GET /cart on cart took {} ms where 40 ms is typical",
+            400 + minute
+        ),
+        detected_at: at(minute),
+        service_name: "cart".into(),
+        operation: Some("GET /cart".into()),
+        client: None,
+        observed_value: 400.0 + minute as f64,
+        expected_value: 40.0,
+        score: 7.5,
+        window_start: at(minute),
+        window_end: at(minute + 1),
+        details: AnomalyDetails {
+            spread: 0.3,
+            threshold: 3.1,
+            unit: "ms".into(),
+            example_trace_ids: vec![format!("{:032x}", minute + 1)],
+        },
+        notify: severity >= Severity::High,
+    }
+}
+
+mod suite {
+    use super::*;
+
+    pub async fn a_detection_round_trips<R: Repository>(store: &R) {
+        let d = detection("fp-1", 3, Severity::High);
+        let [InsertOutcome::Inserted(id)] = store.insert_anomalies(&[d.clone()]).await.unwrap()[..]
+        else {
+            panic!("inserted");
+        };
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!(r.trace_id, d.trace_id);
+        assert_eq!(r.span_id, d.span_id);
+        assert_eq!(r.anomaly_type, "PERFORMANCE");
+        assert_eq!(r.anomaly_subtype.as_deref(), Some("latency_spike"));
+        assert_eq!(r.severity, "HIGH");
+        assert_eq!(r.description.as_deref(), Some(d.description.as_str()));
+        assert_eq!(r.detected_at, Some(at(3)));
+        assert!(!r.resolved);
+        assert_eq!(r.service_name.as_deref(), Some("cart"));
+        assert_eq!(r.operation.as_deref(), Some("GET /cart"));
+        assert_eq!(r.observed_value, Some(403.0));
+        assert_eq!(r.expected_value, Some(40.0));
+        assert_eq!(r.score, Some(7.5));
+        assert_eq!(r.fingerprint.as_deref(), Some("fp-1"));
+        assert_eq!((r.window_start, r.window_end), (Some(at(3)), Some(at(4))));
+        assert_eq!(r.occurrences, 1);
+        assert_eq!(r.last_seen_at, Some(at(3)));
+        assert_eq!(r.details.unwrap()["unit"], "ms");
+        let missing = uuid::Uuid::from_u128(7);
+        assert!(matches!(
+            store.get_anomaly(missing).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    pub async fn processing_a_window_again_adds_nothing<R: Repository>(store: &R) {
+        let batch = [
+            detection("fp-a", 1, Severity::Low),
+            detection("fp-b", 1, Severity::Low),
+        ];
+        let first = store.insert_anomalies(&batch).await.unwrap();
+        assert!(
+            first
+                .iter()
+                .all(|o| matches!(o, InsertOutcome::Inserted(_)))
+        );
+        let again = store.insert_anomalies(&batch).await.unwrap();
+        assert_eq!(
+            again,
+            vec![InsertOutcome::Duplicate, InsertOutcome::Duplicate]
+        );
+        let page = store
+            .list_anomalies(&AnomalyFilter::default(), 50, None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 2);
+        assert!(page.items.iter().all(|r| r.occurrences == 1));
+    }
+
+    pub async fn an_open_incident_merges_and_escalates<R: Repository>(store: &R) {
+        let [InsertOutcome::Inserted(id)] = store
+            .insert_anomalies(&[detection("fp-m", 1, Severity::High)])
+            .await
+            .unwrap()[..]
+        else {
+            panic!("inserted");
+        };
+        // Two more detections of the same incident in one batch: one merge each, the second escalates.
+        let outcomes = store
+            .insert_anomalies(&[
+                detection("fp-m", 2, Severity::Medium),
+                detection("fp-m", 3, Severity::Critical),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![InsertOutcome::Merged(id), InsertOutcome::Merged(id)]
+        );
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!(r.occurrences, 3);
+        assert_eq!(r.last_seen_at, Some(at(3)));
+        assert_eq!(r.severity, "CRITICAL");
+        assert_eq!(
+            r.detected_at,
+            Some(at(1)),
+            "the incident keeps its first detection time"
+        );
+        assert_eq!(r.window_end, Some(at(4)));
+        assert_eq!(
+            r.observed_value,
+            Some(403.0),
+            "the escalating detection explains the row"
+        );
+        let outbox = store
+            .claim_outbox("sender", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let events: Vec<&str> = outbox.iter().map(|o| o.event.as_str()).collect();
+        assert_eq!(events, vec!["opened", "escalated"]);
+        assert!(outbox.iter().all(|o| o.anomaly_id == id));
+    }
+
+    pub async fn a_resolved_incident_that_returns_is_a_new_row<R: Repository>(store: &R) {
+        let [InsertOutcome::Inserted(first)] = store
+            .insert_anomalies(&[detection("fp-r", 1, Severity::Low)])
+            .await
+            .unwrap()[..]
+        else {
+            panic!("inserted");
+        };
+        store
+            .resolve_anomaly(first, Some("fixed"), "alice")
+            .await
+            .unwrap();
+        let [InsertOutcome::Inserted(second)] = store
+            .insert_anomalies(&[detection("fp-r", 9, Severity::Low)])
+            .await
+            .unwrap()[..]
+        else {
+            panic!("a new row after resolution");
+        };
+        assert_ne!(first, second);
+    }
+
+    pub async fn resolving_records_who_and_twice_is_a_conflict<R: Repository>(store: &R) {
+        let [InsertOutcome::Inserted(id)] = store
+            .insert_anomalies(&[detection("fp-x", 1, Severity::High)])
+            .await
+            .unwrap()[..]
+        else {
+            panic!("inserted");
+        };
+        let r = store
+            .resolve_anomaly(id, Some("rolled back the deploy"), "alice")
+            .await
+            .unwrap();
+        assert!(r.resolved);
+        assert_eq!(
+            r.resolution_notes.as_deref(),
+            Some("rolled back the deploy")
+        );
+        assert_eq!(r.resolved_by.as_deref(), Some("alice"));
+        assert!(r.resolved_at.is_some());
+        let again = store.resolve_anomaly(id, Some("me too"), "bob").await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        let kept = store.get_anomaly(id).await.unwrap();
+        assert_eq!(
+            kept.resolution_notes.as_deref(),
+            Some("rolled back the deploy")
+        );
+        assert_eq!(kept.resolved_by.as_deref(), Some("alice"));
+        let missing = store
+            .resolve_anomaly(uuid::Uuid::from_u128(9), None, "bob")
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+        // The alerted anomaly gets a resolved notice in the outbox.
+        let events: Vec<String> = store
+            .claim_outbox("sender", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.event)
+            .collect();
+        assert_eq!(events, vec!["opened", "resolved"]);
+    }
+
+    pub async fn filters_combine<R: Repository>(store: &R) {
+        let mut security = detection("fp-s", 5, Severity::Critical);
+        security.anomaly_type = AnomalyType::Security;
+        security.anomaly_subtype = "auth_failure_burst".into();
+        security.service_name = "gateway".into();
+        security.operation = None;
+        security.description = "client 203.0.113.9 drew 50% of 401s".into();
+        let batch = [
+            detection("fp-1", 1, Severity::Low),
+            detection("fp-2", 2, Severity::Medium),
+            detection("fp-3", 3, Severity::High),
+            security,
+        ];
+        let ids: Vec<_> = store
+            .insert_anomalies(&batch)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| match o {
+                InsertOutcome::Inserted(id) => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        store.resolve_anomaly(ids[2], None, "alice").await.unwrap();
+        let count = |filter: AnomalyFilter| async move {
+            store
+                .list_anomalies(&filter, 100, None)
+                .await
+                .unwrap()
+                .items
+                .len()
+        };
+        assert_eq!(count(AnomalyFilter::default()).await, 4);
+        assert_eq!(
+            count(AnomalyFilter {
+                anomaly_type: Some(AnomalyType::Security),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                anomaly_subtype: Some("latency_spike".into()),
+                ..Default::default()
+            })
+            .await,
+            3
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                min_severity: Some(Severity::High),
+                ..Default::default()
+            })
+            .await,
+            2
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                severity: Some(Severity::Medium),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                resolved: Some(true),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                resolved: Some(false),
+                ..Default::default()
+            })
+            .await,
+            3
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                service: Some("gateway".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                operation: Some("GET /cart".into()),
+                ..Default::default()
+            })
+            .await,
+            3
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                since: Some(at(2)),
+                until: Some(at(5)),
+                ..Default::default()
+            })
+            .await,
+            2
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                text: Some("TOOK 402".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        // LIKE wildcards in the search text are the characters themselves.
+        assert_eq!(
+            count(AnomalyFilter {
+                text: Some("50%".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                text: Some("%".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                text: Some("_".into()),
+                ..Default::default()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            count(AnomalyFilter {
+                min_severity: Some(Severity::Medium),
+                resolved: Some(false),
+                service: Some("cart".into()),
+                ..Default::default()
+            })
+            .await,
+            1
+        );
+    }
+
+    pub async fn pages_are_newest_first_without_gaps_or_repeats<R: Repository>(store: &R) {
+        // 25 anomalies, five of them at the same instant: ties are ordered by id.
+        let batch: Vec<NewAnomaly> = (0..25)
+            .map(|i| {
+                let mut d = detection(&format!("fp-p{i}"), i.min(20), Severity::Low);
+                d.detection_key = format!("page-{i}");
+                d
+            })
+            .collect();
+        store.insert_anomalies(&batch).await.unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_anomalies(&AnomalyFilter::default(), 10, cursor)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 10);
+            seen.extend(page.items.iter().map(|r| (r.detected_at.unwrap(), r.id)));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "newest first, then by id");
+        sorted.dedup();
+        assert_eq!(sorted.len(), 25);
+    }
+
+    pub async fn config_is_seeded_validated_atomic_and_kept_in_history<R: Repository>(store: &R) {
+        let entries = store.config_entries().await.unwrap();
+        let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+        for key in [
+            "latency_threshold_stddev",
+            "error_rate_threshold",
+            "throughput_spike_threshold",
+            "sampling_enabled",
+            "sampling_ratio",
+        ] {
+            assert!(keys.contains(&key), "{key} seeded: {keys:?}");
+        }
+        let sampling = entries.iter().find(|e| e.key == "sampling_ratio").unwrap();
+        assert_eq!(sampling.value, Some(json!(0.1)));
+        assert!(sampling.description.is_some());
+        assert_eq!(
+            store.load_config().await.unwrap(),
+            detect_core::DetectionConfig::default()
+        );
+
+        let refused = store
+            .update_config(
+                &json!({"error_rate_threshold": 0.2, "sampling_ratio": 3}),
+                "bob",
+            )
+            .await;
+        match refused {
+            Err(StoreError::InvalidConfig(e)) => assert_eq!(e.key(), Some("sampling_ratio")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            store.load_config().await.unwrap().error_rate_threshold,
+            0.05,
+            "nothing half applied"
+        );
+        assert!(store.config_history(10).await.unwrap().is_empty());
+
+        let updated = store
+            .update_config(
+                &json!({"error_rate_threshold": 0.2, "window_seconds": 120}),
+                "alice",
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.error_rate_threshold, 0.2);
+        assert_eq!(store.load_config().await.unwrap(), updated);
+        let history = store.config_history(10).await.unwrap();
+        assert_eq!(history.len(), 2);
+        let change = history
+            .iter()
+            .find(|c| c.config_key == "error_rate_threshold")
+            .unwrap();
+        assert_eq!(change.old_value, Some(json!(0.05)));
+        assert_eq!(change.new_value, Some(json!(0.2)));
+        assert_eq!(change.changed_by, "alice");
+        // Setting a key to the value it has is no change.
+        store
+            .update_config(&json!({"error_rate_threshold": 0.2}), "alice")
+            .await
+            .unwrap();
+        assert_eq!(store.config_history(10).await.unwrap().len(), 2);
+    }
+
+    pub async fn baselines_survive<R: Repository>(store: &R) {
+        assert_eq!(store.load_baseline("latency/cart").await.unwrap(), None);
+        store
+            .save_baselines(&[
+                ("latency/cart".into(), json!({"mean": 3.1})),
+                ("rates/cart".into(), json!([1, 2])),
+            ])
+            .await
+            .unwrap();
+        store
+            .save_baselines(&[("latency/cart".into(), json!({"mean": 3.2}))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load_baseline("latency/cart").await.unwrap(),
+            Some(json!({"mean": 3.2}))
+        );
+        assert_eq!(
+            store.load_baseline("rates/cart").await.unwrap(),
+            Some(json!([1, 2]))
+        );
+    }
+
+    pub async fn runs_are_claimed_once<R: Repository>(store: &R) {
+        let run = store
+            .create_run(RunTrigger::Manual, Some((at(0), at(5))))
+            .await
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Pending);
+        assert_eq!(run.window_start, Some(at(0)));
+        let claimed = store.claim_pending_run("worker-1").await.unwrap().unwrap();
+        assert_eq!(claimed.id, run.id);
+        assert_eq!(claimed.status, RunStatus::Running);
+        assert_eq!(claimed.worker.as_deref(), Some("worker-1"));
+        assert!(store.claim_pending_run("worker-2").await.unwrap().is_none());
+        let done = store
+            .finish_run(run.id, RunStatus::Succeeded, 1_000, 3, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.status, done.spans, done.anomalies),
+            (RunStatus::Succeeded, 1_000, 3)
+        );
+        assert!(done.finished_at.is_some());
+        assert_eq!(store.get_run(run.id).await.unwrap(), done);
+        let bad = store
+            .create_run(RunTrigger::Scheduled, Some((at(5), at(5))))
+            .await;
+        assert!(matches!(bad, Err(StoreError::Invalid(_))), "{bad:?}");
+        assert!(matches!(
+            store.get_run(uuid::Uuid::from_u128(1)).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    pub async fn leases_expire_and_belong_to_their_holder<R: Repository>(store: &R) {
+        let ttl = Duration::from_millis(300);
+        assert!(
+            store
+                .try_acquire_lease("window/5", "w1", ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_acquire_lease("window/5", "w2", ttl)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_acquire_lease("window/5", "w1", ttl)
+                .await
+                .unwrap(),
+            "the holder renews"
+        );
+        store.release_lease("window/5", "w2").await.unwrap();
+        assert!(
+            !store
+                .try_acquire_lease("window/5", "w2", ttl)
+                .await
+                .unwrap(),
+            "only the holder releases"
+        );
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert!(
+            store
+                .try_acquire_lease("window/5", "w2", ttl)
+                .await
+                .unwrap(),
+            "an expired lease is free"
+        );
+        store.release_lease("window/5", "w2").await.unwrap();
+        assert!(
+            store
+                .try_acquire_lease("window/5", "w3", ttl)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub async fn cursors_move_only_from_where_they_are<R: Repository>(store: &R) {
+        assert_eq!(store.get_cursor("tempo").await.unwrap(), None);
+        assert!(store.advance_cursor("tempo", None, at(1)).await.unwrap());
+        assert!(
+            !store.advance_cursor("tempo", None, at(2)).await.unwrap(),
+            "exists already"
+        );
+        assert!(
+            !store
+                .advance_cursor("tempo", Some(at(0)), at(2))
+                .await
+                .unwrap(),
+            "not where expected"
+        );
+        assert!(
+            store
+                .advance_cursor("tempo", Some(at(1)), at(2))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.get_cursor("tempo").await.unwrap(), Some(at(2)));
+    }
+
+    pub async fn the_outbox_hands_each_alert_to_one_sender_until_acked<R: Repository>(store: &R) {
+        let quiet = detection("fp-quiet", 1, Severity::Low);
+        assert!(!quiet.notify);
+        store
+            .insert_anomalies(&[
+                quiet,
+                detection("fp-o1", 1, Severity::High),
+                detection("fp-o2", 2, Severity::Critical),
+            ])
+            .await
+            .unwrap();
+        let first = store
+            .claim_outbox("s1", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 2, "LOW without notify has no alert");
+        assert!(
+            store
+                .claim_outbox("s2", 10, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store.ack_outbox(first[0].id).await.unwrap();
+        store
+            .fail_outbox(first[1].id, "telegram 502")
+            .await
+            .unwrap();
+        let retry = store
+            .claim_outbox("s2", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].id, first[1].id);
+        assert_eq!(retry[0].attempts, 1);
+        store.ack_outbox(retry[0].id).await.unwrap();
+        assert!(
+            store
+                .claim_outbox("s3", 10, Duration::from_millis(1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            store.ack_outbox(999_999).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    pub async fn an_expired_claim_is_handed_out_again<R: Repository>(store: &R) {
+        store
+            .insert_anomalies(&[detection("fp-e", 1, Severity::High)])
+            .await
+            .unwrap();
+        let first = store
+            .claim_outbox("s1", 10, Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let again = store
+            .claim_outbox("s2", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "a sender that died does not lose the alert");
+    }
+}
+
+/// Runs every case of the suite against one backend; `$make` gives `(store, guard)`.
+macro_rules! conformance {
+    ($backend:ident, $make:path) => {
+        conformance!(@cases $backend, $make, [
+            a_detection_round_trips,
+            processing_a_window_again_adds_nothing,
+            an_open_incident_merges_and_escalates,
+            a_resolved_incident_that_returns_is_a_new_row,
+            resolving_records_who_and_twice_is_a_conflict,
+            filters_combine,
+            pages_are_newest_first_without_gaps_or_repeats,
+            config_is_seeded_validated_atomic_and_kept_in_history,
+            baselines_survive,
+            runs_are_claimed_once,
+            leases_expire_and_belong_to_their_holder,
+            cursors_move_only_from_where_they_are,
+            the_outbox_hands_each_alert_to_one_sender_until_acked,
+            an_expired_claim_is_handed_out_again,
+        ]);
+    };
+    (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _guard) = $make().await;
+                    suite::$name(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn postgres() -> (store_pg::PgStore, common::TestDatabase) {
+    let db = common::TestDatabase::new().await;
+    (db.store().await, db)
+}
+
+conformance!(on_postgres, postgres);
