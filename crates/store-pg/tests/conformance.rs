@@ -54,7 +54,10 @@ mod suite {
 
     pub async fn a_detection_round_trips<R: Repository>(store: &R) {
         let d = detection("fp-1", 3, Severity::High);
-        let [InsertOutcome::Inserted(id)] = store.insert_anomalies(&[d.clone()]).await.unwrap()[..]
+        let [InsertOutcome::Inserted(id)] = store
+            .insert_anomalies(std::slice::from_ref(&d))
+            .await
+            .unwrap()[..]
         else {
             panic!("inserted");
         };
