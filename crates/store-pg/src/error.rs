@@ -33,9 +33,28 @@ impl StoreError {
     }
 }
 
+/// Words of the messages a driver gives when the server went away (a restart, a killed backend, a
+/// network cut). Drivers report these as plain errors, without a kind to match on.
+const CONNECTION_LOST: [&str; 6] = [
+    "connection closed",
+    "terminating connection",
+    "server closed the connection",
+    "connection reset",
+    "broken pipe",
+    "shutting down",
+];
+
+fn is_connection_lost(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    CONNECTION_LOST.iter().any(|w| message.contains(w))
+}
+
 impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        if is_connection_lost(&error.to_string()) {
+            return StoreError::Unavailable(error.to_string());
+        }
         match error {
             Error::NotFound => StoreError::not_found("row"),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {

@@ -93,18 +93,7 @@ fn connection_error(e: diesel::ConnectionError) -> StoreError {
     StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}"))
 }
 
-/// Maps a diesel error, treating a dropped connection as the store being unavailable.
 fn db_error(e: diesel::result::Error) -> StoreError {
-    use diesel::result::{DatabaseErrorKind, Error};
-    if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e {
-        let message = info.message().to_ascii_lowercase();
-        let lost = ["connection", "terminating", "shutting down", "closed"]
-            .iter()
-            .any(|w| message.contains(w));
-        if lost {
-            return StoreError::Unavailable(info.message().to_owned());
-        }
-    }
     StoreError::from(e)
 }
 

@@ -1,0 +1,207 @@
+//! PostgreSQL-only behaviour: concurrent writers, a server that drops connections mid-batch, and the
+//! seed schema's contract.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use detect_core::{AnomalyType, Severity};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::time::Duration;
+use store_pg::{AnomalyDetails, AnomalyFilter, NewAnomaly, Repository, StoreError};
+
+fn detection(fingerprint: &str, key: &str) -> NewAnomaly {
+    let t = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    NewAnomaly {
+        detection_key: key.into(),
+        fingerprint: fingerprint.into(),
+        trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+        span_id: None,
+        anomaly_type: AnomalyType::Performance,
+        anomaly_subtype: "throughput_spike".into(),
+        severity: Severity::High,
+        description: "GET /cart on cart rose to 900 requests".into(),
+        detected_at: t,
+        service_name: "cart".into(),
+        operation: Some("GET /cart".into()),
+        client: None,
+        observed_value: 900.0,
+        expected_value: 300.0,
+        score: 9.0,
+        window_start: t,
+        window_end: t,
+        details: AnomalyDetails::default(),
+        notify: true,
+    }
+}
+
+async fn count_rows(store: &impl Repository) -> usize {
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_anomalies(&AnomalyFilter::default(), 500, cursor)
+            .await
+            .unwrap();
+        total += page.items.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_writers_of_one_fingerprint_leave_one_row() {
+    let database = common::TestDatabase::new().await;
+    let (a, b) = (database.store().await, database.store().await);
+    for round in 0..20 {
+        let fingerprint = format!("fp-{round}");
+        let (da, db) = (
+            [detection(&fingerprint, &format!("{round}/a"))],
+            [detection(&fingerprint, &format!("{round}/b"))],
+        );
+        let (ra, rb) = tokio::join!(a.insert_anomalies(&da), b.insert_anomalies(&db));
+        ra.unwrap();
+        rb.unwrap();
+        // And the very same detection from both at once: stored once.
+        let same = detection(&format!("same-{round}"), &format!("{round}/same"));
+        let (ra, rb) = tokio::join!(
+            a.insert_anomalies(std::slice::from_ref(&same)),
+            b.insert_anomalies(std::slice::from_ref(&same))
+        );
+        ra.unwrap();
+        rb.unwrap();
+    }
+    let page = a
+        .list_anomalies(&AnomalyFilter::default(), 500, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 40);
+    for row in &page.items {
+        let expected = if row.fingerprint.as_deref().unwrap().starts_with("same") {
+            1
+        } else {
+            2
+        };
+        assert_eq!(row.occurrences, expected, "{:?}", row.fingerprint);
+    }
+}
+
+/// Kills every server process serving the test database, as a restart of PostgreSQL would, without
+/// disturbing the other tests that share the server.
+async fn drop_connections(database: &str) {
+    let mut admin = AsyncPgConnection::establish(&common::server_url())
+        .await
+        .unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_connection_mid_batch_is_typed_writes_nothing_and_the_pool_recovers() {
+    let db = common::TestDatabase::new().await;
+    let store = db.store().await;
+    let batch: Vec<NewAnomaly> = (0..20_000)
+        .map(|i| detection(&format!("fp-{i}"), &format!("k-{i}")))
+        .collect();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert_anomalies(&batch).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop_connections(&db.name).await;
+    let result = writer.await.unwrap();
+    match result {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(
+                !message.contains("postgres://"),
+                "no connection string in errors: {message}"
+            );
+        }
+        other => panic!("expected Unavailable, got {:?}", other.map(|v| v.len())),
+    }
+    // Nothing of the batch is there, and the next call works on a fresh connection.
+    let mut recovered = None;
+    for _ in 0..20 {
+        match store.insert_anomalies(&[detection("after", "after")]).await {
+            Ok(outcome) => {
+                recovered = Some(outcome);
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_transient(), "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert!(recovered.is_some(), "the pool recovers by itself");
+    assert_eq!(count_rows(&store).await, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_the_error_hides_the_password() {
+    let result =
+        store_pg::PgStore::connect("postgres://tracewatch:s3cr3t-pw@127.0.0.1:1/tracewatch").await;
+    let Err(error) = result else {
+        panic!("connected to port 1?")
+    };
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+    let text = error.to_string();
+    assert!(
+        !text.contains("s3cr3t-pw") && !text.contains("postgres://"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_insert_written_for_the_seed_schema_still_works() {
+    let db = common::TestDatabase::new().await;
+    let store = db.store().await;
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO trace_anomalies (trace_id, span_id, anomaly_type, anomaly_subtype, severity, description) \
+         VALUES ('abc', 'def', 'SECURITY', 'unusual_access', 'HIGH', 'written by the old system')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let refused = diesel::sql_query(
+        "INSERT INTO trace_anomalies (trace_id, anomaly_type, severity) VALUES ('abc', 'SECURITY', 'SEVERE')",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(
+        refused.is_err(),
+        "severity is constrained to its four values"
+    );
+    let page = store
+        .list_anomalies(&AnomalyFilter::default(), 10, None)
+        .await
+        .unwrap();
+    let [row] = &page.items[..] else {
+        panic!("{page:?}")
+    };
+    assert_eq!(row.trace_id, "abc");
+    assert!(!row.resolved);
+    assert_eq!(row.occurrences, 1);
+    assert!(row.detected_at.is_some());
+    assert_eq!(
+        store
+            .get_anomaly(row.id)
+            .await
+            .unwrap()
+            .description
+            .as_deref(),
+        Some("written by the old system")
+    );
+    let resolved = store
+        .resolve_anomaly(row.id, Some("seen"), "alice")
+        .await
+        .unwrap();
+    assert!(resolved.resolved);
+}
