@@ -1,5 +1,6 @@
 //! The PostgreSQL backend: diesel-async over a bb8 pool; migrations embedded and applied at connect.
 
+mod insert;
 mod schema;
 
 use crate::error::{Result, StoreError};
@@ -11,14 +12,14 @@ use crate::repository::{Repository, StoredConfigEntry};
 use chrono::{DateTime, Utc};
 use detect_core::{DetectionConfig, Severity};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float8, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::Text;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use schema::{
-    alert_outbox, anomaly_detection_config, anomaly_detections, config_history, detection_runs,
-    detector_baselines, trace_anomalies, work_cursors, work_leases,
+    alert_outbox, anomaly_detection_config, config_history, detection_runs, detector_baselines,
+    trace_anomalies, work_cursors, work_leases,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -197,130 +198,6 @@ impl TryFrom<RunRow> for RunRecord {
     }
 }
 
-/// What the upsert of one detection returned.
-#[derive(QueryableByName)]
-struct UpsertResult {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-    #[diesel(sql_type = Bool)]
-    inserted: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    prior_severity: Option<String>,
-}
-
-/// Severity order in SQL: the position in this array.
-const SEVERITY_RANK: &str = "array_position(ARRAY['LOW','MEDIUM','HIGH','CRITICAL']::text[], ";
-
-/// One statement stores a detection: a new row, or a merge into the open incident's row (the partial
-/// unique index makes concurrent writers of one fingerprint meet in ON CONFLICT, so one row results).
-/// `prior` reads the row as the statement's snapshot saw it, to tell an escalation: under concurrent
-/// writers that snapshot may be a moment old, which can at worst repeat or miss one escalation notice,
-/// never a row. (A `FOR UPDATE` there would skip the row the statement itself updates.)
-fn upsert_sql() -> String {
-    let escalates =
-        format!("{SEVERITY_RANK}EXCLUDED.severity) > {SEVERITY_RANK}trace_anomalies.severity)");
-    let on_escalation = |column: &str| {
-        format!(
-            "{column} = CASE WHEN {escalates} THEN EXCLUDED.{column} ELSE trace_anomalies.{column} END"
-        )
-    };
-    format!(
-        "WITH prior AS (
-            SELECT severity FROM trace_anomalies
-            WHERE fingerprint = $1 AND resolved IS NOT TRUE
-        )
-        INSERT INTO trace_anomalies (
-            fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
-            detected_at, service_name, operation, client, observed_value, expected_value, score,
-            window_start, window_end, details, occurrences, last_seen_at, resolved
-        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1, $8, FALSE)
-        ON CONFLICT (fingerprint) WHERE resolved IS NOT TRUE AND fingerprint IS NOT NULL DO UPDATE SET
-            occurrences = trace_anomalies.occurrences + 1,
-            last_seen_at = GREATEST(trace_anomalies.last_seen_at, EXCLUDED.detected_at),
-            window_end = GREATEST(trace_anomalies.window_end, EXCLUDED.window_end),
-            {severity}, {description}, {observed}, {expected}, {score}, {details}
-        RETURNING id, (xmax = 0) AS inserted, (SELECT severity FROM prior) AS prior_severity",
-        severity = on_escalation("severity"),
-        description = on_escalation("description"),
-        observed = on_escalation("observed_value"),
-        expected = on_escalation("expected_value"),
-        score = on_escalation("score"),
-        details = on_escalation("details"),
-    )
-}
-
-async fn insert_one(
-    conn: &mut AsyncPgConnection,
-    sql: &str,
-    a: &NewAnomaly,
-) -> Result<InsertOutcome> {
-    let claimed = diesel::insert_into(anomaly_detections::table)
-        .values(anomaly_detections::detection_key.eq(&a.detection_key))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await
-        .map_err(db_error)?;
-    if claimed == 0 {
-        return Ok(InsertOutcome::Duplicate);
-    }
-    let details =
-        serde_json::to_value(&a.details).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let result: UpsertResult = diesel::sql_query(sql)
-        .bind::<Text, _>(&a.fingerprint)
-        .bind::<Text, _>(&a.trace_id)
-        .bind::<Nullable<Text>, _>(a.span_id.as_deref())
-        .bind::<Text, _>(a.anomaly_type.as_str())
-        .bind::<Text, _>(&a.anomaly_subtype)
-        .bind::<Text, _>(a.severity.as_str())
-        .bind::<Text, _>(&a.description)
-        .bind::<Timestamptz, _>(a.detected_at)
-        .bind::<Text, _>(&a.service_name)
-        .bind::<Nullable<Text>, _>(a.operation.as_deref())
-        .bind::<Nullable<Text>, _>(a.client.as_deref())
-        .bind::<Float8, _>(a.observed_value)
-        .bind::<Float8, _>(a.expected_value)
-        .bind::<Float8, _>(a.score)
-        .bind::<Timestamptz, _>(a.window_start)
-        .bind::<Timestamptz, _>(a.window_end)
-        .bind::<Jsonb, _>(details)
-        .get_result(conn)
-        .await
-        .map_err(db_error)?;
-    diesel::update(anomaly_detections::table.find(&a.detection_key))
-        .set(anomaly_detections::anomaly_id.eq(result.id))
-        .execute(conn)
-        .await
-        .map_err(db_error)?;
-    let escalated = !result.inserted
-        && result
-            .prior_severity
-            .as_deref()
-            .and_then(Severity::parse)
-            .is_some_and(|prior| a.severity > prior);
-    let event = if result.inserted {
-        Some("opened")
-    } else if escalated {
-        Some("escalated")
-    } else {
-        None
-    };
-    if let (true, Some(event)) = (a.notify, event) {
-        diesel::insert_into(alert_outbox::table)
-            .values((
-                alert_outbox::anomaly_id.eq(result.id),
-                alert_outbox::event.eq(event),
-            ))
-            .execute(conn)
-            .await
-            .map_err(db_error)?;
-    }
-    Ok(if result.inserted {
-        InsertOutcome::Inserted(result.id)
-    } else {
-        InsertOutcome::Merged(result.id)
-    })
-}
-
 fn severities_at_least(min: Severity) -> Vec<&'static str> {
     Severity::ALL
         .into_iter()
@@ -334,14 +211,9 @@ impl Repository for PgStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = upsert_sql();
         let mut conn = self.conn().await?;
         conn.transaction::<_, StoreError, _>(async move |conn| {
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for a in batch {
-                outcomes.push(insert_one(conn, &sql, a).await?);
-            }
-            Ok(outcomes)
+            insert::insert_batch(conn, batch).await
         })
         .await
     }

@@ -87,35 +87,62 @@ async fn two_writers_of_one_fingerprint_leave_one_row() {
     }
 }
 
-/// Kills every server process serving the test database, as a restart of PostgreSQL would, without
-/// disturbing the other tests that share the server.
-async fn drop_connections(database: &str) {
+/// Kills every server process serving the test database but `spare`, as a restart of PostgreSQL
+/// would, without disturbing the other tests that share the server.
+async fn drop_connections(database: &str, spare: i32) {
     let mut admin = AsyncPgConnection::establish(&common::server_url())
         .await
         .unwrap();
     diesel::sql_query(format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+         WHERE datname = '{database}' AND pid <> pg_backend_pid() AND pid <> {spare}"
     ))
     .execute(&mut admin)
     .await
     .unwrap();
 }
 
+#[derive(diesel::QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dropped_connection_mid_batch_is_typed_writes_nothing_and_the_pool_recovers() {
     let db = common::TestDatabase::new().await;
     let store = db.store().await;
-    let batch: Vec<NewAnomaly> = (0..20_000)
+    // Hold the outbox locked so that the batch is caught half way: its anomaly rows written, its
+    // outbox entries waiting. Then the server drops the batch's connection.
+    let mut blocker = AsyncPgConnection::establish(&db.url).await.unwrap();
+    diesel::sql_query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    diesel::sql_query("LOCK TABLE alert_outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let spare = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut blocker)
+        .await
+        .unwrap()
+        .pid;
+    let batch: Vec<NewAnomaly> = (0..500)
         .map(|i| detection(&format!("fp-{i}"), &format!("k-{i}")))
         .collect();
     let writer = {
         let store = store.clone();
         tokio::spawn(async move { store.insert_anomalies(&batch).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    drop_connections(&db.name).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!writer.is_finished(), "the batch waits on the outbox lock");
+    drop_connections(&db.name, spare).await;
     let result = writer.await.unwrap();
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
     match result {
         Err(StoreError::Unavailable(message)) => {
             assert!(

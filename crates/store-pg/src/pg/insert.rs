@@ -1,0 +1,268 @@
+//! Storing a batch of detections on PostgreSQL in a constant number of statements (set-based with
+//! `unnest`), inside the caller's transaction:
+//!
+//! 1. claim every detection key at once; keys already stored are duplicates and drop out;
+//! 2. fold the new detections by fingerprint (a batch may hold several detections of one incident);
+//! 3. one upsert for all incidents: a new row, or a merge into the open incident's row (the partial
+//!    unique index makes concurrent writers of one fingerprint meet in ON CONFLICT: one row results);
+//! 4. point the claimed keys at their rows, and write the outbox entries.
+
+use crate::error::{Result, StoreError};
+use crate::model::{InsertOutcome, NewAnomaly};
+use chrono::{DateTime, Utc};
+use detect_core::Severity;
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, Bool, Float8, Int8, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Severity order in SQL: the position in this array.
+const SEVERITY_RANK: &str = "array_position(ARRAY['LOW','MEDIUM','HIGH','CRITICAL']::text[], ";
+
+/// One incident's detections in this batch, folded.
+struct Incident<'a> {
+    /// The first detection: it names the row's time, trace and window start.
+    first: &'a NewAnomaly,
+    /// The most severe detection (the first of them): it explains the row.
+    peak: &'a NewAnomaly,
+    count: i64,
+    last_seen: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+    notify: bool,
+    /// Indexes of its detections in the batch.
+    members: Vec<usize>,
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Text)]
+    detection_key: String,
+}
+
+#[derive(QueryableByName)]
+struct Upserted {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    fingerprint: String,
+    #[diesel(sql_type = Bool)]
+    inserted: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    prior_severity: Option<String>,
+}
+
+pub async fn insert_batch(
+    conn: &mut AsyncPgConnection,
+    batch: &[NewAnomaly],
+) -> Result<Vec<InsertOutcome>> {
+    let claimed = claim_keys(conn, batch).await?;
+    let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
+    let incidents = fold(batch, &claimed);
+    if incidents.is_empty() {
+        return Ok(outcomes);
+    }
+    let upserted = upsert(conn, &incidents).await?;
+    let by_fingerprint: HashMap<&str, &Upserted> = upserted
+        .iter()
+        .map(|u| (u.fingerprint.as_str(), u))
+        .collect();
+    let mut keys = Vec::new();
+    let mut key_rows = Vec::new();
+    let mut outbox_rows = Vec::new();
+    let mut outbox_events = Vec::new();
+    for incident in &incidents {
+        let row = by_fingerprint
+            .get(incident.first.fingerprint.as_str())
+            .ok_or_else(|| {
+                StoreError::Database(format!(
+                    "no row for incident {}",
+                    incident.first.fingerprint
+                ))
+            })?;
+        for (n, &i) in incident.members.iter().enumerate() {
+            outcomes[i] = if row.inserted && n == 0 {
+                InsertOutcome::Inserted(row.id)
+            } else {
+                InsertOutcome::Merged(row.id)
+            };
+            keys.push(batch[i].detection_key.clone());
+            key_rows.push(row.id);
+        }
+        let prior = row.prior_severity.as_deref().and_then(Severity::parse);
+        let event = if row.inserted {
+            incident.notify.then_some("opened")
+        } else {
+            let escalated = prior.is_some_and(|p| incident.peak.severity > p);
+            (escalated && incident.peak.notify).then_some("escalated")
+        };
+        if let Some(event) = event {
+            outbox_rows.push(row.id);
+            outbox_events.push(event);
+        }
+    }
+    diesel::sql_query(
+        "UPDATE anomaly_detections d SET anomaly_id = m.id
+         FROM unnest($1::text[], $2::uuid[]) AS m(detection_key, id)
+         WHERE d.detection_key = m.detection_key",
+    )
+    .bind::<Array<Text>, _>(&keys)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&key_rows)
+    .execute(conn)
+    .await?;
+    if !outbox_rows.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO alert_outbox (anomaly_id, event)
+             SELECT * FROM unnest($1::uuid[], $2::text[])",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&outbox_rows)
+        .bind::<Array<Text>, _>(&outbox_events)
+        .execute(conn)
+        .await?;
+    }
+    Ok(outcomes)
+}
+
+/// Claims the batch's detection keys; returns those that were new.
+async fn claim_keys(conn: &mut AsyncPgConnection, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
+    let keys: Vec<&str> = batch.iter().map(|a| a.detection_key.as_str()).collect();
+    let claimed: Vec<Claimed> = diesel::sql_query(
+        "INSERT INTO anomaly_detections (detection_key)
+         SELECT DISTINCT unnest($1::text[])
+         ON CONFLICT DO NOTHING
+         RETURNING detection_key",
+    )
+    .bind::<Array<Text>, _>(&keys)
+    .load(conn)
+    .await?;
+    Ok(claimed.into_iter().map(|c| c.detection_key).collect())
+}
+
+/// Groups the new detections by fingerprint, in order of first appearance. A key repeated within the
+/// batch counts once.
+fn fold<'a>(batch: &'a [NewAnomaly], claimed: &HashSet<String>) -> Vec<Incident<'a>> {
+    let mut incidents: Vec<Incident<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut seen_keys: HashSet<&str> = HashSet::new();
+    for (i, a) in batch.iter().enumerate() {
+        if !claimed.contains(&a.detection_key) || !seen_keys.insert(a.detection_key.as_str()) {
+            continue;
+        }
+        match index.get(a.fingerprint.as_str()) {
+            Some(&n) => {
+                let incident = &mut incidents[n];
+                incident.count += 1;
+                incident.last_seen = incident.last_seen.max(a.detected_at);
+                incident.window_end = incident.window_end.max(a.window_end);
+                incident.notify |= a.notify;
+                if a.severity > incident.peak.severity {
+                    incident.peak = a;
+                }
+                incident.members.push(i);
+            }
+            None => {
+                index.insert(a.fingerprint.as_str(), incidents.len());
+                incidents.push(Incident {
+                    first: a,
+                    peak: a,
+                    count: 1,
+                    last_seen: a.detected_at,
+                    window_end: a.window_end,
+                    notify: a.notify,
+                    members: vec![i],
+                });
+            }
+        }
+    }
+    incidents
+}
+
+async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Result<Vec<Upserted>> {
+    let details: Vec<Value> = incidents
+        .iter()
+        .map(|i| serde_json::to_value(&i.peak.details))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let escalates =
+        format!("{SEVERITY_RANK}EXCLUDED.severity) > {SEVERITY_RANK}trace_anomalies.severity)");
+    let on_escalation = |column: &str| {
+        format!(
+            "{column} = CASE WHEN {escalates} THEN EXCLUDED.{column} ELSE trace_anomalies.{column} END"
+        )
+    };
+    // `prior` reads the open rows as the statement's snapshot saw them, to tell an escalation. Under
+    // concurrent writers that snapshot may be a moment old: at worst one escalation notice is repeated
+    // or missed, never a row. (A FOR UPDATE there would skip the rows this statement updates.)
+    let sql = format!(
+        "WITH input AS (
+            SELECT * FROM unnest(
+                $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[],
+                $14::float8[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[], $18::int8[],
+                $19::timestamptz[]
+            ) AS i(fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
+                   detected_at, service_name, operation, client, observed_value, expected_value, score,
+                   window_start, window_end, details, occurrences, last_seen_at)
+        ),
+        prior AS (
+            SELECT t.fingerprint, t.severity FROM trace_anomalies t
+            JOIN input USING (fingerprint)
+            WHERE t.resolved IS NOT TRUE
+        )
+        INSERT INTO trace_anomalies (
+            fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
+            detected_at, service_name, operation, client, observed_value, expected_value, score,
+            window_start, window_end, details, occurrences, last_seen_at, resolved
+        )
+        SELECT fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
+               detected_at, service_name, operation, client, observed_value, expected_value, score,
+               window_start, window_end, details, occurrences, last_seen_at, FALSE
+        FROM input
+        ON CONFLICT (fingerprint) WHERE resolved IS NOT TRUE AND fingerprint IS NOT NULL DO UPDATE SET
+            occurrences = trace_anomalies.occurrences + EXCLUDED.occurrences,
+            last_seen_at = GREATEST(trace_anomalies.last_seen_at, EXCLUDED.last_seen_at),
+            window_end = GREATEST(trace_anomalies.window_end, EXCLUDED.window_end),
+            {severity}, {description}, {observed}, {expected}, {score}, {details}
+        RETURNING id, fingerprint, (xmax = 0) AS inserted,
+            (SELECT p.severity FROM prior p WHERE p.fingerprint = trace_anomalies.fingerprint) AS prior_severity",
+        severity = on_escalation("severity"),
+        description = on_escalation("description"),
+        observed = on_escalation("observed_value"),
+        expected = on_escalation("expected_value"),
+        score = on_escalation("score"),
+        details = on_escalation("details"),
+    );
+    let column =
+        |f: &dyn Fn(&Incident<'_>) -> String| incidents.iter().map(f).collect::<Vec<String>>();
+    let optional = |f: &dyn Fn(&Incident<'_>) -> Option<String>| {
+        incidents.iter().map(f).collect::<Vec<Option<String>>>()
+    };
+    let number = |f: &dyn Fn(&Incident<'_>) -> f64| incidents.iter().map(f).collect::<Vec<f64>>();
+    let time = |f: &dyn Fn(&Incident<'_>) -> DateTime<Utc>| {
+        incidents.iter().map(f).collect::<Vec<DateTime<Utc>>>()
+    };
+    let rows: Vec<Upserted> = diesel::sql_query(sql)
+        .bind::<Array<Text>, _>(column(&|i| i.first.fingerprint.clone()))
+        .bind::<Array<Text>, _>(column(&|i| i.first.trace_id.clone()))
+        .bind::<Array<Nullable<Text>>, _>(optional(&|i| i.first.span_id.clone()))
+        .bind::<Array<Text>, _>(column(&|i| i.first.anomaly_type.as_str().to_owned()))
+        .bind::<Array<Text>, _>(column(&|i| i.first.anomaly_subtype.clone()))
+        .bind::<Array<Text>, _>(column(&|i| i.peak.severity.as_str().to_owned()))
+        .bind::<Array<Text>, _>(column(&|i| i.peak.description.clone()))
+        .bind::<Array<Timestamptz>, _>(time(&|i| i.first.detected_at))
+        .bind::<Array<Text>, _>(column(&|i| i.first.service_name.clone()))
+        .bind::<Array<Nullable<Text>>, _>(optional(&|i| i.first.operation.clone()))
+        .bind::<Array<Nullable<Text>>, _>(optional(&|i| i.first.client.clone()))
+        .bind::<Array<Float8>, _>(number(&|i| i.peak.observed_value))
+        .bind::<Array<Float8>, _>(number(&|i| i.peak.expected_value))
+        .bind::<Array<Float8>, _>(number(&|i| i.peak.score))
+        .bind::<Array<Timestamptz>, _>(time(&|i| i.first.window_start))
+        .bind::<Array<Timestamptz>, _>(time(&|i| i.window_end))
+        .bind::<Array<Jsonb>, _>(details)
+        .bind::<Array<Int8>, _>(incidents.iter().map(|i| i.count).collect::<Vec<i64>>())
+        .bind::<Array<Timestamptz>, _>(time(&|i| i.last_seen))
+        .load(conn)
+        .await?;
+    Ok(rows)
+}
