@@ -243,7 +243,12 @@ impl Repository for PgStore {
         }
         match filter.resolved {
             Some(true) => query = query.filter(t::resolved.eq(true)),
-            Some(false) => query = query.filter(t::resolved.is_distinct_from(true)),
+            // Written as in the partial indexes' predicates, so that the planner can use them.
+            Some(false) => {
+                query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "resolved IS NOT TRUE",
+                ))
+            }
             None => {}
         }
         if let Some(v) = &filter.service {

@@ -38,6 +38,9 @@ CREATE TABLE trace_anomalies (
 CREATE INDEX trace_anomalies_newest ON trace_anomalies (detected_at DESC, id DESC);
 CREATE INDEX trace_anomalies_unresolved_by_severity ON trace_anomalies (severity, detected_at DESC, id DESC)
     WHERE resolved IS NOT TRUE;
+-- The live alert panel: unresolved HIGH and CRITICAL, newest first, however rare they are.
+CREATE INDEX trace_anomalies_alert_panel ON trace_anomalies (detected_at DESC, id DESC)
+    WHERE resolved IS NOT TRUE AND severity IN ('HIGH', 'CRITICAL');
 CREATE INDEX trace_anomalies_by_service ON trace_anomalies (service_name, detected_at DESC, id DESC);
 CREATE INDEX trace_anomalies_by_fingerprint ON trace_anomalies (fingerprint);
 CREATE UNIQUE INDEX trace_anomalies_open_incident ON trace_anomalies (fingerprint)
