@@ -5,6 +5,9 @@ pub mod error;
 pub mod model;
 pub mod pg;
 pub mod repository;
+mod shared;
+pub mod sqlite;
+pub mod store;
 
 pub use error::{Result, StoreError};
 pub use model::{
@@ -13,3 +16,5 @@ pub use model::{
 };
 pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};
+pub use sqlite::SqliteStore;
+pub use store::{DEFAULT_DATA_DIR, EMBEDDED_FILE, Store};

@@ -9,6 +9,7 @@ use crate::model::{
     OutboxItem, Page, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
+use crate::shared::{config_from_entries, escape_like, page};
 use chrono::{DateTime, Utc};
 use detect_core::{DetectionConfig, Severity};
 use diesel::prelude::*;
@@ -800,37 +801,4 @@ struct OutboxRowByName {
     event: String,
     attempts: i32,
     created_at: DateTime<Utc>,
-}
-
-/// The stored key → value rows over the defaults, validated. A stored value the current code refuses
-/// is reported, not silently replaced by a default.
-pub(crate) fn config_from_entries(entries: &[StoredConfigEntry]) -> Result<DetectionConfig> {
-    let values: Vec<(&str, &Value)> = entries
-        .iter()
-        .filter_map(|e| e.value.as_ref().map(|v| (e.key.as_str(), v)))
-        .collect();
-    Ok(DetectionConfig::from_entries(values)?)
-}
-
-/// `%` and `_` are wildcards in LIKE; a search for them means the characters themselves.
-pub(crate) fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-/// The page and the cursor of its last row, from `limit + 1` rows.
-pub(crate) fn page(mut rows: Vec<AnomalyRecord>, limit: u32) -> Page<AnomalyRecord> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = more.then(|| rows.last()).flatten().and_then(|r| {
-        r.detected_at.map(|detected_at| Cursor {
-            detected_at,
-            id: r.id,
-        })
-    });
-    Page {
-        items: rows,
-        next_cursor,
-    }
 }

@@ -155,6 +155,65 @@ mod suite {
         assert!(outbox.iter().all(|o| o.anomaly_id == id));
     }
 
+    pub async fn a_batch_folds_the_detections_of_a_new_incident<R: Repository>(store: &R) {
+        // A quiet detection first, then more severe ones of the same incident, in one batch: one new
+        // row explained by the most severe, and one `opened` alert (no `escalated`: it is new).
+        let quiet = detection("fp-f", 1, Severity::Low);
+        assert!(!quiet.notify);
+        let outcomes = store
+            .insert_anomalies(&[
+                quiet,
+                detection("fp-f", 2, Severity::Critical),
+                detection("fp-f", 3, Severity::High),
+            ])
+            .await
+            .unwrap();
+        let [
+            InsertOutcome::Inserted(id),
+            InsertOutcome::Merged(m1),
+            InsertOutcome::Merged(m2),
+        ] = outcomes[..]
+        else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!((m1, m2), (id, id));
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!(r.occurrences, 3);
+        assert_eq!(r.severity, "CRITICAL");
+        assert_eq!(r.observed_value, Some(402.0));
+        assert_eq!(r.detected_at, Some(at(1)));
+        assert_eq!(r.last_seen_at, Some(at(3)));
+        assert_eq!(r.window_end, Some(at(4)));
+        let events: Vec<String> = store
+            .claim_outbox("sender", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.event)
+            .collect();
+        assert_eq!(events, vec!["opened"]);
+    }
+
+    pub async fn text_search_ignores_case_beyond_ascii<R: Repository>(store: &R) {
+        let mut d = detection("fp-u", 1, Severity::Low);
+        d.description = "Überweisung on payments took 900 ms".into();
+        store.insert_anomalies(&[d]).await.unwrap();
+        for text in ["überweisung", "ÜBERWEISUNG", "PAYMENTS"] {
+            let page = store
+                .list_anomalies(
+                    &AnomalyFilter {
+                        text: Some(text.into()),
+                        ..Default::default()
+                    },
+                    10,
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 1, "{text}");
+        }
+    }
+
     pub async fn a_resolved_incident_that_returns_is_a_new_row<R: Repository>(store: &R) {
         let [InsertOutcome::Inserted(first)] = store
             .insert_anomalies(&[detection("fp-r", 1, Severity::Low)])
@@ -664,6 +723,8 @@ macro_rules! conformance {
             a_detection_round_trips,
             processing_a_window_again_adds_nothing,
             an_open_incident_merges_and_escalates,
+            a_batch_folds_the_detections_of_a_new_incident,
+            text_search_ignores_case_beyond_ascii,
             a_resolved_incident_that_returns_is_a_new_row,
             resolving_records_who_and_twice_is_a_conflict,
             filters_combine,
@@ -697,3 +758,14 @@ async fn postgres() -> (store_pg::PgStore, common::TestDatabase) {
 }
 
 conformance!(on_postgres, postgres);
+
+/// The embedded store in a fresh directory; the guard removes it.
+async fn sqlite() -> (store_pg::SqliteStore, common::TempDir) {
+    let dir = common::TempDir::new();
+    let store = store_pg::SqliteStore::open(&dir.path().join("tracewatch.sqlite3"))
+        .await
+        .expect("embedded store opens and migrates");
+    (store, dir)
+}
+
+conformance!(on_sqlite, sqlite);

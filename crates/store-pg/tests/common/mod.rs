@@ -1,11 +1,13 @@
 //! Test databases: each test gets its own PostgreSQL database (created fresh, migrated by the store,
-//! dropped afterwards), so tests run in parallel against a real server.
+//! dropped afterwards), so tests run in parallel against a real server; or, for the embedded store, its
+//! own directory ([`TempDir`]).
 //! `TRACEWATCH_TEST_DATABASE_URL` points at the server's maintenance database
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`, trust auth on these machines).
 
 #![allow(dead_code)]
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use store_pg::PgStore;
 
@@ -80,5 +82,36 @@ impl Drop for TestDatabase {
             });
         })
         .join();
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed with everything in it on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "tracewatch_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&path).expect("temporary directory created");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

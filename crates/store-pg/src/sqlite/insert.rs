@@ -1,0 +1,342 @@
+//! Storing a batch of detections in the SQLite file, inside the caller's write transaction, with the
+//! same outcome as PostgreSQL's set-based insert (`pg/insert.rs`):
+//!
+//! 1. find the batch's detection keys stored before: those detections are duplicates and drop out;
+//! 2. fold the new detections by fingerprint (a batch may hold several detections of one incident);
+//! 3. per incident, merge into its open row (found in one lookup for the batch) or write a new row;
+//! 4. write the claimed keys, pointing at their rows, and the outbox entries.
+//!
+//! The transaction holds SQLite's write lock from its start (`BEGIN IMMEDIATE`), so reading the open
+//! rows and then writing them cannot interleave with another writer: no upsert is needed.
+
+use super::Conn;
+use super::schema::{alert_outbox, anomaly_detections, trace_anomalies};
+use super::types::{Id, JsonText, Ts};
+use crate::error::{Result, StoreError};
+use crate::model::{InsertOutcome, NewAnomaly};
+use chrono::{DateTime, Utc};
+use detect_core::Severity;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel_async::RunQueryDsl;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Values looked up per statement: well under SQLite's limit of bound values.
+const CHUNK: usize = 200;
+
+/// One incident's detections in this batch, folded.
+struct Incident<'a> {
+    /// The first detection: it names the row's time, trace and window start.
+    first: &'a NewAnomaly,
+    /// The most severe detection (the first of them): it explains the row.
+    peak: &'a NewAnomaly,
+    count: i64,
+    last_seen: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+    notify: bool,
+    /// Indexes of its detections in the batch.
+    members: Vec<usize>,
+}
+
+/// What merging needs of an open row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = trace_anomalies, check_for_backend(diesel::sqlite::Sqlite))]
+struct OpenRow {
+    id: Id,
+    fingerprint: Option<String>,
+    severity: String,
+    occurrences: i64,
+    last_seen_at: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = trace_anomalies, treat_none_as_default_value = false)]
+struct NewRow<'a> {
+    id: Id,
+    fingerprint: &'a str,
+    trace_id: &'a str,
+    span_id: Option<&'a str>,
+    anomaly_type: &'a str,
+    anomaly_subtype: &'a str,
+    severity: &'a str,
+    description: &'a str,
+    detected_at: Ts,
+    service_name: &'a str,
+    operation: Option<&'a str>,
+    client: Option<&'a str>,
+    observed_value: f64,
+    expected_value: f64,
+    score: f64,
+    window_start: Ts,
+    window_end: Ts,
+    details: JsonText,
+    occurrences: i64,
+    last_seen_at: Ts,
+    resolved: bool,
+}
+
+/// Another detection of an open incident: counts and times move on.
+#[derive(AsChangeset)]
+#[diesel(table_name = trace_anomalies)]
+struct Merge {
+    occurrences: i64,
+    last_seen_at: Ts,
+    window_end: Ts,
+}
+
+/// A more severe detection of an open incident: it explains the row from now on.
+#[derive(AsChangeset)]
+#[diesel(table_name = trace_anomalies)]
+struct Escalation<'a> {
+    severity: &'a str,
+    description: &'a str,
+    observed_value: f64,
+    expected_value: f64,
+    score: f64,
+    details: JsonText,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = anomaly_detections)]
+struct NewKey<'a> {
+    detection_key: &'a str,
+    anomaly_id: Id,
+    stored_at: Ts,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = alert_outbox)]
+struct NewAlert {
+    anomaly_id: Id,
+    event: &'static str,
+    created_at: Ts,
+}
+
+pub(super) async fn insert_batch(
+    conn: &mut Conn,
+    batch: &[NewAnomaly],
+) -> Result<Vec<InsertOutcome>> {
+    let stored = stored_keys(conn, batch).await?;
+    let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
+    let incidents = fold(batch, &stored);
+    if incidents.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut open = open_rows(conn, &incidents).await?;
+    let now = Ts::now();
+    let mut new_rows = Vec::new();
+    let mut keys = Vec::new();
+    let mut alerts = Vec::new();
+    for incident in &incidents {
+        let details = JsonText(
+            serde_json::to_value(&incident.peak.details)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        );
+        let (id, inserted) = match open.remove(incident.first.fingerprint.as_str()) {
+            Some(row) => {
+                let prior = Severity::parse(&row.severity);
+                let escalates = prior.is_some_and(|p| incident.peak.severity > p);
+                merge(conn, &row, incident, escalates.then_some(details)).await?;
+                if escalates && incident.peak.notify {
+                    alerts.push(NewAlert {
+                        anomaly_id: row.id,
+                        event: "escalated",
+                        created_at: now,
+                    });
+                }
+                (row.id, false)
+            }
+            None => {
+                let id = Id(Uuid::new_v4());
+                new_rows.push(new_row(id, incident, details));
+                if incident.notify {
+                    alerts.push(NewAlert {
+                        anomaly_id: id,
+                        event: "opened",
+                        created_at: now,
+                    });
+                }
+                (id, true)
+            }
+        };
+        for (n, &i) in incident.members.iter().enumerate() {
+            outcomes[i] = if inserted && n == 0 {
+                InsertOutcome::Inserted(id.0)
+            } else {
+                InsertOutcome::Merged(id.0)
+            };
+            keys.push(NewKey {
+                detection_key: &batch[i].detection_key,
+                anomaly_id: id,
+                stored_at: now,
+            });
+        }
+    }
+    // Rows before what points at them (foreign keys are enforced). One statement per row: diesel
+    // writes multi-row inserts for SQLite only through its synchronous connection.
+    for row in &new_rows {
+        diesel::insert_into(trace_anomalies::table)
+            .values(row)
+            .execute(conn)
+            .await?;
+    }
+    for key in &keys {
+        diesel::insert_into(anomaly_detections::table)
+            .values(key)
+            .execute(conn)
+            .await?;
+    }
+    // In the incidents' order, as PostgreSQL writes them.
+    for alert in &alerts {
+        diesel::insert_into(alert_outbox::table)
+            .values(alert)
+            .execute(conn)
+            .await?;
+    }
+    Ok(outcomes)
+}
+
+/// The batch's detection keys that are stored already.
+async fn stored_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
+    let keys: Vec<&str> = batch
+        .iter()
+        .map(|a| a.detection_key.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut stored = HashSet::new();
+    for chunk in keys.chunks(CHUNK) {
+        let found: Vec<String> = anomaly_detections::table
+            .filter(anomaly_detections::detection_key.eq_any(chunk))
+            .select(anomaly_detections::detection_key)
+            .load(conn)
+            .await?;
+        stored.extend(found);
+    }
+    Ok(stored)
+}
+
+/// The open rows of the batch's incidents, by fingerprint.
+async fn open_rows(
+    conn: &mut Conn,
+    incidents: &[Incident<'_>],
+) -> Result<HashMap<String, OpenRow>> {
+    let fingerprints: Vec<&str> = incidents
+        .iter()
+        .map(|i| i.first.fingerprint.as_str())
+        .collect();
+    let mut open = HashMap::new();
+    for chunk in fingerprints.chunks(CHUNK) {
+        let rows: Vec<OpenRow> = trace_anomalies::table
+            .filter(trace_anomalies::fingerprint.eq_any(chunk))
+            // As in the open-incident index's predicate, so that SQLite uses it.
+            .filter(diesel::dsl::sql::<Bool>("resolved IS NOT 1"))
+            .select(OpenRow::as_select())
+            .load(conn)
+            .await?;
+        open.extend(
+            rows.into_iter()
+                .filter_map(|r| Some((r.fingerprint.clone()?, r))),
+        );
+    }
+    Ok(open)
+}
+
+async fn merge(
+    conn: &mut Conn,
+    row: &OpenRow,
+    incident: &Incident<'_>,
+    escalation: Option<JsonText>,
+) -> Result<()> {
+    let peak = incident.peak;
+    let merge = Merge {
+        occurrences: row.occurrences + incident.count,
+        last_seen_at: Ts(row
+            .last_seen_at
+            .map_or(incident.last_seen, |t| t.max(incident.last_seen))),
+        window_end: Ts(row
+            .window_end
+            .map_or(incident.window_end, |t| t.max(incident.window_end))),
+    };
+    let escalation = escalation.map(|details| Escalation {
+        severity: peak.severity.as_str(),
+        description: &peak.description,
+        observed_value: peak.observed_value,
+        expected_value: peak.expected_value,
+        score: peak.score,
+        details,
+    });
+    diesel::update(trace_anomalies::table.find(row.id))
+        .set((merge, escalation))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a> {
+    let (first, peak) = (incident.first, incident.peak);
+    NewRow {
+        id,
+        fingerprint: &first.fingerprint,
+        trace_id: &first.trace_id,
+        span_id: first.span_id.as_deref(),
+        anomaly_type: first.anomaly_type.as_str(),
+        anomaly_subtype: &first.anomaly_subtype,
+        severity: peak.severity.as_str(),
+        description: &peak.description,
+        detected_at: Ts(first.detected_at),
+        service_name: &first.service_name,
+        operation: first.operation.as_deref(),
+        client: first.client.as_deref(),
+        observed_value: peak.observed_value,
+        expected_value: peak.expected_value,
+        score: peak.score,
+        window_start: Ts(first.window_start),
+        window_end: Ts(incident.window_end),
+        details,
+        occurrences: incident.count,
+        last_seen_at: Ts(incident.last_seen),
+        resolved: false,
+    }
+}
+
+/// Groups the new detections by fingerprint, in order of first appearance. A key repeated within the
+/// batch counts once. (The same fold as PostgreSQL's.)
+fn fold<'a>(batch: &'a [NewAnomaly], stored: &HashSet<String>) -> Vec<Incident<'a>> {
+    let mut incidents: Vec<Incident<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut seen_keys: HashSet<&str> = HashSet::new();
+    for (i, a) in batch.iter().enumerate() {
+        if stored.contains(&a.detection_key) || !seen_keys.insert(a.detection_key.as_str()) {
+            continue;
+        }
+        match index.get(a.fingerprint.as_str()) {
+            Some(&n) => {
+                let incident = &mut incidents[n];
+                incident.count += 1;
+                incident.last_seen = incident.last_seen.max(a.detected_at);
+                incident.window_end = incident.window_end.max(a.window_end);
+                incident.notify |= a.notify;
+                if a.severity > incident.peak.severity {
+                    incident.peak = a;
+                }
+                incident.members.push(i);
+            }
+            None => {
+                index.insert(a.fingerprint.as_str(), incidents.len());
+                incidents.push(Incident {
+                    first: a,
+                    peak: a,
+                    count: 1,
+                    last_seen: a.detected_at,
+                    window_end: a.window_end,
+                    notify: a.notify,
+                    members: vec![i],
+                });
+            }
+        }
+    }
+    incidents
+}

@@ -1,0 +1,9 @@
+DROP TABLE config_history;
+DROP TABLE alert_outbox;
+DROP TABLE work_cursors;
+DROP TABLE work_leases;
+DROP TABLE detection_runs;
+DROP TABLE detector_baselines;
+DROP TABLE anomaly_detections;
+DROP TABLE anomaly_detection_config;
+DROP TABLE trace_anomalies;
