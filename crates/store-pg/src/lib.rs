@@ -2,6 +2,7 @@
 //! pool, migrations embedded and applied at start) or, with no `DATABASE_URL`, an embedded SQLite file.
 
 pub mod error;
+mod incident;
 pub mod model;
 pub mod pg;
 pub mod repository;

@@ -9,9 +9,9 @@ use crate::model::{
     OutboxItem, Page, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
-use crate::shared::{config_from_entries, escape_like, page};
+use crate::shared::{config_from_entries, escape_like, page, severities_at_least};
 use chrono::{DateTime, Utc};
-use detect_core::{DetectionConfig, Severity};
+use detect_core::DetectionConfig;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
@@ -197,14 +197,6 @@ impl TryFrom<RunRow> for RunRecord {
             finished_at: r.finished_at,
         })
     }
-}
-
-fn severities_at_least(min: Severity) -> Vec<&'static str> {
-    Severity::ALL
-        .into_iter()
-        .filter(|s| *s >= min)
-        .map(Severity::as_str)
-        .collect()
 }
 
 impl Repository for PgStore {

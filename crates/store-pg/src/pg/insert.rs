@@ -8,6 +8,7 @@
 //! 4. point the claimed keys at their rows, and write the outbox entries.
 
 use crate::error::{Result, StoreError};
+use crate::incident::{Incident, fold};
 use crate::model::{InsertOutcome, NewAnomaly};
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
@@ -20,20 +21,6 @@ use uuid::Uuid;
 
 /// Severity order in SQL: the position in this array.
 const SEVERITY_RANK: &str = "array_position(ARRAY['LOW','MEDIUM','HIGH','CRITICAL']::text[], ";
-
-/// One incident's detections in this batch, folded.
-struct Incident<'a> {
-    /// The first detection: it names the row's time, trace and window start.
-    first: &'a NewAnomaly,
-    /// The most severe detection (the first of them): it explains the row.
-    peak: &'a NewAnomaly,
-    count: i64,
-    last_seen: DateTime<Utc>,
-    window_end: DateTime<Utc>,
-    notify: bool,
-    /// Indexes of its detections in the batch.
-    members: Vec<usize>,
-}
 
 #[derive(QueryableByName)]
 struct Claimed {
@@ -59,7 +46,7 @@ pub async fn insert_batch(
 ) -> Result<Vec<InsertOutcome>> {
     let claimed = claim_keys(conn, batch).await?;
     let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
-    let incidents = fold(batch, &claimed);
+    let incidents = fold(batch, |key| claimed.contains(key));
     if incidents.is_empty() {
         return Ok(outcomes);
     }
@@ -137,45 +124,6 @@ async fn claim_keys(conn: &mut AsyncPgConnection, batch: &[NewAnomaly]) -> Resul
     .load(conn)
     .await?;
     Ok(claimed.into_iter().map(|c| c.detection_key).collect())
-}
-
-/// Groups the new detections by fingerprint, in order of first appearance. A key repeated within the
-/// batch counts once.
-fn fold<'a>(batch: &'a [NewAnomaly], claimed: &HashSet<String>) -> Vec<Incident<'a>> {
-    let mut incidents: Vec<Incident<'a>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut seen_keys: HashSet<&str> = HashSet::new();
-    for (i, a) in batch.iter().enumerate() {
-        if !claimed.contains(&a.detection_key) || !seen_keys.insert(a.detection_key.as_str()) {
-            continue;
-        }
-        match index.get(a.fingerprint.as_str()) {
-            Some(&n) => {
-                let incident = &mut incidents[n];
-                incident.count += 1;
-                incident.last_seen = incident.last_seen.max(a.detected_at);
-                incident.window_end = incident.window_end.max(a.window_end);
-                incident.notify |= a.notify;
-                if a.severity > incident.peak.severity {
-                    incident.peak = a;
-                }
-                incident.members.push(i);
-            }
-            None => {
-                index.insert(a.fingerprint.as_str(), incidents.len());
-                incidents.push(Incident {
-                    first: a,
-                    peak: a,
-                    count: 1,
-                    last_seen: a.detected_at,
-                    window_end: a.window_end,
-                    notify: a.notify,
-                    members: vec![i],
-                });
-            }
-        }
-    }
-    incidents
 }
 
 async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Result<Vec<Upserted>> {

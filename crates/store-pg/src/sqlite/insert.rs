@@ -13,6 +13,7 @@ use super::Conn;
 use super::schema::{alert_outbox, anomaly_detections, trace_anomalies};
 use super::types::{Id, JsonText, Ts};
 use crate::error::{Result, StoreError};
+use crate::incident::{Incident, fold};
 use crate::model::{InsertOutcome, NewAnomaly};
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
@@ -24,20 +25,6 @@ use uuid::Uuid;
 
 /// Values looked up per statement: well under SQLite's limit of bound values.
 const CHUNK: usize = 200;
-
-/// One incident's detections in this batch, folded.
-struct Incident<'a> {
-    /// The first detection: it names the row's time, trace and window start.
-    first: &'a NewAnomaly,
-    /// The most severe detection (the first of them): it explains the row.
-    peak: &'a NewAnomaly,
-    count: i64,
-    last_seen: DateTime<Utc>,
-    window_end: DateTime<Utc>,
-    notify: bool,
-    /// Indexes of its detections in the batch.
-    members: Vec<usize>,
-}
 
 /// What merging needs of an open row.
 #[derive(Queryable, Selectable)]
@@ -120,7 +107,7 @@ pub(super) async fn insert_batch(
 ) -> Result<Vec<InsertOutcome>> {
     let stored = stored_keys(conn, batch).await?;
     let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
-    let incidents = fold(batch, &stored);
+    let incidents = fold(batch, |key| !stored.contains(key));
     if incidents.is_empty() {
         return Ok(outcomes);
     }
@@ -300,43 +287,4 @@ fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a>
         last_seen_at: Ts(incident.last_seen),
         resolved: false,
     }
-}
-
-/// Groups the new detections by fingerprint, in order of first appearance. A key repeated within the
-/// batch counts once. (The same fold as PostgreSQL's.)
-fn fold<'a>(batch: &'a [NewAnomaly], stored: &HashSet<String>) -> Vec<Incident<'a>> {
-    let mut incidents: Vec<Incident<'a>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut seen_keys: HashSet<&str> = HashSet::new();
-    for (i, a) in batch.iter().enumerate() {
-        if stored.contains(&a.detection_key) || !seen_keys.insert(a.detection_key.as_str()) {
-            continue;
-        }
-        match index.get(a.fingerprint.as_str()) {
-            Some(&n) => {
-                let incident = &mut incidents[n];
-                incident.count += 1;
-                incident.last_seen = incident.last_seen.max(a.detected_at);
-                incident.window_end = incident.window_end.max(a.window_end);
-                incident.notify |= a.notify;
-                if a.severity > incident.peak.severity {
-                    incident.peak = a;
-                }
-                incident.members.push(i);
-            }
-            None => {
-                index.insert(a.fingerprint.as_str(), incidents.len());
-                incidents.push(Incident {
-                    first: a,
-                    peak: a,
-                    count: 1,
-                    last_seen: a.detected_at,
-                    window_end: a.window_end,
-                    notify: a.notify,
-                    members: vec![i],
-                });
-            }
-        }
-    }
-    incidents
 }
