@@ -234,4 +234,37 @@ async fn main() {
         .execute(&mut admin)
         .await
         .unwrap();
+
+    // 5. The embedded store (SQLite file), same batches.
+    let dir = std::env::temp_dir().join(format!("tracewatch-bench-{}", std::process::id()));
+    let embedded = store_pg::SqliteStore::open(&dir.join("bench.sqlite3"))
+        .await
+        .expect("embedded store opens");
+    let started = Instant::now();
+    for batch in &batches {
+        embedded.insert_anomalies(batch).await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "embedded insert_anomalies: {INSERTS} detections in batches of {BATCH}: {:.2} s, {:.0} detections/s",
+        elapsed,
+        INSERTS as f64 / elapsed
+    );
+    let mut times = Vec::with_capacity(QUERIES);
+    for _ in 0..QUERIES {
+        let started = Instant::now();
+        embedded
+            .list_anomalies(&AnomalyFilter::default(), 50, None)
+            .await
+            .unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "embedded first page of 50 at 40k rows, newest first: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99)
+    );
+    drop(embedded);
+    let _ = std::fs::remove_dir_all(&dir);
 }

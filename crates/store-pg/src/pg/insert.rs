@@ -157,7 +157,8 @@ async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Res
             SELECT t.fingerprint, t.severity FROM trace_anomalies t
             JOIN input USING (fingerprint)
             WHERE t.resolved IS NOT TRUE
-        )
+        ),
+        upserted AS (
         INSERT INTO trace_anomalies (
             fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
             detected_at, service_name, operation, client, observed_value, expected_value, score,
@@ -172,8 +173,10 @@ async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Res
             last_seen_at = GREATEST(trace_anomalies.last_seen_at, EXCLUDED.last_seen_at),
             window_end = GREATEST(trace_anomalies.window_end, EXCLUDED.window_end),
             {severity}, {description}, {observed}, {expected}, {score}, {details}
-        RETURNING id, fingerprint, (xmax = 0) AS inserted,
-            (SELECT p.severity FROM prior p WHERE p.fingerprint = trace_anomalies.fingerprint) AS prior_severity",
+        RETURNING id, fingerprint, (xmax = 0) AS inserted
+        )
+        SELECT u.id, u.fingerprint, u.inserted, p.severity AS prior_severity
+        FROM upserted u LEFT JOIN prior p USING (fingerprint)",
         severity = on_escalation("severity"),
         description = on_escalation("description"),
         observed = on_escalation("observed_value"),
