@@ -159,7 +159,7 @@ impl From<AnomalyRow> for AnomalyRecord {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = detection_runs, check_for_backend(diesel::pg::Pg))]
 struct RunRow {
     id: Uuid,
@@ -548,11 +548,10 @@ impl Repository for PgStore {
              RETURNING *",
         )
         .bind::<Text, _>(worker)
-        .get_result::<RunRowByName>(&mut conn)
+        .get_result::<RunRow>(&mut conn)
         .await
         .optional()
-        .map_err(db_error)?
-        .map(RunRow::from);
+        .map_err(db_error)?;
         row.map(RunRecord::try_from).transpose()
     }
 
@@ -743,42 +742,6 @@ impl Repository for PgStore {
             return Err(StoreError::not_found(format!("outbox entry {id}")));
         }
         Ok(())
-    }
-}
-
-#[derive(QueryableByName)]
-#[diesel(table_name = detection_runs, check_for_backend(diesel::pg::Pg))]
-struct RunRowByName {
-    id: Uuid,
-    trigger: String,
-    window_start: Option<DateTime<Utc>>,
-    window_end: Option<DateTime<Utc>>,
-    status: String,
-    spans: i64,
-    anomalies: i64,
-    error: Option<String>,
-    worker: Option<String>,
-    requested_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-impl From<RunRowByName> for RunRow {
-    fn from(r: RunRowByName) -> Self {
-        RunRow {
-            id: r.id,
-            trigger: r.trigger,
-            window_start: r.window_start,
-            window_end: r.window_end,
-            status: r.status,
-            spans: r.spans,
-            anomalies: r.anomalies,
-            error: r.error,
-            worker: r.worker,
-            requested_at: r.requested_at,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-        }
     }
 }
 
