@@ -1,0 +1,146 @@
+//! `GET /api/anomalies` (filters, keyset pagination), `GET /api/anomalies/:id`,
+//! `PUT /api/anomalies/:id/resolve`.
+
+use crate::AppState;
+use crate::anomaly_json::AnomalyJson;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use detect_core::{AnomalyType, Severity};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use store_pg::{AnomalyFilter, Cursor, Repository};
+use uuid::Uuid;
+
+const DEFAULT_LIMIT: u32 = 50;
+
+/// Parses the list's query parameters; an unknown parameter or a bad value is a 400 naming it.
+fn parse_query(
+    params: &HashMap<String, String>,
+) -> Result<(AnomalyFilter, u32, Option<Cursor>), ApiError> {
+    let bad = |name: &str, allowed: &str| {
+        ApiError::bad_request(
+            format!("query parameter `{name}` must be {allowed}"),
+            json!({ "parameter": name }),
+        )
+    };
+    let mut filter = AnomalyFilter::default();
+    let mut limit = DEFAULT_LIMIT;
+    let mut cursor = None;
+    for (name, value) in params {
+        let time = |v: &str| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc));
+        match name.as_str() {
+            "anomaly_type" => {
+                filter.anomaly_type = Some(
+                    AnomalyType::parse(value)
+                        .ok_or_else(|| bad(name, "PERFORMANCE, SECURITY or RESOURCE"))?,
+                )
+            }
+            "anomaly_subtype" => filter.anomaly_subtype = Some(value.clone()),
+            "severity" => {
+                filter.severity = Some(
+                    Severity::parse(value)
+                        .ok_or_else(|| bad(name, "LOW, MEDIUM, HIGH or CRITICAL"))?,
+                )
+            }
+            "min_severity" => {
+                filter.min_severity = Some(
+                    Severity::parse(value)
+                        .ok_or_else(|| bad(name, "LOW, MEDIUM, HIGH or CRITICAL"))?,
+                )
+            }
+            "resolved" => {
+                filter.resolved = Some(value.parse().map_err(|_| bad(name, "true or false"))?)
+            }
+            "service" => filter.service = Some(value.clone()),
+            "operation" => filter.operation = Some(value.clone()),
+            "since" => filter.since = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
+            "until" => filter.until = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
+            "q" => filter.text = Some(value.clone()),
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=store_pg::MAX_PAGE).contains(l))
+                    .ok_or_else(|| bad(name, "a whole number from 1 to 500"))?
+            }
+            "cursor" => {
+                cursor = Some(
+                    Cursor::decode(value)
+                        .ok_or_else(|| bad(name, "a next_cursor from a previous page"))?,
+                )
+            }
+            _ => return Err(bad(name, "one of the known parameters (it is not)")),
+        }
+    }
+    Ok((filter, limit, cursor))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, limit, cursor) = parse_query(&query)?;
+    let page = state.store.list_anomalies(&filter, limit, cursor).await?;
+    let items: Vec<AnomalyJson> = page.items.into_iter().map(AnomalyJson::from).collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({ "items": items, "next_cursor": page.next_cursor.map(|c| c.encode()) })))
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad_request("the anomaly id must be a UUID", json!({ "id": raw })))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let record = state.store.get_anomaly(id).await?;
+    Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    pub resolution_notes: Option<String>,
+}
+
+/// Longest resolution note accepted.
+const MAX_NOTES: usize = 10_000;
+
+/// The body is optional (`{}` or nothing resolves without notes), but a body that is there must be
+/// valid: a malformed one is refused, never read as "no notes".
+pub async fn resolve(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let notes = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<ResolveBody>(&body)
+            .map_err(|e| {
+                ApiError::bad_request(
+                    format!("the body must be {{\"resolution_notes\": \"...\"}}: {e}"),
+                    Value::Null,
+                )
+            })?
+            .resolution_notes
+    };
+    if notes.as_ref().is_some_and(|n| n.len() > MAX_NOTES) {
+        return Err(ApiError::bad_request(
+            "resolution_notes is longer than 10000 bytes",
+            Value::Null,
+        ));
+    }
+    // Until access control (issue 4) knows who calls, the resolver is recorded as "api".
+    let record = state
+        .store
+        .resolve_anomaly(id, notes.as_deref(), "api")
+        .await?;
+    Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
+}

@@ -1,0 +1,321 @@
+//! The REST API end to end on the embedded store: shapes, filters, pagination, resolve, configuration,
+//! and a clear JSON error for every kind of bad input.
+
+use actix_web::dev::Service;
+use actix_web::http::StatusCode;
+use actix_web::{App, test, web};
+use api_server::{AppState, routes};
+use chrono::{Duration, TimeZone, Utc};
+use detect_core::{AnomalyType, Severity};
+use serde_json::{Value, json};
+use store_pg::{AnomalyDetails, NewAnomaly, Repository, Store};
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn state() -> (web::Data<AppState>, TempDir) {
+    let dir = std::env::temp_dir().join(format!(
+        "tracewatch-api-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    let store = Store::open(None, &dir).await.unwrap();
+    (web::Data::new(AppState { store }), TempDir(dir))
+}
+
+fn detection(i: i64, severity: Severity, service: &str) -> NewAnomaly {
+    let t = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap() + Duration::minutes(i);
+    NewAnomaly {
+        detection_key: format!("k{i}"),
+        fingerprint: format!("fp{i}"),
+        trace_id: format!("{i:032x}"),
+        span_id: None,
+        anomaly_type: AnomalyType::Performance,
+        anomaly_subtype: "latency_spike".into(),
+        severity,
+        description: format!("op {i} was slow"),
+        detected_at: t,
+        service_name: service.into(),
+        operation: Some("GET /x".into()),
+        client: None,
+        observed_value: 100.0,
+        expected_value: 10.0,
+        score: 5.0,
+        window_start: t,
+        window_end: t,
+        details: AnomalyDetails::default(),
+        notify: false,
+    }
+}
+
+macro_rules! app {
+    ($state:expr) => {
+        test::init_service(
+            App::new()
+                .app_data($state.clone())
+                .configure(routes::configure),
+        )
+        .await
+    };
+}
+
+async fn call<S>(app: &S, req: test::TestRequest) -> (StatusCode, Value)
+where
+    S: Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let resp = test::call_service(app, req.to_request()).await;
+    let status = resp.status();
+    let body = test::read_body(resp).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn lists_filters_and_pages_newest_first() {
+    let (state, _dir) = state().await;
+    let batch: Vec<NewAnomaly> = (0..7)
+        .map(|i| {
+            detection(
+                i,
+                if i % 2 == 0 {
+                    Severity::High
+                } else {
+                    Severity::Low
+                },
+                if i < 4 { "cart" } else { "web" },
+            )
+        })
+        .collect();
+    state.store.insert_anomalies(&batch).await.unwrap();
+    let app = app!(state);
+    let (status, body) = call(&app, test::TestRequest::get().uri("/api/anomalies?limit=3")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["description"], "op 6 was slow");
+    for key in [
+        "id",
+        "trace_id",
+        "anomaly_type",
+        "anomaly_subtype",
+        "severity",
+        "detected_at",
+        "resolved",
+        "service_name",
+        "observed_value",
+        "expected_value",
+        "score",
+        "window_start",
+        "window_end",
+    ] {
+        assert!(items[0].get(key).is_some(), "{key}");
+    }
+    let cursor = body["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies?limit=3&cursor={cursor}")),
+    )
+    .await;
+    assert_eq!(next["items"][0]["description"], "op 3 was slow");
+    let (_, high_web) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomalies?min_severity=HIGH&service=web"),
+    )
+    .await;
+    assert_eq!(high_web["items"].as_array().unwrap().len(), 2);
+    let (_, since) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomalies?since=2026-01-05T00:05:00Z&q=SLOW"),
+    )
+    .await;
+    assert_eq!(since["items"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn bad_query_parameters_are_400_naming_the_parameter() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    for (uri, parameter) in [
+        ("/api/anomalies?severity=SEVERE", "severity"),
+        ("/api/anomalies?min_severity=", "min_severity"),
+        ("/api/anomalies?limit=0", "limit"),
+        ("/api/anomalies?limit=abc", "limit"),
+        ("/api/anomalies?since=yesterday", "since"),
+        ("/api/anomalies?resolved=maybe", "resolved"),
+        ("/api/anomalies?cursor=nonsense", "cursor"),
+        ("/api/anomalies?colour=red", "colour"),
+    ] {
+        let (status, body) = call(&app, test::TestRequest::get().uri(uri)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["error"], "bad_request", "{uri}");
+        assert_eq!(body["details"]["parameter"], parameter, "{uri}: {body}");
+    }
+}
+
+#[actix_web::test]
+async fn get_and_resolve_with_clear_errors() {
+    let (state, _dir) = state().await;
+    let outcome = state
+        .store
+        .insert_anomalies(&[detection(1, Severity::High, "cart")])
+        .await
+        .unwrap();
+    let store_pg::InsertOutcome::Inserted(id) = outcome[0] else {
+        panic!()
+    };
+    let app = app!(state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{id}")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some(id.to_string().as_str()))
+    );
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomalies/not-a-uuid"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{}", uuid::Uuid::from_u128(5))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    let resolve = format!("/api/anomalies/{id}/resolve");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&resolve)
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{not json"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&resolve)
+            .set_json(json!({"resolution_notes": "restarted the pod"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["resolved"], true);
+    assert_eq!(body["resolution_notes"], "restarted the pod");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&resolve)
+            .set_json(json!({"resolution_notes": "again"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (_, kept) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{id}")),
+    )
+    .await;
+    assert_eq!(
+        kept["resolution_notes"], "restarted the pod",
+        "the first resolution is kept"
+    );
+}
+
+#[actix_web::test]
+async fn configuration_is_read_and_changed_as_a_whole() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    let (status, body) = call(&app, test::TestRequest::get().uri("/api/anomaly-config")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = body["items"].as_array().unwrap();
+    let ratio = items.iter().find(|i| i["key"] == "sampling_ratio").unwrap();
+    assert_eq!(ratio["value"], json!(0.1));
+    assert!(ratio["description"].as_str().is_some());
+
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/api/anomaly-config")
+            .set_json(json!({"error_rate_threshold": 0.1, "sampling_ratio": 7})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"]["key"], "sampling_ratio", "{body}");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/api/anomaly-config")
+            .set_json(json!({"no_such_key": 1})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["details"]["key"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_such_key"))
+    );
+    let (status, _) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/api/anomaly-config")
+            .set_json(json!([1, 2])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, unchanged) = call(&app, test::TestRequest::get().uri("/api/anomaly-config")).await;
+    let threshold = |b: &Value| {
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == "error_rate_threshold")
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(threshold(&unchanged), json!(0.05), "nothing half applied");
+
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/api/anomaly-config")
+            .set_json(json!({"error_rate_threshold": 0.1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(threshold(&body), json!(0.1));
+}
+
+#[actix_web::test]
+async fn health_and_readiness() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    let (status, _) = call(&app, test::TestRequest::get().uri("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, test::TestRequest::get().uri("/readyz")).await;
+    assert_eq!(
+        (status, body["store"].as_str()),
+        (StatusCode::OK, Some("sqlite"))
+    );
+}
