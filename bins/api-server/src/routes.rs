@@ -4,6 +4,7 @@
 pub mod anomalies;
 pub mod config;
 pub mod health;
+pub mod runs;
 
 use crate::error::ApiError;
 use actix_web::web;
@@ -29,5 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::put().to(anomalies::resolve),
     )
     .route("/api/anomaly-config", web::get().to(config::get))
-    .route("/api/anomaly-config", web::put().to(config::put));
+    .route("/api/anomaly-config", web::put().to(config::put))
+    .route("/api/anomaly-detection/run", web::post().to(runs::create))
+    .route("/api/anomaly-detection/runs/{id}", web::get().to(runs::get));
 }

@@ -319,3 +319,76 @@ async fn health_and_readiness() {
         (StatusCode::OK, Some("sqlite"))
     );
 }
+
+#[actix_web::test]
+async fn a_manual_run_is_accepted_and_can_be_followed() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post().uri("/api/anomaly-detection/run"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["trigger"], "manual");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomaly-detection/runs/{id}")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+
+    let window =
+        json!({"window_start": "2026-01-05T00:00:00Z", "window_end": "2026-01-05T01:00:00Z"});
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/anomaly-detection/run")
+            .set_json(window),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["window_start"], "2026-01-05T00:00:00Z");
+    let backwards =
+        json!({"window_start": "2026-01-05T01:00:00Z", "window_end": "2026-01-05T00:00:00Z"});
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/anomaly-detection/run")
+            .set_json(backwards),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid"))
+    );
+    let (status, _) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/anomaly-detection/run")
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{\"window_start\": 5}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomaly-detection/runs/nope"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &app,
+        test::TestRequest::get().uri(&format!(
+            "/api/anomaly-detection/runs/{}",
+            uuid::Uuid::from_u128(3)
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,67 @@
+//! `POST /api/anomaly-detection/run` (optional body with a window; 202 with the run id) and
+//! `GET /api/anomaly-detection/runs/:id`. A worker picks pending runs up (issue 5).
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store_pg::{Repository, RunRecord, RunTrigger};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+}
+
+fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "trigger": run.trigger,
+        "status": run.status,
+        "window_start": run.window_start,
+        "window_end": run.window_end,
+        "spans": run.spans,
+        "anomalies": run.anomalies,
+        "error": run.error,
+        "requested_at": run.requested_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    })
+}
+
+/// An empty body asks for a run over the latest window; a body must name both ends of the window.
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let window = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let b: RunBody = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                format!(
+                    "the body must be {{\"window_start\": RFC 3339, \"window_end\": RFC 3339}}: {e}"
+                ),
+                Value::Null,
+            )
+        })?;
+        Some((b.window_start, b.window_end))
+    };
+    let run = state.store.create_run(RunTrigger::Manual, window).await?;
+    Ok(HttpResponse::Accepted().json(run_json(&run)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| {
+        ApiError::bad_request("the run id must be a UUID", json!({ "id": id.as_str() }))
+    })?;
+    let run = state.store.get_run(id).await?;
+    Ok(HttpResponse::Ok().json(run_json(&run)))
+}
