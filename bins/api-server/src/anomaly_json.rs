@@ -6,7 +6,7 @@ use serde_json::Value;
 use store_pg::AnomalyRecord;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AnomalyJson {
     pub id: Uuid,
     pub trace_id: String,
@@ -31,6 +31,7 @@ pub struct AnomalyJson {
     pub last_seen_at: Option<String>,
     pub resolved_at: Option<String>,
     pub resolved_by: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
 }
 

@@ -26,6 +26,25 @@ impl ApiError {
             details,
         }
     }
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "internal",
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+    pub fn payload_too_large(limit: usize) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            error: "payload_too_large",
+            message: format!("the request body is larger than {limit} bytes"),
+            details: serde_json::json!({ "limit": limit }),
+        }
+    }
+    pub fn into_result(self) -> Result<HttpResponse, ApiError> {
+        Err(self)
+    }
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,
@@ -88,7 +107,7 @@ impl From<StoreError> for ApiError {
             ),
         };
         if status.is_server_error() {
-            eprintln!("store error: {e}");
+            tracing::error!(error = %e, "store error");
         }
         ApiError {
             status,

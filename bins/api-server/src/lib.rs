@@ -1,13 +1,25 @@
-//! tracewatch's REST API over the store: anomalies (list, get, resolve), detection configuration, and
-//! health. `main.rs` parses the command line and starts the server; tests build the same app.
+//! tracewatch's API server: the REST API over the store, OTLP/HTTP intake with in-process detection,
+//! the live anomaly stream, access control, self-telemetry and the `--demo` traffic generator.
+//! `main.rs` parses the command line; [`server::start`] builds everything, the same way for tests.
 
 pub mod anomaly_json;
+pub mod auth;
+pub mod demo;
 pub mod error;
+pub mod events;
+pub mod openapi;
+pub mod pipeline;
 pub mod routes;
+pub mod server;
+pub mod telemetry;
 
 use store_pg::Store;
 
-/// What every handler shares.
+/// What every REST handler shares.
 pub struct AppState {
     pub store: Store,
+    pub events: events::EventHub,
+    /// The in-process detectors, when this instance runs them.
+    pub intake: Option<pipeline::Intake>,
+    pub metrics: std::sync::Arc<telemetry::Metrics>,
 }

@@ -1,15 +1,20 @@
-//! api-server: parses flags and environment, opens the store, serves the REST API.
+//! api-server: parses flags and environment, starts tracing, validates the settings, and serves until
+//! SIGINT/SIGTERM, then drains the in-process detectors.
 
-use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
-use api_server::{AppState, routes};
+use api_server::auth::Authenticator;
+use api_server::pipeline::PipelineSettings;
+use api_server::server::{self, ServerSettings};
 use clap::Parser;
+use detect_core::Severity;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use store_pg::Store;
 
 #[derive(Parser)]
-#[command(version, about = "tracewatch REST API")]
+#[command(
+    version,
+    about = "tracewatch API server: REST API, OTLP intake, in-process detection"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "TRACEWATCH_LISTEN", default_value = "127.0.0.1:8787")]
@@ -20,28 +25,84 @@ struct Args {
     /// Directory of the embedded store.
     #[arg(long, env = "TRACEWATCH_DATA_DIR", default_value = store_pg::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Generate live demo traffic (a small shop with an incident every few minutes).
+    #[arg(long)]
+    demo: bool,
+    /// Serve the API only: no OTLP intake, no in-process detection (detector-workers do it).
+    #[arg(long)]
+    no_detect: bool,
+    /// Largest OTLP body, as sent and after decompression.
+    #[arg(long, env = "TRACEWATCH_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Spans waiting for the detectors past which intake answers 429.
+    #[arg(long, env = "TRACEWATCH_MAX_QUEUED_SPANS", default_value_t = 500_000)]
+    max_queued_spans: usize,
+    /// Lowest severity written to the alert outbox.
+    #[arg(long, env = "TRACEWATCH_NOTIFY_MIN_SEVERITY", default_value = "HIGH", value_parser = parse_severity)]
+    notify_min_severity: Severity,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "TRACEWATCH_HTTP_WORKERS", default_value_t = 0)]
+    http_workers: usize,
+    /// API keys: comma-separated `role:key` (roles viewer, operator, admin, ingest). Never printed.
+    #[arg(long, env = "TRACEWATCH_API_KEYS", hide_env_values = true)]
+    api_keys: Option<String>,
+    /// HS256 secret of accepted JWTs (Supabase's JWT secret, for example). Never printed.
+    #[arg(long, env = "TRACEWATCH_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Dotted path of the JWT claim that holds the role.
+    #[arg(
+        long,
+        env = "TRACEWATCH_JWT_ROLE_CLAIM",
+        default_value = "app_metadata.tracewatch_role"
+    )]
+    jwt_role_claim: String,
+    /// The `aud` a JWT must carry (Supabase: `authenticated`); not checked when unset.
+    #[arg(long, env = "TRACEWATCH_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(s).ok_or_else(|| "must be LOW, MEDIUM, HIGH or CRITICAL".into())
 }
 
 #[actix_web::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let store = Store::open(args.database_url.as_deref(), &args.data_dir)
-        .await
-        .context("cannot open the store")?;
-    eprintln!(
-        "api-server: {} store, listening on http://{}",
-        store.backend_name(),
-        args.listen
-    );
-    let state = web::Data::new(AppState { store });
-    HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .configure(routes::configure)
-    })
-    .bind(args.listen)
-    .with_context(|| format!("cannot listen on {}", args.listen))?
-    .run()
-    .await
-    .context("server stopped")
+    let _telemetry = api_server::telemetry::init_tracing("tracewatch-api-server")?;
+    let auth = Authenticator::new(
+        args.api_keys.as_deref(),
+        args.jwt_secret.as_deref(),
+        &args.jwt_role_claim,
+        args.jwt_audience.as_deref(),
+    )
+    .context("bad access-control settings")?;
+    if !auth.is_enabled() {
+        tracing::warn!(
+            "no TRACEWATCH_API_KEYS or TRACEWATCH_JWT_SECRET: access control is off (loopback only)"
+        );
+    }
+    let settings = ServerSettings {
+        listen: args.listen,
+        database_url: args.database_url,
+        data_dir: args.data_dir,
+        auth,
+        detect: !args.no_detect,
+        demo: args.demo,
+        max_body_bytes: args.max_body_bytes,
+        pipeline: PipelineSettings {
+            max_queued_spans: args.max_queued_spans,
+            notify_min_severity: args.notify_min_severity,
+            ..PipelineSettings::default()
+        },
+        http_workers: args.http_workers,
+    };
+    let running = server::start(settings).await?;
+    if args.demo {
+        eprintln!(
+            "tracewatch demo: open http://{0}/api/anomalies (anomalies appear within a minute or two); \
+             curl -X POST http://{0}/api/anomaly-detection/run",
+            running.addr
+        );
+    }
+    running.wait().await
 }

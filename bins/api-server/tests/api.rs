@@ -24,7 +24,13 @@ async fn state() -> (web::Data<AppState>, TempDir) {
         Utc::now().timestamp_nanos_opt().unwrap_or(0)
     ));
     let store = Store::open(None, &dir).await.unwrap();
-    (web::Data::new(AppState { store }), TempDir(dir))
+    let state = AppState {
+        store,
+        events: api_server::events::EventHub::default(),
+        intake: None,
+        metrics: std::sync::Arc::new(api_server::telemetry::Metrics::new()),
+    };
+    (web::Data::new(state), TempDir(dir))
 }
 
 fn detection(i: i64, severity: Severity, service: &str) -> NewAnomaly {
@@ -57,7 +63,8 @@ macro_rules! app {
         test::init_service(
             App::new()
                 .app_data($state.clone())
-                .configure(routes::configure),
+                .app_data(web::Data::new(api_server::auth::Authenticator::disabled()))
+                .configure(|c| routes::configure(c, false)),
         )
         .await
     };

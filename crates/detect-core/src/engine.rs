@@ -152,6 +152,21 @@ impl Engine {
         self.stats.anomalies += (out.len() - before) as u64;
     }
 
+    /// Live input: time has reached `now` (the caller's clock) even if no span says so. Closes the
+    /// windows and completes the traces that `now` ends, so that quiet traffic (or none) is still
+    /// judged. A `now` behind the clock changes nothing; a `now` far ahead of the last span only
+    /// moves the clock when some span has been seen (before that there is nothing to close).
+    pub fn advance_to(&mut self, now: UnixNanos, out: &mut Vec<Anomaly>) {
+        if self.next_to_close.is_none() || now.0 <= self.clock {
+            return;
+        }
+        let before = out.len();
+        self.clock = now.0;
+        self.jump_streak = 0;
+        self.advance(out);
+        self.stats.anomalies += (out.len() - before) as u64;
+    }
+
     fn advance_clock(&mut self, start: u64) {
         let far_ahead =
             self.next_to_close.is_some() && start > self.clock.saturating_add(MAX_CLOCK_JUMP_NANOS);

@@ -388,3 +388,33 @@ fn the_end_of_the_input_is_not_a_drop() {
     let out = t.run(config());
     assert!(out.is_empty(), "{out:#?}");
 }
+
+#[test]
+fn live_time_closes_windows_when_traffic_stops() {
+    let mut t = Traffic::new(9);
+    t.normal(0, 20);
+    t.spans.sort_by_key(|s| s.start);
+    let mut engine = Engine::new(config());
+    let mut out = Vec::new();
+    for span in std::mem::take(&mut t.spans) {
+        engine.ingest(span, &mut out);
+    }
+    let closed = engine.stats().windows_closed;
+    // No span says time has moved on: without a live clock the last windows would stay open.
+    let now = UnixNanos((T0 + 25 * 60) * UnixNanos::NANOS_PER_SEC);
+    engine.advance_to(now, &mut out);
+    assert!(
+        engine.stats().windows_closed >= closed + 4,
+        "{:?}",
+        engine.stats()
+    );
+    // Five quiet minutes after steady traffic: the gateway fell silent.
+    assert!(
+        out.iter().any(|a| a.subtype == Subtype::ServiceSilent),
+        "{out:#?}"
+    );
+    // Going back in time changes nothing.
+    let stats = engine.stats().clone();
+    engine.advance_to(UnixNanos(now.0 - 1), &mut out);
+    assert_eq!(engine.stats(), &stats);
+}

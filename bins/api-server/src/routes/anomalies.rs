@@ -3,7 +3,9 @@
 
 use crate::AppState;
 use crate::anomaly_json::AnomalyJson;
+use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
+use crate::events::{AnomalyEvent, EventKind};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use detect_core::{AnomalyType, Severity};
@@ -79,10 +81,15 @@ fn parse_query(
 
 pub async fn list(
     state: web::Data<AppState>,
+    caller: Caller,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let (filter, limit, cursor) = parse_query(&query)?;
-    let page = state.store.list_anomalies(&filter, limit, cursor).await?;
+    let started = std::time::Instant::now();
+    let page = state.store.list_anomalies(&filter, limit, cursor).await;
+    state.metrics.db_query("list_anomalies", started.elapsed());
+    let page = page?;
     let items: Vec<AnomalyJson> = page.items.into_iter().map(AnomalyJson::from).collect();
     Ok(HttpResponse::Ok()
         .json(json!({ "items": items, "next_cursor": page.next_cursor.map(|c| c.encode()) })))
@@ -95,8 +102,10 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = parse_id(&id)?;
     let record = state.store.get_anomaly(id).await?;
     Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
@@ -115,21 +124,24 @@ const MAX_NOTES: usize = 10_000;
 /// valid: a malformed one is refused, never read as "no notes".
 pub async fn resolve(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Operate)?;
     let id = parse_id(&id)?;
-    let notes = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<ResolveBody>(&body)
-            .map_err(|e| {
-                ApiError::bad_request(
-                    format!("the body must be {{\"resolution_notes\": \"...\"}}: {e}"),
-                    Value::Null,
-                )
-            })?
-            .resolution_notes
+    let notes = match crate::routes::optional_json_body(payload).await? {
+        None => None,
+        Some(body) => {
+            serde_json::from_slice::<ResolveBody>(&body)
+                .map_err(|e| {
+                    ApiError::bad_request(
+                        format!("the body must be {{\"resolution_notes\": \"...\"}}: {e}"),
+                        Value::Null,
+                    )
+                })?
+                .resolution_notes
+        }
     };
     if notes.as_ref().is_some_and(|n| n.len() > MAX_NOTES) {
         return Err(ApiError::bad_request(
@@ -137,10 +149,14 @@ pub async fn resolve(
             Value::Null,
         ));
     }
-    // Until access control (issue 4) knows who calls, the resolver is recorded as "api".
     let record = state
         .store
-        .resolve_anomaly(id, notes.as_deref(), "api")
+        .resolve_anomaly(id, notes.as_deref(), &caller.name)
         .await?;
-    Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
+    let anomaly = AnomalyJson::from(record);
+    state.events.publish(AnomalyEvent {
+        kind: EventKind::Resolved,
+        anomaly: anomaly.clone(),
+    });
+    Ok(HttpResponse::Ok().json(anomaly))
 }

@@ -3,6 +3,7 @@
 //! half-applied).
 
 use crate::AppState;
+use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -17,18 +18,24 @@ fn entries(config: &detect_core::DetectionConfig) -> Value {
     json!({ "items": items })
 }
 
-pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let config = state.store.load_config().await?;
     Ok(HttpResponse::Ok().json(entries(&config)))
 }
 
 pub async fn put(
     state: web::Data<AppState>,
+    caller: Caller,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Configure)?;
     let config = state
         .store
-        .update_config(&Value::Object(body.into_inner()), "api")
+        .update_config(&Value::Object(body.into_inner()), &caller.name)
         .await?;
+    if let Some(intake) = &state.intake {
+        intake.reconfigure(config.clone());
+    }
     Ok(HttpResponse::Ok().json(entries(&config)))
 }

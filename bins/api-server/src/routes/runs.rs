@@ -2,6 +2,7 @@
 //! `GET /api/anomaly-detection/runs/:id`. A worker picks pending runs up (issue 5).
 
 use crate::AppState;
+use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -36,12 +37,14 @@ fn run_json(run: &RunRecord) -> Value {
 /// An empty body asks for a run over the latest window; a body must name both ends of the window.
 pub async fn create(
     state: web::Data<AppState>,
-    body: web::Bytes,
+    caller: Caller,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let window = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let b: RunBody = serde_json::from_slice(&body).map_err(|e| {
+    caller.require(Permission::Operate)?;
+    let window = match crate::routes::optional_json_body(payload).await? {
+        None => None,
+        Some(body) => {
+            let b: RunBody = serde_json::from_slice(&body).map_err(|e| {
             ApiError::bad_request(
                 format!(
                     "the body must be {{\"window_start\": RFC 3339, \"window_end\": RFC 3339}}: {e}"
@@ -49,7 +52,8 @@ pub async fn create(
                 Value::Null,
             )
         })?;
-        Some((b.window_start, b.window_end))
+            Some((b.window_start, b.window_end))
+        }
     };
     let run = state.store.create_run(RunTrigger::Manual, window).await?;
     Ok(HttpResponse::Accepted().json(run_json(&run)))
@@ -57,8 +61,10 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = Uuid::parse_str(&id).map_err(|_| {
         ApiError::bad_request("the run id must be a UUID", json!({ "id": id.as_str() }))
     })?;

@@ -1,0 +1,96 @@
+//! Live anomaly events for the alert panel: `GET /api/anomalies/stream` answers Server-Sent Events
+//! (`event: new|updated|resolved`, `data:` the anomaly's API shape), with a comment line as a keep-alive.
+//!
+//! Events come from this process: anomalies its in-process detection stored, and resolutions made
+//! through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
+//! reload the list (the stream never blocks the detectors).
+
+use crate::anomaly_json::AnomalyJson;
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use futures_util::stream;
+use serde::Serialize;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Events buffered per subscriber before it counts as lagging.
+const BUFFER: usize = 1_024;
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    New,
+    Updated,
+    Resolved,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AnomalyEvent {
+    pub kind: EventKind,
+    pub anomaly: AnomalyJson,
+}
+
+#[derive(Clone)]
+pub struct EventHub {
+    tx: broadcast::Sender<AnomalyEvent>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub {
+            tx: broadcast::channel(BUFFER).0,
+        }
+    }
+}
+
+impl EventHub {
+    pub fn publish(&self, event: AnomalyEvent) {
+        // No subscriber is not an error.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<AnomalyEvent> {
+        self.tx.subscribe()
+    }
+}
+
+fn frame(event: &AnomalyEvent) -> String {
+    let kind = match event.kind {
+        EventKind::New => "new",
+        EventKind::Updated => "updated",
+        EventKind::Resolved => "resolved",
+    };
+    // serde_json never writes a raw newline, so one `data:` line holds the whole object.
+    let data = serde_json::to_string(&event.anomaly).unwrap_or_else(|_| "{}".into());
+    format!("event: {kind}\nid: {}\ndata: {data}\n\n", event.anomaly.id)
+}
+
+pub async fn stream(hub: web::Data<EventHub>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let rx = hub.subscribe();
+    let body = stream::unfold((rx, true), |(mut rx, first)| async move {
+        if first {
+            // Tells the client the stream is open (and proxies to flush their headers).
+            return Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
+                (rx, false),
+            ));
+        }
+        let text = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+            Err(_) => ": keep-alive\n\n".to_owned(),
+            Ok(Ok(event)) => frame(&event),
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                format!("event: lagged\ndata: {{\"missed\": {n}}}\n\n")
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+        };
+        Some((Ok(web::Bytes::from(text)), (rx, false)))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

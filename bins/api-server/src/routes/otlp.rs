@@ -1,0 +1,253 @@
+//! `POST /v1/traces`: OTLP/HTTP trace intake, as the OTLP specification describes it, so that an
+//! OpenTelemetry SDK or Collector can export straight to tracewatch.
+//!
+//! - Bodies: `application/x-protobuf` (an `ExportTraceServiceRequest`) or `application/json` (its
+//!   OTLP/JSON form), optionally `Content-Encoding: gzip`. Anything else: 415.
+//! - The size limit applies to the body as sent and again after decompression: 413 past either.
+//! - The answer is in the request's content type: an `ExportTraceServiceResponse`, with
+//!   `partial_success` when some spans were unusable (bad ids), or a `google.rpc.Status` with 400 for
+//!   a body that cannot be decoded at all.
+//! - Back-pressure: when the detectors are behind, 429 with `Retry-After` (the batch is not kept; the
+//!   client retries it), 503 while the server stops. A 200 means every usable span is detected.
+
+use crate::auth::{Caller, Permission};
+use crate::pipeline::{Intake, Refusal};
+use crate::telemetry::Metrics;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, web};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
+use prost::Message;
+use std::io::Read;
+use tempo_client::InputFormat;
+
+/// The intake's limits, set at start.
+#[derive(Clone, Copy, Debug)]
+pub struct IntakeLimits {
+    /// Largest body accepted, before and after decompression.
+    pub max_body_bytes: usize,
+}
+
+/// `google.rpc.Status`, the body of an OTLP error answer (code 3 is INVALID_ARGUMENT).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// An error answer in the request's encoding (JSON when the encoding itself was not understood).
+fn status_answer(
+    status: StatusCode,
+    encoding: Encoding,
+    code: i32,
+    error: &str,
+    message: String,
+) -> HttpResponse {
+    match encoding {
+        Encoding::Protobuf => HttpResponse::build(status)
+            .content_type(encoding.content_type())
+            .body(RpcStatus { code, message }.encode_to_vec()),
+        // A google.rpc.Status in JSON, with tracewatch's `error` code beside it.
+        Encoding::Json => HttpResponse::build(status).json(serde_json::json!({
+            "code": code, "error": error, "message": message,
+        })),
+    }
+}
+
+fn bad_request(encoding: Encoding, message: String) -> HttpResponse {
+    status_answer(StatusCode::BAD_REQUEST, encoding, 3, "bad_request", message)
+}
+
+fn too_large(encoding: Encoding, limit: usize) -> HttpResponse {
+    status_answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        encoding,
+        8,
+        "payload_too_large",
+        format!(
+            "the body is larger than {limit} bytes (sent or decompressed); send smaller batches"
+        ),
+    )
+}
+
+fn encoding_of(req: &HttpRequest) -> Option<Encoding> {
+    let value = req.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let mime = value.split(';').next()?.trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
+        "application/json" => Some(Encoding::Json),
+        _ => None,
+    }
+}
+
+enum Inflated {
+    Body(Vec<u8>),
+    TooLarge,
+    Corrupt(String),
+}
+
+/// Decompresses gzip without ever holding more than `limit` bytes (a small bomb stays small).
+fn gunzip(body: &[u8], limit: usize) -> Inflated {
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    match decoder.read_to_end(&mut out) {
+        Err(e) => Inflated::Corrupt(format!("the gzip body cannot be decompressed: {e}")),
+        Ok(_) if out.len() > limit => Inflated::TooLarge,
+        Ok(_) => Inflated::Body(out),
+    }
+}
+
+pub async fn export(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    intake: web::Data<Intake>,
+    limits: web::Data<IntakeLimits>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
+    let Some(encoding) = encoding_of(&req) else {
+        return status_answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Encoding::Json,
+            3,
+            "unsupported_media_type",
+            "Content-Type must be application/x-protobuf or application/json".into(),
+        );
+    };
+    if let Err(e) = caller.require(Permission::Ingest) {
+        return status_answer(e.status, encoding, 7, e.error, e.message);
+    }
+    let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("identity") => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("gzip") => true,
+        Some(_) => {
+            return status_answer(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                encoding,
+                3,
+                "unsupported_media_type",
+                "Content-Encoding must be gzip or identity".into(),
+            );
+        }
+    };
+    let limit = limits.max_body_bytes;
+    let body = match super::read_limited(payload, limit).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return too_large(encoding, limit),
+        Err(e) => return bad_request(encoding, format!("the body could not be read: {e}")),
+    };
+    let body = if gzipped {
+        match gunzip(&body, limit) {
+            Inflated::Body(b) => b,
+            Inflated::TooLarge => return too_large(encoding, limit),
+            Inflated::Corrupt(m) => return bad_request(encoding, m),
+        }
+    } else {
+        body
+    };
+    let format = match encoding {
+        Encoding::Protobuf => InputFormat::OtlpProto,
+        Encoding::Json => InputFormat::OtlpJson,
+    };
+    // An ExportTraceServiceRequest has the wire form (and JSON form) of TracesData.
+    let outcome = tempo_client::decode(&body, format);
+    if let Some(error) = outcome.errors.first() {
+        metrics.spans("rejected", outcome.skipped_spans);
+        return bad_request(
+            encoding,
+            format!("the body is not a valid OTLP trace export: {error}"),
+        );
+    }
+    let usable = outcome.spans.len();
+    if let Err(refusal) = intake.try_submit(outcome.spans) {
+        let (status, retry_after, message) = match refusal {
+            Refusal::Busy {
+                retry_after_secs,
+                reason,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                retry_after_secs,
+                format!("{reason}; nothing of this batch was kept, retry it"),
+            ),
+            Refusal::Stopped => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                5,
+                "the server is stopping; nothing of this batch was kept, retry it".to_owned(),
+            ),
+        };
+        let mut answer = status_answer(status, encoding, 14, "unavailable", message);
+        answer.headers_mut().insert(
+            RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(retry_after),
+        );
+        return answer;
+    }
+    if outcome.skipped_spans > 0 {
+        metrics.spans("rejected", outcome.skipped_spans);
+    }
+    let partial = (outcome.skipped_spans > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: outcome.skipped_spans as i64,
+        error_message: format!(
+            "{} spans had a missing or malformed trace or span id; {usable} accepted",
+            outcome.skipped_spans
+        ),
+    });
+    match encoding {
+        Encoding::Protobuf => HttpResponse::Ok()
+            .content_type(encoding.content_type())
+            .body(
+                ExportTraceServiceResponse {
+                    partial_success: partial,
+                }
+                .encode_to_vec(),
+            ),
+        Encoding::Json => HttpResponse::Ok().json(match partial {
+            None => serde_json::json!({}),
+            Some(p) => serde_json::json!({ "partialSuccess": {
+                "rejectedSpans": p.rejected_spans, "errorMessage": p.error_message,
+            }}),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_bounded_after_decompression() {
+        let zeros = vec![0u8; 1 << 20];
+        let packed = gzip(&zeros);
+        assert!(packed.len() < 10_000);
+        assert!(matches!(gunzip(&packed, 1 << 19), Inflated::TooLarge));
+        assert!(matches!(gunzip(&packed, 1 << 20), Inflated::Body(b) if b.len() == 1 << 20));
+        assert!(matches!(gunzip(b"not gzip", 100), Inflated::Corrupt(_)));
+    }
+}

@@ -1,0 +1,194 @@
+//! Builds and starts the whole server from validated settings: store, access control, in-process
+//! detection, run claiming, the demo traffic, and the HTTP server. `main.rs` and the tests both start
+//! it through [`start`].
+
+use crate::auth::Authenticator;
+use crate::events::EventHub;
+use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::routes::otlp::IntakeLimits;
+use crate::telemetry::Metrics;
+use crate::{AppState, demo, pipeline, routes};
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store_pg::{Repository, Store};
+use tracing::info;
+
+/// Everything the server needs, validated.
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// PostgreSQL; the embedded store in `data_dir` when `None`. Never printed.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub auth: Authenticator,
+    /// Run detection in this process (OTLP intake on `/v1/traces`, manual runs claimed here).
+    pub detect: bool,
+    /// Generate demo traffic into the in-process detectors.
+    pub demo: bool,
+    pub max_body_bytes: usize,
+    pub pipeline: PipelineSettings,
+    /// HTTP worker threads; 0 for one per core.
+    pub http_workers: usize,
+}
+
+impl ServerSettings {
+    /// Defaults for a loopback server on `listen` with the embedded store in `data_dir`.
+    pub fn local(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        ServerSettings {
+            listen,
+            database_url: None,
+            data_dir,
+            auth: Authenticator::disabled(),
+            detect: true,
+            demo: false,
+            max_body_bytes: 16 * 1024 * 1024,
+            pipeline: PipelineSettings::default(),
+            http_workers: 0,
+        }
+    }
+
+    /// Refuses settings that would be unsafe to serve.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.auth.is_enabled() && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without access control: anyone who can reach it could read and \
+                 change everything. Set TRACEWATCH_API_KEYS (role:key pairs) or TRACEWATCH_JWT_SECRET, \
+                 or listen on a loopback address such as 127.0.0.1",
+                self.listen
+            );
+        }
+        if self.demo && !self.detect {
+            bail!("--demo needs the in-process detectors; drop --no-detect");
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("--max-body-bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    server: actix_web::dev::Server,
+    handle: actix_web::dev::ServerHandle,
+    pipeline: Option<Pipeline>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
+    settings.validate()?;
+    let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)
+        .await
+        .context("cannot open the store")?;
+    let metrics = Arc::new(Metrics::new());
+    let events = EventHub::default();
+    let mut background = Vec::new();
+    let pipeline = if settings.detect {
+        let config = store
+            .load_config()
+            .await
+            .context("cannot load the detection configuration")?;
+        let p = Pipeline::start(
+            config,
+            settings.pipeline.clone(),
+            store.clone(),
+            events.clone(),
+            metrics.clone(),
+        );
+        background.push(tokio::spawn(pipeline::serve_runs(
+            store.clone(),
+            p.intake.clone(),
+        )));
+        if settings.demo {
+            background.push(tokio::spawn(demo::run(p.intake.clone())));
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let intake = pipeline.as_ref().map(|p| p.intake.clone());
+    let state = web::Data::new(AppState {
+        store: store.clone(),
+        events: events.clone(),
+        intake: intake.clone(),
+        metrics: metrics.clone(),
+    });
+    let access_control = settings.auth.is_enabled();
+    let auth = web::Data::new(settings.auth);
+    let metrics_data = web::Data::from(metrics);
+    let events_data = web::Data::new(events);
+    let intake_data = intake.map(web::Data::new);
+    let limits = web::Data::new(IntakeLimits {
+        max_body_bytes: settings.max_body_bytes,
+    });
+    let with_intake = intake_data.is_some();
+    let mut http = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(state.clone())
+            .app_data(auth.clone())
+            .app_data(metrics_data.clone())
+            .app_data(events_data.clone())
+            .app_data(limits.clone());
+        if let Some(intake) = &intake_data {
+            app = app.app_data(intake.clone());
+        }
+        app.configure(|cfg| routes::configure(cfg, with_intake))
+    })
+    // Tells the process manager quickly; the pipeline drains after the HTTP server has stopped.
+    .shutdown_timeout(10);
+    if settings.http_workers > 0 {
+        http = http.workers(settings.http_workers);
+    }
+    let http = http
+        .bind(settings.listen)
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = http.addrs()[0];
+    let server = http.run();
+    let handle = server.handle();
+    info!(
+        store = store.backend_name(),
+        detection = settings.detect,
+        demo = settings.demo,
+        access_control = access_control,
+        "api-server listening on http://{addr}"
+    );
+    Ok(Running {
+        addr,
+        store,
+        server,
+        handle,
+        pipeline,
+        background,
+    })
+}
+
+impl Running {
+    /// Serves until the server is stopped (SIGINT/SIGTERM, or [`Running::stop`]), then drains the
+    /// detectors so that nothing accepted is lost.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let served = (&mut self.server).await;
+        self.drain().await;
+        served.context("the HTTP server failed")
+    }
+
+    /// Stops the server gracefully and drains the detectors.
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        let _ = (&mut self.server).await;
+        self.drain().await;
+    }
+
+    async fn drain(&mut self) {
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            info!("draining the detectors");
+            pipeline.shutdown().await;
+        }
+    }
+}
