@@ -73,7 +73,8 @@ impl ServerSettings {
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
-    server: actix_web::dev::Server,
+    /// The running HTTP server (actix's server only runs while it is polled, so it is spawned).
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
     handle: actix_web::dev::ServerHandle,
     pipeline: Option<Pipeline>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -149,6 +150,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     let addr = http.addrs()[0];
     let server = http.run();
     let handle = server.handle();
+    let server = tokio::spawn(server);
     info!(
         store = store.backend_name(),
         detection = settings.detect,
@@ -172,7 +174,9 @@ impl Running {
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let served = (&mut self.server).await;
         self.drain().await;
-        served.context("the HTTP server failed")
+        served
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")
     }
 
     /// Stops the server gracefully and drains the detectors.

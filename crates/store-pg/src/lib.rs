@@ -9,6 +9,8 @@ pub mod repository;
 mod shared;
 pub mod sqlite;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use error::{Result, StoreError};
 pub use model::{

@@ -1,122 +1,13 @@
-//! Test databases: each test gets its own PostgreSQL database (created fresh, migrated by the store,
-//! dropped afterwards), so tests run in parallel against a real server; or, for the embedded store, its
-//! own directory ([`TempDir`]).
-//! `TRACEWATCH_TEST_DATABASE_URL` points at the server's maintenance database
-//! (default `postgres://postgres@127.0.0.1:5432/postgres`, trust auth on these machines).
+//! Helpers shared by the store's integration tests; the test databases themselves are in
+//! `store_pg::testing` (shared with the binaries' tests).
 
 #![allow(dead_code)]
 
 use chrono::{TimeZone, Utc};
 use detect_core::{AnomalyType, Severity};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use store_pg::{AnomalyDetails, AnomalyFilter, NewAnomaly, PgStore, Repository};
-
-pub fn server_url() -> String {
-    std::env::var("TRACEWATCH_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The URL of database `name` on the test server.
-pub fn database_url(name: &str) -> String {
-    let server = server_url();
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-    format!("{base}/{name}")
-}
-
-pub struct TestDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-impl TestDatabase {
-    pub async fn new() -> TestDatabase {
-        let name = format!(
-            "tracewatch_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        );
-        let mut admin = AsyncPgConnection::establish(&server_url())
-            .await
-            .expect("the test PostgreSQL server is reachable (see .ci/run)");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("test database created");
-        TestDatabase {
-            url: database_url(&name),
-            name,
-        }
-    }
-
-    pub async fn store(&self) -> PgStore {
-        PgStore::connect(&self.url)
-            .await
-            .expect("store connects and migrates")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop from a fresh thread and runtime: Drop cannot be async, and the test's runtime may be gone.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut admin) = AsyncPgConnection::establish(&server_url()).await {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin)
-                            .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// A fresh directory under the system's temporary directory, removed with everything in it on drop.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "tracewatch_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&path).expect("temporary directory created");
-        TempDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+#[allow(unused_imports)]
+pub use store_pg::testing::{TempDir, TestDatabase, database_url, server_url};
+use store_pg::{AnomalyDetails, AnomalyFilter, NewAnomaly, Repository};
 
 /// A HIGH throughput spike of incident `fingerprint`, stored under `key`.
 pub fn detection(fingerprint: &str, key: &str) -> NewAnomaly {

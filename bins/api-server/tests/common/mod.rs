@@ -1,0 +1,145 @@
+//! A real api-server for the tests: started on a free loopback port with the embedded store in its own
+//! directory (or a fresh PostgreSQL database), called over HTTP with reqwest, and OTLP requests built
+//! with opentelemetry-proto's types.
+
+#![allow(dead_code)]
+
+use api_server::server::{self, Running, ServerSettings};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+#[allow(unused_imports)]
+pub use store_pg::testing::{TempDir, TestDatabase};
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+}
+
+/// Starts a server on the embedded store; `tune` adjusts the settings first.
+pub async fn start(tune: impl FnOnce(&mut ServerSettings)) -> TestServer {
+    let dir = TempDir::new();
+    let mut settings = ServerSettings::local("127.0.0.1:0".parse().unwrap(), dir.path().into());
+    settings.http_workers = 2;
+    tune(&mut settings);
+    let running = server::start(settings).await.expect("server starts");
+    TestServer {
+        base: format!("http://{}", running.addr),
+        running: Some(running),
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.get(self.url(path)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the anomaly list until `matches` holds for one of the first 500, or `timeout` passes.
+    pub async fn wait_for_anomaly(
+        &self,
+        query: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            let (status, body) = self
+                .get_json(&format!("/api/anomalies?limit=500&{query}"))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            if let Some(found) = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| matches(a))
+            {
+                return Some(found.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+pub fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn string_attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// A root SERVER span of `service`/`operation` starting at `start` and lasting `ms`.
+pub fn server_span(n: u64, operation: &str, start: u64, ms: f64) -> Span {
+    let mut trace_id = [0u8; 16];
+    trace_id[..8].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    trace_id[8..].copy_from_slice(&(n + 7).to_be_bytes());
+    Span {
+        trace_id: trace_id.to_vec(),
+        span_id: (n + 1).to_be_bytes().to_vec(),
+        name: operation.into(),
+        kind: span::SpanKind::Server as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + (ms * 1e6) as u64,
+        ..Span::default()
+    }
+}
+
+/// One export request of `spans` from `service`.
+pub fn export(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string_attr("service.name", service)],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+/// `n` ordinary spans of about 20 ms, spread over the last few seconds, then one of 2 s: a latency
+/// anomaly of `operation` once the baseline has learned.
+pub fn slow_after_normal(service: &str, operation: &str, n: u64) -> ExportTraceServiceRequest {
+    let t0 = now_nanos() - 5_000_000_000;
+    let mut spans: Vec<Span> = (0..n)
+        .map(|i| {
+            let jitter = 1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5);
+            server_span(i, operation, t0 + i * 10_000_000, 20.0 * jitter)
+        })
+        .collect();
+    spans.push(server_span(n, operation, t0 + n * 10_000_000, 2_000.0));
+    export(service, spans)
+}
