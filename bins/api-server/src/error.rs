@@ -17,6 +17,18 @@ pub struct ApiError {
     pub details: Value,
 }
 
+/// The error body, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// A stable code: bad_request, unauthorized, forbidden, not_found, conflict, payload_too_large,
+    /// invalid, invalid_config, unavailable, internal.
+    error: String,
+    message: String,
+    #[schema(value_type = Option<Object>)]
+    details: Option<serde_json::Value>,
+}
+
 impl ApiError {
     pub fn bad_request(message: impl Into<String>, details: Value) -> Self {
         ApiError {

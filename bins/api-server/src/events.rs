@@ -35,17 +35,25 @@ pub struct AnomalyEvent {
 #[derive(Clone)]
 pub struct EventHub {
     tx: broadcast::Sender<AnomalyEvent>,
+    /// Set when the server stops, so that open streams end instead of holding the shutdown up.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for EventHub {
     fn default() -> Self {
         EventHub {
             tx: broadcast::channel(BUFFER).0,
+            closed: tokio::sync::watch::channel(false).0,
         }
     }
 }
 
 impl EventHub {
+    /// Ends every open stream.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
     pub fn publish(&self, event: AnomalyEvent) {
         // No subscriber is not an error.
         let _ = self.tx.send(event);
@@ -67,27 +75,42 @@ fn frame(event: &AnomalyEvent) -> String {
     format!("event: {kind}\nid: {}\ndata: {data}\n\n", event.anomaly.id)
 }
 
+#[utoipa::path(get, path = "/api/anomalies/stream", tag = "anomalies",
+    responses((status = 200, content_type = "text/event-stream",
+        description = "Server-Sent Events: `new`, `updated` and `resolved`, each with an anomaly as data")),
+    security(("bearer" = [])))]
 pub async fn stream(hub: web::Data<EventHub>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let rx = hub.subscribe();
-    let body = stream::unfold((rx, true), |(mut rx, first)| async move {
-        if first {
-            // Tells the client the stream is open (and proxies to flush their headers).
-            return Some((
-                Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
-                (rx, false),
-            ));
-        }
-        let text = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
-            Err(_) => ": keep-alive\n\n".to_owned(),
-            Ok(Ok(event)) => frame(&event),
-            Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
-                format!("event: lagged\ndata: {{\"missed\": {n}}}\n\n")
+    let closed = hub.closed.subscribe();
+    let body = stream::unfold(
+        (rx, closed, true),
+        |(mut rx, mut closed, first)| async move {
+            if first {
+                // Tells the client the stream is open (and proxies to flush their headers).
+                return Some((
+                    Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
+                    (rx, closed, false),
+                ));
             }
-            Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-        };
-        Some((Ok(web::Bytes::from(text)), (rx, false)))
-    });
+            if *closed.borrow() {
+                return None;
+            }
+            let next = tokio::select! {
+                next = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => next,
+                _ = closed.changed() => return None,
+            };
+            let text = match next {
+                Err(_) => ": keep-alive\n\n".to_owned(),
+                Ok(Ok(event)) => frame(&event),
+                Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                    format!("event: lagged\ndata: {{\"missed\": {n}}}\n\n")
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+            };
+            Some((Ok(web::Bytes::from(text)), (rx, closed, false)))
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

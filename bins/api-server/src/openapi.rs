@@ -1,18 +1,43 @@
 //! `GET /api/openapi.json`: the OpenAPI document, generated from the handlers' annotations and the
 //! wire types (utoipa), so that it cannot drift from the code.
 
+use crate::routes::{anomalies, config, health, metrics, otlp, runs};
 use actix_web::HttpResponse;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "tracewatch",
-        description = "Trace anomaly detection: anomalies, configuration, runs, OTLP intake."
+        description = "Trace anomaly detection: anomalies, configuration, detection runs, live events and OTLP intake. \
+            Every error is `{error, message, details}`. Bearer tokens: API keys or HS256 JWTs; roles viewer (read), \
+            operator (resolve, run), admin (configuration), ingest (OTLP only)."
     ),
-    components(schemas(crate::anomaly_json::AnomalyJson))
+    paths(
+        anomalies::list, anomalies::get, anomalies::resolve, crate::events::stream,
+        config::get, config::put, runs::create, runs::get,
+        health::healthz, health::readyz, metrics::prometheus, otlp::export,
+    ),
+    components(schemas(
+        crate::anomaly_json::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
+        config::ConfigList, config::ConfigItem, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
+    )),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

@@ -77,6 +77,7 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     handle: actix_web::dev::ServerHandle,
     pipeline: Option<Pipeline>,
+    events: EventHub,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -121,7 +122,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     let access_control = settings.auth.is_enabled();
     let auth = web::Data::new(settings.auth);
     let metrics_data = web::Data::from(metrics);
-    let events_data = web::Data::new(events);
+    let events_data = web::Data::new(events.clone());
     let intake_data = intake.map(web::Data::new);
     let limits = web::Data::new(IntakeLimits {
         max_body_bytes: settings.max_body_bytes,
@@ -140,7 +141,9 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         app.configure(|cfg| routes::configure(cfg, with_intake))
     })
     // Tells the process manager quickly; the pipeline drains after the HTTP server has stopped.
-    .shutdown_timeout(10);
+    .shutdown_timeout(10)
+    // Signals are handled in `Running::wait`, which ends the live streams before the graceful stop.
+    .disable_signals();
     if settings.http_workers > 0 {
         http = http.workers(settings.http_workers);
     }
@@ -164,6 +167,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         server,
         handle,
         pipeline,
+        events,
         background,
     })
 }
@@ -172,7 +176,15 @@ impl Running {
     /// Serves until the server is stopped (SIGINT/SIGTERM, or [`Running::stop`]), then drains the
     /// detectors so that nothing accepted is lost.
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        let served = (&mut self.server).await;
+        let served = tokio::select! {
+            served = &mut self.server => served,
+            _ = shutdown_signal() => {
+                info!("stopping: finishing requests, then draining the detectors");
+                self.events.close();
+                self.handle.stop(true).await;
+                (&mut self.server).await
+            }
+        };
         self.drain().await;
         served
             .context("the HTTP server task failed")?
@@ -181,6 +193,7 @@ impl Running {
 
     /// Stops the server gracefully and drains the detectors.
     pub async fn stop(mut self) {
+        self.events.close();
         self.handle.stop(true).await;
         let _ = (&mut self.server).await;
         self.drain().await;
@@ -195,4 +208,26 @@ impl Running {
             pipeline.shutdown().await;
         }
     }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

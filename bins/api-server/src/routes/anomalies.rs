@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::anomaly_json::AnomalyJson;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::events::{AnomalyEvent, EventKind};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -16,6 +16,14 @@ use store_pg::{AnomalyFilter, Cursor, Repository};
 use uuid::Uuid;
 
 const DEFAULT_LIMIT: u32 = 50;
+
+/// One page of the list, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AnomalyPage {
+    pub items: Vec<AnomalyJson>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
 
 /// Parses the list's query parameters; an unknown parameter or a bad value is a 400 naming it.
 fn parse_query(
@@ -79,6 +87,23 @@ fn parse_query(
     Ok((filter, limit, cursor))
 }
 
+#[utoipa::path(get, path = "/api/anomalies", tag = "anomalies",
+    params(
+        ("anomaly_type" = Option<String>, Query, description = "PERFORMANCE, SECURITY or RESOURCE"),
+        ("anomaly_subtype" = Option<String>, Query, description = "for example latency_spike"),
+        ("severity" = Option<String>, Query, description = "LOW, MEDIUM, HIGH or CRITICAL"),
+        ("min_severity" = Option<String>, Query, description = "this severity and above"),
+        ("resolved" = Option<bool>, Query),
+        ("service" = Option<String>, Query),
+        ("operation" = Option<String>, Query),
+        ("since" = Option<String>, Query, description = "RFC 3339"),
+        ("until" = Option<String>, Query, description = "RFC 3339"),
+        ("q" = Option<String>, Query, description = "text in the description, case-insensitive"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = AnomalyPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -90,9 +115,10 @@ pub async fn list(
     let page = state.store.list_anomalies(&filter, limit, cursor).await;
     state.metrics.db_query("list_anomalies", started.elapsed());
     let page = page?;
-    let items: Vec<AnomalyJson> = page.items.into_iter().map(AnomalyJson::from).collect();
-    Ok(HttpResponse::Ok()
-        .json(json!({ "items": items, "next_cursor": page.next_cursor.map(|c| c.encode()) })))
+    Ok(HttpResponse::Ok().json(AnomalyPage {
+        items: page.items.into_iter().map(AnomalyJson::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -100,6 +126,10 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("the anomaly id must be a UUID", json!({ "id": raw })))
 }
 
+#[utoipa::path(get, path = "/api/anomalies/{id}", tag = "anomalies",
+    params(("id" = String, Path, description = "the anomaly's UUID")),
+    responses((status = 200, body = AnomalyJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -111,7 +141,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     pub resolution_notes: Option<String>,
@@ -122,6 +152,13 @@ const MAX_NOTES: usize = 10_000;
 
 /// The body is optional (`{}` or nothing resolves without notes), but a body that is there must be
 /// valid: a malformed one is refused, never read as "no notes".
+#[utoipa::path(put, path = "/api/anomalies/{id}/resolve", tag = "anomalies",
+    params(("id" = String, Path, description = "the anomaly's UUID")),
+    request_body(content = Option<ResolveBody>, description = "optional notes"),
+    responses((status = 200, body = AnomalyJson), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already resolved; the first resolution is kept"),
+        (status = 413, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn resolve(
     state: web::Data<AppState>,
     caller: Caller,

@@ -4,26 +4,52 @@
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use actix_web::{HttpResponse, web};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use store_pg::Repository;
 
-fn entries(config: &detect_core::DetectionConfig) -> Value {
-    let items: Vec<Value> = config
-        .to_entries()
-        .into_iter()
-        .map(|e| json!({ "key": e.key, "value": e.value, "description": e.description }))
-        .collect();
-    json!({ "items": items })
+/// One configuration key as the API shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConfigItem {
+    pub key: &'static str,
+    #[schema(value_type = Object)]
+    pub value: Value,
+    pub description: &'static str,
 }
 
+/// Every configuration key.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConfigList {
+    pub items: Vec<ConfigItem>,
+}
+
+fn entries(config: &detect_core::DetectionConfig) -> ConfigList {
+    let items = config
+        .to_entries()
+        .into_iter()
+        .map(|e| ConfigItem {
+            key: e.key,
+            value: e.value,
+            description: e.description,
+        })
+        .collect();
+    ConfigList { items }
+}
+
+#[utoipa::path(get, path = "/api/anomaly-config", tag = "configuration",
+    responses((status = 200, body = ConfigList)), security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let config = state.store.load_config().await?;
     Ok(HttpResponse::Ok().json(entries(&config)))
 }
 
+#[utoipa::path(put, path = "/api/anomaly-config", tag = "configuration",
+    request_body(content = Object, description = "a partial object of key → value, for example {\"latency_threshold_stddev\": 4}"),
+    responses((status = 200, body = ConfigList), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "an unknown key, a wrong type or an out-of-range value; nothing applied")),
+    security(("bearer" = [])))]
 pub async fn put(
     state: web::Data<AppState>,
     caller: Caller,

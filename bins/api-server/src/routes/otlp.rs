@@ -116,6 +116,16 @@ fn gunzip(body: &[u8], limit: usize) -> Inflated {
     }
 }
 
+#[utoipa::path(post, path = "/v1/traces", tag = "intake",
+    request_body(description = "an OTLP ExportTraceServiceRequest", content(
+        ("application/x-protobuf"), ("application/json"))),
+    responses((status = 200, description = "ExportTraceServiceResponse, with partial_success when spans were unusable"),
+        (status = 400, description = "google.rpc.Status: the body is not an OTLP export"),
+        (status = 413, description = "larger than the limit, as sent or decompressed"),
+        (status = 415, description = "unsupported Content-Type or Content-Encoding"),
+        (status = 429, description = "the detectors are behind: retry after Retry-After"),
+        (status = 503, description = "stopping: retry after Retry-After")),
+    security(("bearer" = [])))]
 pub async fn export(
     req: HttpRequest,
     payload: web::Payload,

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -11,30 +11,53 @@ use serde_json::{Value, json};
 use store_pg::{Repository, RunRecord, RunTrigger};
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RunBody {
-    window_start: DateTime<Utc>,
-    window_end: DateTime<Utc>,
+pub struct RunBody {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
 }
 
-fn run_json(run: &RunRecord) -> Value {
-    json!({
-        "id": run.id,
-        "trigger": run.trigger,
-        "status": run.status,
-        "window_start": run.window_start,
-        "window_end": run.window_end,
-        "spans": run.spans,
-        "anomalies": run.anomalies,
-        "error": run.error,
-        "requested_at": run.requested_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    })
+/// A run as the API shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunJson {
+    pub id: Uuid,
+    /// manual or scheduled
+    pub trigger: String,
+    /// pending, running, succeeded or failed
+    pub status: String,
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub spans: i64,
+    pub anomalies: i64,
+    pub error: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn run_json(run: &RunRecord) -> RunJson {
+    RunJson {
+        id: run.id,
+        trigger: run.trigger.as_str().to_owned(),
+        status: run.status.as_str().to_owned(),
+        window_start: run.window_start,
+        window_end: run.window_end,
+        spans: run.spans,
+        anomalies: run.anomalies,
+        error: run.error.clone(),
+        requested_at: run.requested_at,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+    }
 }
 
 /// An empty body asks for a run over the latest window; a body must name both ends of the window.
+#[utoipa::path(post, path = "/api/anomaly-detection/run", tag = "runs",
+    request_body(content = Option<RunBody>, description = "optional window; empty for the latest"),
+    responses((status = 202, body = RunJson), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -59,6 +82,10 @@ pub async fn create(
     Ok(HttpResponse::Accepted().json(run_json(&run)))
 }
 
+#[utoipa::path(get, path = "/api/anomaly-detection/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "the run's UUID")),
+    responses((status = 200, body = RunJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
