@@ -34,6 +34,9 @@ pub struct BenchApiArgs {
     /// Concurrent connections of each phase.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
+    /// Serve every first page from the store (the server's first-page cache off).
+    #[arg(long)]
+    pub no_list_cache: bool,
     /// Spans in one OTLP request.
     #[arg(long, default_value_t = 1_000)]
     pub spans_per_request: u32,
@@ -50,7 +53,14 @@ impl Drop for Server {
 pub fn run(args: &BenchApiArgs) -> Result<std::process::ExitCode> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
-        .args(["build", "--release", "--locked", "--quiet", "-p", "api-server"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "-p",
+            "api-server",
+        ])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
@@ -85,6 +95,10 @@ async fn bench(args: &BenchApiArgs, binary: &std::path::Path) -> Result<()> {
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "warn")
             .env("TRACEWATCH_MAX_QUEUED_SPANS", "2000000")
+            .env(
+                "TRACEWATCH_LIST_CACHE_MS",
+                if args.no_list_cache { "0" } else { "1000" },
+            )
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?,
@@ -100,7 +114,7 @@ async fn bench(args: &BenchApiArgs, binary: &std::path::Path) -> Result<()> {
         let url = format!("{base}/api/anomalies");
         move |_| {
             let request = client.get(&url);
-            async move { request.send().await.map(|r| r.status().as_u16()) }
+            async move { read(request).await }
         }
     })
     .await;
@@ -119,7 +133,7 @@ async fn bench(args: &BenchApiArgs, binary: &std::path::Path) -> Result<()> {
                 .post(&url)
                 .header("Content-Type", "application/x-protobuf")
                 .body(body);
-            async move { request.send().await.map(|r| r.status().as_u16()) }
+            async move { read(request).await }
         }
     })
     .await;
@@ -136,7 +150,12 @@ async fn bench(args: &BenchApiArgs, binary: &std::path::Path) -> Result<()> {
 
 async fn seed(store: &store_pg::PgStore, n: u32) -> Result<()> {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    let severities = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    let severities = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
     let mut i = 0;
     while i < n {
         let batch: Vec<NewAnomaly> = (i..(i + 5_000).min(n))
@@ -150,7 +169,10 @@ async fn seed(store: &store_pg::PgStore, n: u32) -> Result<()> {
                     anomaly_type: AnomalyType::Performance,
                     anomaly_subtype: "latency_spike".into(),
                     severity: severities[k as usize % 4],
-                    description: format!("GET /items on svc-{} took 900 ms where 40 ms is typical", k % 40),
+                    description: format!(
+                        "GET /items on svc-{} took 900 ms where 40 ms is typical",
+                        k % 40
+                    ),
                     detected_at: t,
                     service_name: format!("svc-{}", k % 40),
                     operation: Some("GET /items".into()),
@@ -171,8 +193,18 @@ async fn seed(store: &store_pg::PgStore, n: u32) -> Result<()> {
     Ok(())
 }
 
+/// Sends and reads the whole answer (so that the connection is kept for the next request).
+async fn read(request: reqwest::RequestBuilder) -> reqwest::Result<u16> {
+    let resp = request.send().await?;
+    let status = resp.status().as_u16();
+    resp.bytes().await?;
+    Ok(status)
+}
+
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<()> {
@@ -191,7 +223,12 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<()> {
 async fn wait_drained(client: &reqwest::Client, base: &str) -> Result<Duration> {
     let started = Instant::now();
     loop {
-        let text = client.get(format!("{base}/metrics")).send().await?.text().await?;
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
         let queued = text
             .lines()
             .find_map(|l| l.strip_prefix("tracewatch_intake_queued_spans "))
@@ -313,13 +350,28 @@ fn export(first: u64, n: u32) -> ExportTraceServiceRequest {
         by_service[service].push(Span {
             trace_id: trace_id.to_vec(),
             span_id: id.max(1).to_be_bytes().to_vec(),
-            parent_span_id: if id == root { Vec::new() } else { root.max(1).to_be_bytes().to_vec() },
-            name: if id == root { "GET /items/{id}".into() } else { format!("call-{}", id % 10) },
-            kind: if id == root { span::SpanKind::Server } else { span::SpanKind::Client } as i32,
+            parent_span_id: if id == root {
+                Vec::new()
+            } else {
+                root.max(1).to_be_bytes().to_vec()
+            },
+            name: if id == root {
+                "GET /items/{id}".into()
+            } else {
+                format!("call-{}", id % 10)
+            },
+            kind: if id == root {
+                span::SpanKind::Server
+            } else {
+                span::SpanKind::Client
+            } as i32,
             start_time_unix_nano: now,
             end_time_unix_nano: now + duration,
             attributes: if id == root {
-                vec![str_attr("http.route", "/items/{id}"), str_attr("client.address", "198.51.100.7")]
+                vec![
+                    str_attr("http.route", "/items/{id}"),
+                    str_attr("client.address", "198.51.100.7"),
+                ]
             } else {
                 Vec::new()
             },

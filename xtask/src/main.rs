@@ -1,6 +1,7 @@
 //! Project tasks (`cargo xtask …`): generating labelled synthetic traces and evaluating detection
-//! quality on them, and running the tests. Thin: parses the command line and calls the task's `run`.
+//! quality on them, running the tests, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
 
+mod bench_api;
 mod eval;
 mod gen_traces;
 mod test;
@@ -23,6 +24,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run every test, then the detection-quality gate (the README's test command).
     Test(test::TestArgs),
+    /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
+    BenchApi(bench_api::BenchApiArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Command::GenTraces(args) => gen_traces::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::BenchApi(args) => bench_api::run(&args),
     };
     match result {
         Ok(code) => code,

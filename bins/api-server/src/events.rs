@@ -37,6 +37,8 @@ pub struct EventHub {
     tx: broadcast::Sender<AnomalyEvent>,
     /// Set when the server stops, so that open streams end instead of holding the shutdown up.
     closed: tokio::sync::watch::Sender<bool>,
+    /// Moves on with every event: what was read from the store before may be stale.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for EventHub {
@@ -44,17 +46,29 @@ impl Default for EventHub {
         EventHub {
             tx: broadcast::channel(BUFFER).0,
             closed: tokio::sync::watch::channel(false).0,
+            generation: Default::default(),
         }
     }
 }
 
 impl EventHub {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks what was read from the store before as possibly stale.
+    pub fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Ends every open stream.
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
 
     pub fn publish(&self, event: AnomalyEvent) {
+        self.bump();
         // No subscriber is not an error.
         let _ = self.tx.send(event);
     }

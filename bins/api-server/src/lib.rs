@@ -7,6 +7,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod list_cache;
 pub mod openapi;
 pub mod pipeline;
 pub mod routes;
@@ -22,4 +23,5 @@ pub struct AppState {
     /// The in-process detectors, when this instance runs them.
     pub intake: Option<pipeline::Intake>,
     pub metrics: std::sync::Arc<telemetry::Metrics>,
+    pub list_cache: list_cache::ListCache,
 }

@@ -43,6 +43,9 @@ struct Args {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "TRACEWATCH_HTTP_WORKERS", default_value_t = 0)]
     http_workers: usize,
+    /// Milliseconds a first page of the anomaly list may be served from memory (0: never).
+    #[arg(long, env = "TRACEWATCH_LIST_CACHE_MS", default_value_t = 1_000)]
+    list_cache_ms: u64,
     /// API keys: comma-separated `role:key` (roles viewer, operator, admin, ingest). Never printed.
     #[arg(long, env = "TRACEWATCH_API_KEYS", hide_env_values = true)]
     api_keys: Option<String>,
@@ -95,6 +98,7 @@ async fn main() -> Result<()> {
             ..PipelineSettings::default()
         },
         http_workers: args.http_workers,
+        list_cache_ttl: std::time::Duration::from_millis(args.list_cache_ms),
     };
     let running = server::start(settings).await?;
     if args.demo {

@@ -31,6 +31,8 @@ pub struct ServerSettings {
     pub pipeline: PipelineSettings,
     /// HTTP worker threads; 0 for one per core.
     pub http_workers: usize,
+    /// How long a first page of the anomaly list may be served from memory (zero: never).
+    pub list_cache_ttl: std::time::Duration,
 }
 
 impl ServerSettings {
@@ -46,6 +48,7 @@ impl ServerSettings {
             max_body_bytes: 16 * 1024 * 1024,
             pipeline: PipelineSettings::default(),
             http_workers: 0,
+            list_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 
@@ -118,6 +121,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         events: events.clone(),
         intake: intake.clone(),
         metrics: metrics.clone(),
+        list_cache: crate::list_cache::ListCache::new(settings.list_cache_ttl),
     });
     let access_control = settings.auth.is_enabled();
     let auth = web::Data::new(settings.auth);

@@ -5,7 +5,7 @@ mod common;
 
 use api_server::auth::Authenticator;
 use api_server::server::{self, ServerSettings};
-use common::{TestServer, slow_after_normal, start};
+use common::{RpcStatus, TestServer, slow_after_normal, start};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use prost::Message;
 use serde_json::{Value, json};
@@ -165,7 +165,14 @@ async fn each_role_may_do_what_it_is_for_and_no_more() {
         req.send()
     };
     assert_eq!(otlp(Some(INGEST)).await.unwrap().status(), 200);
-    assert_eq!(otlp(None).await.unwrap().status(), 401);
+    let unauthenticated = otlp(None).await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(
+        unauthenticated.headers()["content-type"],
+        "application/x-protobuf"
+    );
+    let status = RpcStatus::decode(unauthenticated.bytes().await.unwrap()).unwrap();
+    assert_eq!(status.code, 16, "UNAUTHENTICATED");
     assert_eq!(otlp(Some(VIEWER)).await.unwrap().status(), 403);
 
     // admin by JWT: changes the configuration, recorded under the token's subject.

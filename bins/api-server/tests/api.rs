@@ -29,6 +29,7 @@ async fn state() -> (web::Data<AppState>, TempDir) {
         events: api_server::events::EventHub::default(),
         intake: None,
         metrics: std::sync::Arc::new(api_server::telemetry::Metrics::new()),
+        list_cache: api_server::list_cache::ListCache::new(std::time::Duration::ZERO),
     };
     (web::Data::new(state), TempDir(dir))
 }

@@ -3,20 +3,11 @@
 
 mod common;
 
-use common::{TestServer, export, server_span, slow_after_normal, start};
+use common::{RpcStatus, TestServer, export, server_span, slow_after_normal, start};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use std::io::Write;
 use std::time::Duration;
-
-/// `google.rpc.Status`, as an OTLP client reads an error answer.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
 
 async fn post(
     server: &TestServer,

@@ -71,6 +71,9 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
     assert_eq!(new["anomaly_subtype"], "latency_spike");
 
     let id = new["id"].as_str().unwrap();
+    // The first page is served from memory now…
+    let (_, before) = server.get_json("/api/anomalies?service=live").await;
+    assert_eq!(before["items"][0]["resolved"], false);
     let resolved = server
         .http
         .put(server.url(&format!("/api/anomalies/{id}/resolve")))
@@ -84,6 +87,15 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
         .expect("the resolution arrives on the stream");
     assert_eq!(event["id"], id);
     assert_eq!(event["resolution_notes"], "deploy rolled back");
+    // …and a change through this instance is seen at once, not after the cache's second.
+    let (_, after) = server.get_json("/api/anomalies?service=live").await;
+    let item = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap();
+    assert_eq!(item["resolved"], true, "{after}");
     server.stop().await;
 }
 

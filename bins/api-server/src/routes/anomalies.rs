@@ -107,18 +107,40 @@ fn parse_query(
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
+    req: actix_web::HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (filter, limit, cursor) = parse_query(&query)?;
+    // First pages are what dashboards poll; later pages are read once.
+    let cache_key = cursor.is_none().then(|| req.query_string().to_owned());
+    if let Some(body) = cache_key
+        .as_deref()
+        .and_then(|k| state.list_cache.get(k, &state.events))
+    {
+        return Ok(json_bytes(body));
+    }
+    let generation = state.events.generation();
     let started = std::time::Instant::now();
     let page = state.store.list_anomalies(&filter, limit, cursor).await;
     state.metrics.db_query("list_anomalies", started.elapsed());
     let page = page?;
-    Ok(HttpResponse::Ok().json(AnomalyPage {
+    let body = serde_json::to_vec(&AnomalyPage {
         items: page.items.into_iter().map(AnomalyJson::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
-    }))
+    })
+    .map_err(|e| ApiError::internal(format!("the page could not be serialised: {e}")))?;
+    let body = web::Bytes::from(body);
+    if let Some(key) = cache_key {
+        state.list_cache.put(key, generation, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {

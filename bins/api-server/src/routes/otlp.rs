@@ -11,6 +11,7 @@
 //!   client retries it), 503 while the server stops. A 200 means every usable span is detected.
 
 use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::pipeline::{Intake, Refusal};
 use crate::telemetry::Metrics;
 use actix_web::http::StatusCode;
@@ -129,7 +130,7 @@ fn gunzip(body: &[u8], limit: usize) -> Inflated {
 pub async fn export(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     intake: web::Data<Intake>,
     limits: web::Data<IntakeLimits>,
     metrics: web::Data<Metrics>,
@@ -143,8 +144,15 @@ pub async fn export(
             "Content-Type must be application/x-protobuf or application/json".into(),
         );
     };
-    if let Err(e) = caller.require(Permission::Ingest) {
-        return status_answer(e.status, encoding, 7, e.error, e.message);
+    // Authentication errors too are answered as OTLP clients read them.
+    if let Err(e) = caller.and_then(|c| c.require(Permission::Ingest).map(drop)) {
+        // UNAUTHENTICATED or PERMISSION_DENIED, as gRPC names them.
+        let code = if e.status == StatusCode::UNAUTHORIZED {
+            16
+        } else {
+            7
+        };
+        return status_answer(e.status, encoding, code, e.error, e.message);
     }
     let gzipped = match req.headers().get(CONTENT_ENCODING).map(|v| v.to_str()) {
         None => false,

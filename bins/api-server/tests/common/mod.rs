@@ -14,6 +14,15 @@ use std::time::{Duration, SystemTime};
 #[allow(unused_imports)]
 pub use store_pg::testing::{TempDir, TestDatabase};
 
+/// `google.rpc.Status`, as an OTLP client reads an error answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
 pub struct TestServer {
     pub running: Option<Running>,
     pub base: String,
