@@ -65,15 +65,7 @@ async fn protobuf_spans_become_an_anomaly_read_back_through_the_api() {
     assert_eq!(status, 200);
     assert_eq!(one["id"], found["id"]);
 
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("tracewatch_intake_spans_total{outcome=\"accepted\"} 121"),
         "{metrics}"
@@ -214,15 +206,7 @@ async fn a_full_pipeline_answers_429_with_retry_after_and_keeps_nothing() {
     );
     let status = RpcStatus::decode(resp.bytes().await.unwrap()).unwrap();
     assert!(status.message.contains("retry"), "{}", status.message);
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("tracewatch_intake_spans_total{outcome=\"throttled\"} 11"),
         "{metrics}"

@@ -5,7 +5,6 @@ mod common;
 
 use common::{slow_after_normal, start};
 use futures_util::StreamExt;
-use prost::Message;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -54,15 +53,8 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
     let mut stream = resp.bytes_stream();
     let mut buffer = String::new();
 
-    let body = slow_after_normal("live", "POST /pay", 120).encode_to_vec();
-    let sent = server
-        .http
-        .post(server.url("/v1/traces"))
-        .header("Content-Type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let request = slow_after_normal("live", "POST /pay", 120);
+    let sent = server.post_otlp(&request).await;
     assert_eq!(sent.status(), 200);
     let new = next_event(&mut stream, &mut buffer, "new")
         .await
@@ -102,15 +94,8 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
 #[actix_web::test]
 async fn a_manual_run_is_served_by_the_in_process_detectors() {
     let mut server = start(|_| {}).await;
-    let body = slow_after_normal("runs", "GET /x", 60).encode_to_vec();
-    server
-        .http
-        .post(server.url("/v1/traces"))
-        .header("Content-Type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let request = slow_after_normal("runs", "GET /x", 60);
+    server.post_otlp(&request).await;
     let resp = server
         .http
         .post(server.url("/api/anomaly-detection/run"))

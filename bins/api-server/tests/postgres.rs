@@ -5,7 +5,6 @@
 mod common;
 
 use common::{TestDatabase, slow_after_normal, start};
-use prost::Message;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -20,15 +19,8 @@ async fn the_api_on_postgresql_end_to_end() {
     assert_eq!(ready["store"], "postgres");
 
     for service in ["pg-a", "pg-b"] {
-        let body = slow_after_normal(service, "POST /pay", 120).encode_to_vec();
-        let resp = server
-            .http
-            .post(server.url("/v1/traces"))
-            .header("Content-Type", "application/x-protobuf")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let request = slow_after_normal(service, "POST /pay", 120);
+        let resp = server.post_otlp(&request).await;
         assert_eq!(resp.status(), 200);
     }
     let slow = |a: &Value| a["anomaly_subtype"] == "latency_spike";

@@ -9,7 +9,6 @@ mod common;
 
 use common::{TestServer, slow_after_normal, start};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use serde_json::Value;
 use std::collections::{BTreeSet, hash_map::DefaultHasher};
 use std::hash::{Hash, Hasher};
@@ -24,15 +23,7 @@ fn owner(service: &str, instances: usize) -> usize {
 }
 
 async fn send(server: &TestServer, request: &ExportTraceServiceRequest) {
-    let resp = server
-        .http
-        .post(server.url("/v1/traces"))
-        .header("Content-Type", "application/x-protobuf")
-        .body(request.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(server.post_otlp(request).await.status(), 200);
 }
 
 /// (service, operation, subtype) of every anomaly on `server`, once all `expected` services show one.

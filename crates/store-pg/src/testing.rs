@@ -28,18 +28,23 @@ pub struct TestDatabase {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A name no other test of any process uses (also a valid SQL identifier).
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "tracewatch_test_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 impl TestDatabase {
     #[allow(clippy::new_without_default)]
     pub async fn new() -> TestDatabase {
-        let name = format!(
-            "tracewatch_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        );
+        let name = unique_name();
         let mut admin = AsyncPgConnection::establish(&server_url())
             .await
             .expect("the test PostgreSQL server is reachable (see .ci/run)");
@@ -92,15 +97,7 @@ pub struct TempDir {
 impl TempDir {
     #[allow(clippy::new_without_default)]
     pub fn new() -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "tracewatch_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        ));
+        let path = std::env::temp_dir().join(unique_name());
         std::fs::create_dir_all(&path).expect("temporary directory created");
         TempDir { path }
     }

@@ -50,6 +50,24 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// `POST /v1/traces` of `request` in protobuf.
+    pub async fn post_otlp(&self, request: &ExportTraceServiceRequest) -> reqwest::Response {
+        use prost::Message;
+        self.http
+            .post(self.url("/v1/traces"))
+            .header("Content-Type", "application/x-protobuf")
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = self.http.get(self.url("/metrics")).send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let resp = self.http.get(self.url(path)).send().await.unwrap();
         let status = resp.status().as_u16();
