@@ -43,6 +43,10 @@ struct Args {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "TRACEWATCH_HTTP_WORKERS", default_value_t = 0)]
     http_workers: usize,
+    /// Where tracewatch sends its own spans and metrics (OTLP/HTTP base URL, such as a Collector's
+    /// http://127.0.0.1:4318); not exported when unset.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Milliseconds a first page of the anomaly list may be served from memory (0: never).
     #[arg(long, env = "TRACEWATCH_LIST_CACHE_MS", default_value_t = 1_000)]
     list_cache_ms: u64,
@@ -71,7 +75,10 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 #[actix_web::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let _telemetry = api_server::telemetry::init_tracing("tracewatch-api-server")?;
+    let _telemetry = api_server::telemetry::init_tracing(
+        "tracewatch-api-server",
+        args.otlp_endpoint.as_deref(),
+    )?;
     let auth = Authenticator::new(
         args.api_keys.as_deref(),
         args.jwt_secret.as_deref(),

@@ -328,6 +328,7 @@ async fn persist_loop(
     }
 }
 
+#[tracing::instrument(name = "store.insert_anomalies", skip_all, fields(anomalies = rows.len()))]
 async fn store_with_retries(
     store: &Store,
     rows: &[NewAnomaly],

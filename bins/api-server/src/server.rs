@@ -142,7 +142,8 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         if let Some(intake) = &intake_data {
             app = app.app_data(intake.clone());
         }
-        app.configure(|cfg| routes::configure(cfg, with_intake))
+        app.wrap_fn(trace_request)
+            .configure(|cfg| routes::configure(cfg, with_intake))
     })
     // Tells the process manager quickly; the pipeline drains after the HTTP server has stopped.
     .shutdown_timeout(10)
@@ -212,6 +213,39 @@ impl Running {
             pipeline.shutdown().await;
         }
     }
+}
+
+/// One tracing span per request (exported over OTLP when configured): method, route template and
+/// status, never headers (they may hold tokens) or query strings.
+fn trace_request<S>(
+    req: actix_web::dev::ServiceRequest,
+    service: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>> + use<S>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = req.match_pattern().unwrap_or_else(|| "unmatched".into()),
+        http.response.status_code = tracing::field::Empty,
+    );
+    let response = service.call(req);
+    let recorder = span.clone();
+    async move {
+        let response = response.await;
+        if let Ok(r) = &response {
+            recorder.record("http.response.status_code", r.status().as_u16());
+        }
+        response
+    }
+    .instrument(span)
 }
 
 /// SIGINT or SIGTERM.

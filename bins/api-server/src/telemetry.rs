@@ -207,10 +207,14 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Logs to stderr (filter with `RUST_LOG`, default `info`); with `OTEL_EXPORTER_OTLP_ENDPOINT` set,
-/// also exports spans and metrics over OTLP/HTTP (the exporter reads the standard `OTEL_*` variables).
-/// Must run before [`Metrics::new`] so that the instruments use the installed meter provider.
-pub fn init_tracing(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
+/// Logs to stderr (filter with `RUST_LOG`, default `info`); with an OTLP endpoint (the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, read by `main`), also exports spans and metrics over OTLP/HTTP to
+/// `<endpoint>/v1/traces` and `<endpoint>/v1/metrics`. Must run before [`Metrics::new`] so that the
+/// instruments use the installed meter provider.
+pub fn init_tracing(
+    service_name: &'static str,
+    otlp_endpoint: Option<&str>,
+) -> anyhow::Result<TelemetryGuard> {
     use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -220,8 +224,10 @@ pub fn init_tracing(service_name: &'static str) -> anyhow::Result<TelemetryGuard
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let otlp = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|v| !v.is_empty());
-    if !otlp {
+    let Some(endpoint) = otlp_endpoint
+        .map(|e| e.trim_end_matches('/'))
+        .filter(|e| !e.is_empty())
+    else {
         tracing_subscriber::registry()
             .with(filter)
             .with(fmt)
@@ -230,12 +236,14 @@ pub fn init_tracing(service_name: &'static str) -> anyhow::Result<TelemetryGuard
             tracer: None,
             meter: None,
         });
-    }
+    };
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name)
         .build();
+    use opentelemetry_otlp::WithExportConfig;
     let span_exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_endpoint(format!("{endpoint}/v1/traces"))
         .build()?;
     let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_resource(resource.clone())
@@ -243,6 +251,7 @@ pub fn init_tracing(service_name: &'static str) -> anyhow::Result<TelemetryGuard
         .build();
     let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
         .with_http()
+        .with_endpoint(format!("{endpoint}/v1/metrics"))
         .build()?;
     let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
         .with_resource(resource)
