@@ -1,11 +1,17 @@
-//! Grafana Tempo client side of tracewatch: decoding OTLP trace data (JSON, JSON lines, protobuf) and
-//! Tempo's trace-by-id answers into detect-core spans.
+//! Grafana Tempo client side of tracewatch: Tempo's HTTP API ([`TempoClient`]: search, trace by id,
+//! tags, TraceQL metrics) and decoding OTLP trace data (JSON, JSON lines, protobuf) and Tempo's
+//! trace-by-id answers into detect-core spans.
 
 pub mod decode;
 pub mod error;
+pub mod http;
 
 pub use decode::{
     ConvertedSpans, DecodeOutcome, InputFormat, TempoApiVersion, convert_traces_data, decode,
     decode_json, decode_json_line, decode_proto, decode_tempo_trace_proto, detect,
 };
 pub use error::{DecodeError, Result};
+pub use http::{
+    FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, TempoClient, TempoConfig,
+    TempoError, TempoResult, TraceSummary,
+};
