@@ -1,8 +1,11 @@
-//! detector-worker: runs tracewatch's detectors. Today: `replay` of OTLP files; continuous detection
-//! from Grafana Tempo comes with the `run` command.
+//! detector-worker: runs tracewatch's detectors: `run` (continuous detection from Grafana Tempo),
+//! `once` (a range of windows from Tempo, then exit) and `replay` (OTLP files, offline).
 
 mod anomaly_json;
 mod replay;
+mod tempo_window;
+mod windows;
+mod worker;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -11,7 +14,9 @@ use replay::{ReplayOptions, replay};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tempo_client::InputFormat;
 
 #[derive(Parser)]
@@ -21,8 +26,59 @@ struct Cli {
     command: Command,
 }
 
+/// Where the worker reads from and writes to.
+#[derive(clap::Args)]
+struct TempoArgs {
+    /// Tempo's HTTP API, for example http://tempo:3200.
+    #[arg(long, env = "TEMPO_ENDPOINT")]
+    tempo_endpoint: String,
+    /// Tenant sent as X-Scope-OrgID.
+    #[arg(long, env = "TEMPO_TENANT")]
+    tempo_tenant: Option<String>,
+    /// Authorization header value for Tempo (for example `Bearer …`). Never printed.
+    #[arg(long, env = "TEMPO_AUTHORIZATION", hide_env_values = true)]
+    tempo_authorization: Option<String>,
+    /// Seconds before a Tempo request is given up (then retried).
+    #[arg(long, env = "TEMPO_TIMEOUT_SECONDS", default_value_t = 30)]
+    tempo_timeout_seconds: u64,
+    /// Trace fetches in flight at once.
+    #[arg(long, env = "TEMPO_MAX_CONCURRENT_FETCHES", default_value_t = 16)]
+    tempo_max_concurrent_fetches: usize,
+    /// PostgreSQL URL; the embedded store when unset. Never printed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Directory of the embedded store.
+    #[arg(long, env = "TRACEWATCH_DATA_DIR", default_value = store_pg::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Detect continuously: process each window of Tempo's traces once it has closed.
+    Run {
+        #[command(flatten)]
+        tempo: TempoArgs,
+        /// Seconds between rounds.
+        #[arg(long, env = "TRACEWATCH_INTERVAL_SECONDS", default_value_t = 10)]
+        interval_seconds: u64,
+        /// Seconds spans may take to reach Tempo; a window is processed once its end is this far past.
+        #[arg(long, env = "TRACEWATCH_INGESTION_LAG_SECONDS", default_value_t = 300)]
+        lag_seconds: u64,
+        /// Seconds the stream lease lasts without renewal: how soon a standby takes over a dead worker.
+        #[arg(long, env = "TRACEWATCH_LEASE_SECONDS", default_value_t = 60)]
+        lease_seconds: u64,
+    },
+    /// Process every window of a time range from Tempo, in order, then exit.
+    Once {
+        #[command(flatten)]
+        tempo: TempoArgs,
+        /// RFC 3339 start of the range.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// RFC 3339 end of the range (exclusive).
+        #[arg(long)]
+        to: chrono::DateTime<chrono::Utc>,
+    },
     /// Run every detector over OTLP trace files; print anomalies as JSON lines on stdout.
     Replay {
         /// Input files, in event-time order (`-` for stdin).
@@ -50,6 +106,49 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Run {
+            tempo,
+            interval_seconds,
+            lag_seconds,
+            lease_seconds,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let detection = detection(&tempo).await?;
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = stop.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    tracing::info!("stopping after the current window");
+                    flag.store(true, Ordering::SeqCst);
+                });
+                let settings = worker::RunSettings {
+                    interval: Duration::from_secs(interval_seconds.max(1)),
+                    lag: Duration::from_secs(lag_seconds),
+                    lease_ttl: Duration::from_secs(lease_seconds.max(2)),
+                    holder: format!(
+                        "detector-worker:{}:{}",
+                        std::process::id(),
+                        uuid::Uuid::new_v4()
+                    ),
+                };
+                worker::run(detection, settings, stop).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once { tempo, from, to } => {
+            anyhow::ensure!(to > from, "--to must be after --from");
+            let runtime = tokio::runtime::Runtime::new()?;
+            let total = runtime.block_on(async {
+                let mut detection = detection(&tempo).await?;
+                worker::once(&mut detection, from, to).await
+            })?;
+            eprintln!(
+                "once: {} traces, {} spans, {} anomalies ({} new or merged)",
+                total.traces, total.spans, total.anomalies, total.stored
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay {
             files,
             format,
@@ -117,6 +216,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
+    }
+}
+
+/// The store, the Tempo client and an engine with the stored configuration.
+async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
+    init_logging();
+    let store = store_pg::Store::open(args.database_url.as_deref(), &args.data_dir)
+        .await
+        .context("cannot open the store")?;
+    let tempo = tempo_client::TempoClient::new(tempo_client::TempoConfig {
+        endpoint: args.tempo_endpoint.clone(),
+        timeout: Duration::from_secs(args.tempo_timeout_seconds.max(1)),
+        max_concurrent_fetches: args.tempo_max_concurrent_fetches,
+        tenant: args.tempo_tenant.clone(),
+        authorization: args.tempo_authorization.clone(),
+        ..tempo_client::TempoConfig::default()
+    })?;
+    use store_pg::Repository;
+    let config = store
+        .load_config()
+        .await
+        .context("cannot load the configuration")?;
+    Ok(windows::Detection {
+        store,
+        tempo,
+        engine: detect_core::Engine::new(config),
+        notify_min_severity: detect_core::Severity::High,
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = interrupt.await;
+        return;
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = term.recv() => {}
     }
 }
 

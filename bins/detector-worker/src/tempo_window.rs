@@ -1,0 +1,66 @@
+//! The spans of one window, from Tempo: every trace whose root starts in `[start, end)` (so that a
+//! trace crossing a window boundary is read once), found by search (split while answers come back
+//! full) and fetched by id, a bounded number at a time. A window is read whole or not at all: any
+//! fetch that fails after the client's retries fails the window, so it is tried again rather than
+//! detected on part of its traffic.
+
+use detect_core::Span;
+use futures_util::{StreamExt, stream};
+use tempo_client::{SearchRequest, TempoClient, TempoResult};
+
+/// Traces per search answer (Tempo's `max_result_limit` defaults to 262,144).
+const SEARCH_LIMIT: u32 = 5_000;
+
+#[derive(Debug, Default)]
+pub struct WindowSpans {
+    /// In start order.
+    pub spans: Vec<Span>,
+    pub traces: u64,
+    /// Found by search but gone by the time they were fetched.
+    pub missing_traces: u64,
+    /// Traces Tempo could only give in part.
+    pub partial_traces: u64,
+    pub skipped_spans: u64,
+}
+
+/// `start` and `end` in Unix nanoseconds; Tempo is searched by whole seconds around them.
+pub async fn fetch_window(tempo: &TempoClient, start: u64, end: u64) -> TempoResult<WindowSpans> {
+    const NANOS: u64 = 1_000_000_000;
+    let summaries = tempo
+        .search_all(&SearchRequest {
+            query: "{}".into(),
+            start: start / NANOS,
+            end: end.div_ceil(NANOS),
+            limit: SEARCH_LIMIT,
+            spans_per_span_set: 1,
+        })
+        .await?;
+    let ids: Vec<_> = summaries
+        .into_iter()
+        .filter(|t| (start..end).contains(&t.start_unix_nanos))
+        .map(|t| t.trace_id)
+        .collect();
+    let limit = tempo.config().max_concurrent_fetches;
+    let fetched: Vec<_> = stream::iter(ids)
+        .map(|id| async move { tempo.trace(&id).await })
+        .buffer_unordered(limit)
+        .collect()
+        .await;
+    let mut window = WindowSpans::default();
+    for trace in fetched {
+        match trace? {
+            None => window.missing_traces += 1,
+            Some(t) => {
+                window.traces += 1;
+                window.partial_traces += u64::from(t.partial.is_some());
+                window.skipped_spans += t.skipped_spans as u64;
+                window.spans.extend(t.spans);
+            }
+        }
+    }
+    // Fetches finish in any order; the engine wants event time.
+    window
+        .spans
+        .sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
+    Ok(window)
+}

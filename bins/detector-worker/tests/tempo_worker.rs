@@ -1,0 +1,365 @@
+//! `detector-worker once` and `run` as processes, against a local server that answers as Tempo does
+//! (search by window with `limit`, trace by id on the v2 path in protobuf) and a real PostgreSQL:
+//! anomalies stored once however often a range is processed, one run record per window, the cursor
+//! moved past what is done; a failing Tempo leaves a failed run with the reason and the cursor where
+//! it was; and of two `run` workers, one processes while the other stands by and takes over, from the
+//! cursor, when the first is killed.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use chrono::{TimeZone, Utc};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData, span};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+use store_pg::testing::TestDatabase;
+use store_pg::{AnomalyFilter, PgStore, Repository};
+
+const NANOS: u64 = 1_000_000_000;
+/// Minutes of traffic the fake Tempo holds, from `t0()`.
+const MINUTES: u64 = 12;
+
+/// 2026-01-05T10:00:00Z.
+fn t0() -> u64 {
+    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+        .unwrap()
+        .timestamp() as u64
+        * NANOS
+}
+
+/// Tempo's v2 trace-by-id answer: field 1 is the trace.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TraceByIdResponse {
+    #[prost(message, optional, tag = "1")]
+    trace: Option<TracesData>,
+}
+
+struct StoredTrace {
+    start: u64,
+    data: TracesData,
+}
+
+#[derive(Default)]
+struct FakeTempo {
+    /// By hex id (ordered, so answers are deterministic).
+    traces: BTreeMap<String, StoredTrace>,
+    broken: AtomicBool,
+    /// Milliseconds each trace fetch takes.
+    fetch_delay_ms: AtomicU32,
+    searches: AtomicU32,
+    seen_windows: Mutex<Vec<(u64, u64)>>,
+}
+
+fn attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// ~4 requests a second of `GET /x` on `shop`, about 20 ms each; in minute 10 some take 2 s.
+fn traffic() -> BTreeMap<String, StoredTrace> {
+    let mut traces = BTreeMap::new();
+    for i in 0..(MINUTES * 60 * 4) {
+        let start = t0() + i * NANOS / 4;
+        let minute = i / 240;
+        let slow = minute == 10 && i % 20 == 0;
+        let ms = if slow {
+            2_000.0
+        } else {
+            20.0 * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
+        };
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+        id[8..].copy_from_slice(&(i + 1).to_be_bytes());
+        let data = TracesData {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![attr("service.name", "shop")],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: id.to_vec(),
+                        span_id: (i + 1).to_be_bytes().to_vec(),
+                        name: "GET /x".into(),
+                        kind: span::SpanKind::Server as i32,
+                        start_time_unix_nano: start,
+                        end_time_unix_nano: start + (ms * 1e6) as u64,
+                        ..Span::default()
+                    }],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        // Tempo drops leading zeros from ids in search answers.
+        traces.insert(hex::encode(id), StoredTrace { start, data });
+    }
+    traces
+}
+
+async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
+    if fake.broken.load(Ordering::SeqCst) {
+        return HttpResponse::InternalServerError().body("tempo is down");
+    }
+    let query: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let path = req.path();
+    if path == "/api/search" {
+        fake.searches.fetch_add(1, Ordering::SeqCst);
+        let start: u64 = query["start"].parse().unwrap();
+        let end: u64 = query["end"].parse().unwrap();
+        let limit: usize = query["limit"].parse().unwrap();
+        fake.seen_windows.lock().unwrap().push((start, end));
+        let found: Vec<String> = fake
+            .traces
+            .iter()
+            .filter(|(_, t)| (start * NANOS..end * NANOS).contains(&t.start))
+            .take(limit)
+            .map(|(id, t)| {
+                format!(
+                    r#"{{"traceID":"{}","rootServiceName":"shop","startTimeUnixNano":"{}","durationMs":20}}"#,
+                    id.trim_start_matches('0'),
+                    t.start
+                )
+            })
+            .collect();
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(format!(r#"{{"traces":[{}]}}"#, found.join(",")));
+    }
+    if let Some(id) = path.strip_prefix("/api/v2/traces/") {
+        let delay = fake.fetch_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+        }
+        let trace = fake.traces.get(id).map(|t| t.data.clone());
+        return HttpResponse::Ok()
+            .content_type("application/protobuf")
+            .body(TraceByIdResponse { trace }.encode_to_vec());
+    }
+    HttpResponse::NotFound().body("404 page not found\n")
+}
+
+struct Tempo {
+    fake: web::Data<FakeTempo>,
+    base: String,
+}
+
+async fn start_tempo() -> Tempo {
+    let fake = web::Data::new(FakeTempo {
+        traces: traffic(),
+        ..FakeTempo::default()
+    });
+    let data = fake.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(tempo))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    tokio::spawn(server.run());
+    Tempo { fake, base }
+}
+
+fn rfc3339(nanos: u64) -> String {
+    Utc.timestamp_nanos(nanos as i64).to_rfc3339()
+}
+
+/// `detector-worker once` over the whole traffic; its exit status and stderr.
+async fn once(tempo: &Tempo, db: &TestDatabase) -> (bool, String) {
+    let (base, url) = (tempo.base.clone(), db.url.clone());
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
+            .args([
+                "once",
+                "--from",
+                &rfc3339(t0()),
+                "--to",
+                &rfc3339(t0() + MINUTES * 60 * NANOS),
+            ])
+            .env("TEMPO_ENDPOINT", base)
+            .env("DATABASE_URL", url)
+            .env("TEMPO_TIMEOUT_SECONDS", "2")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+async fn latency_rows(store: &PgStore) -> Vec<store_pg::AnomalyRecord> {
+    store
+        .list_anomalies(
+            &AnomalyFilter {
+                service: Some("shop".into()),
+                anomaly_subtype: Some("latency_spike".into()),
+                ..AnomalyFilter::default()
+            },
+            500,
+            None,
+        )
+        .await
+        .unwrap()
+        .items
+}
+
+#[actix_web::test]
+async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
+    let tempo = start_tempo().await;
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once(&tempo, &db).await;
+    assert!(ok, "{stderr}");
+    let store = db.store().await;
+    let rows = latency_rows(&store).await;
+    assert!(!rows.is_empty(), "the slow minute is found: {stderr}");
+    let occurrences: i64 = rows.iter().map(|r| r.occurrences).sum();
+    assert!(occurrences >= 10, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.observed_value.unwrap() > 1_500.0),
+        "{rows:?}"
+    );
+    let cursor = store.get_cursor("tempo:windows").await.unwrap().unwrap();
+    assert_eq!(
+        cursor.timestamp_nanos_opt().unwrap() as u64,
+        t0() + MINUTES * 60 * NANOS
+    );
+    // Every window was searched with both ends (Tempo looks only at recent data without them).
+    let windows = tempo.fake.seen_windows.lock().unwrap().clone();
+    assert_eq!(windows.len() as u64, MINUTES, "{windows:?}");
+    assert!(windows.iter().all(|(s, e)| e - s == 60));
+
+    // The same range again: nothing new is stored.
+    let (ok, stderr) = once(&tempo, &db).await;
+    assert!(ok, "{stderr}");
+    let again = latency_rows(&store).await;
+    assert_eq!(again.len(), rows.len());
+    assert_eq!(
+        again.iter().map(|r| r.occurrences).sum::<i64>(),
+        occurrences,
+        "a window processed twice adds nothing"
+    );
+}
+
+#[actix_web::test]
+async fn a_failing_tempo_fails_the_window_with_the_reason_and_keeps_the_cursor() {
+    let tempo = start_tempo().await;
+    tempo.fake.broken.store(true, Ordering::SeqCst);
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once(&tempo, &db).await;
+    assert!(!ok, "exits non-zero");
+    assert!(
+        stderr.contains("500") && stderr.contains("tempo is down"),
+        "{stderr}"
+    );
+    let store = db.store().await;
+    assert_eq!(store.get_cursor("tempo:windows").await.unwrap(), None);
+    let run = store.claim_pending_run("probe").await.unwrap();
+    assert!(
+        run.is_none(),
+        "the failed window's run is finished, not left pending"
+    );
+    // Tempo is back: the same command now processes everything.
+    tempo.fake.broken.store(false, Ordering::SeqCst);
+    let (ok, stderr) = once(&tempo, &db).await;
+    assert!(ok, "{stderr}");
+    assert!(!latency_rows(&store).await.is_empty());
+}
+
+/// `detector-worker run` with the cursor at `t0()`: every window is due (the traffic is in the past).
+fn spawn_run(tempo: &Tempo, db: &TestDatabase) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_detector-worker"))
+        .args([
+            "run",
+            "--interval-seconds",
+            "1",
+            "--lag-seconds",
+            "0",
+            "--lease-seconds",
+            "3",
+        ])
+        .env("TEMPO_ENDPOINT", &tempo.base)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn of_two_workers_one_processes_and_the_other_takes_over_when_it_dies() {
+    let tempo = start_tempo().await;
+    // About 0.4 s a window, so that the first worker is killed in the middle.
+    tempo.fake.fetch_delay_ms.store(25, Ordering::SeqCst);
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let t = Utc.timestamp_nanos(t0() as i64);
+    assert!(
+        store
+            .advance_cursor("tempo:windows", None, t)
+            .await
+            .unwrap()
+    );
+    let end = t0() + MINUTES * 60 * NANOS;
+
+    let mut first = spawn_run(&tempo, &db);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut second = spawn_run(&tempo, &db);
+    // Let the first do a few windows, then kill it without warning.
+    let position = |store: PgStore| async move {
+        store
+            .get_cursor("tempo:windows")
+            .await
+            .unwrap()
+            .map_or(0, |c| c.timestamp_nanos_opt().unwrap() as u64)
+    };
+    for _ in 0..200 {
+        if position(db.store().await).await >= t0() + 3 * 60 * NANOS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+    let killed_at = position(db.store().await).await;
+    assert!(killed_at < end, "killed before the end");
+
+    // The second takes over once the lease expires and finishes every window.
+    let mut reached = 0;
+    for _ in 0..600 {
+        reached = position(db.store().await).await;
+        if reached >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(
+        reached >= end,
+        "the second worker carried on: {} of {} windows",
+        (reached - t0()) / (60 * NANOS),
+        MINUTES
+    );
+    // Nothing was lost: the slow minute (minute 10) is stored.
+    assert!(!latency_rows(&store).await.is_empty());
+}
