@@ -238,10 +238,11 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         .load_config()
         .await
         .context("cannot load the configuration")?;
+    let engine = windows::load_engine(&store, config).await?;
     Ok(windows::Detection {
         store,
         tempo,
-        engine: detect_core::Engine::new(config),
+        engine,
         notify_min_severity: detect_core::Severity::High,
     })
 }

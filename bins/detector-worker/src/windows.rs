@@ -7,13 +7,15 @@
 
 use crate::tempo_window::fetch_window;
 use chrono::{DateTime, TimeZone, Utc};
-use detect_core::{Anomaly, Engine, Severity, UnixNanos};
+use detect_core::{Anomaly, DetectionConfig, Engine, LearnedState, Severity, UnixNanos};
 use store_pg::{NewAnomaly, Repository, RunStatus, RunTrigger, Store};
 use tempo_client::TempoClient;
 use tracing::{info, warn};
 
 /// The cursor of the Tempo window stream.
 pub const CURSOR: &str = "tempo:windows";
+/// Where the stream's engine keeps what it has learned (`detector_baselines`).
+pub const LEARNED: &str = "engine:tempo:windows";
 
 pub struct Detection {
     pub store: Store,
@@ -37,6 +39,28 @@ impl WindowReport {
         self.traces += other.traces;
         self.anomalies += other.anomalies;
         self.stored += other.stored;
+    }
+}
+
+/// The engine for the stream: what the store holds, when it was learned under `config`; a fresh one
+/// otherwise (saying why).
+pub async fn load_engine(store: &Store, config: DetectionConfig) -> anyhow::Result<Engine> {
+    let Some(saved) = store.load_baseline(LEARNED).await? else {
+        info!("no learned state yet: the detectors start learning");
+        return Ok(Engine::new(config));
+    };
+    let restored = serde_json::from_value::<LearnedState>(saved)
+        .map_err(|e| e.to_string())
+        .and_then(|state| Engine::with_learned(config.clone(), state).map_err(|e| e.to_string()));
+    match restored {
+        Ok(engine) => {
+            info!("went on from the learned state in the store");
+            Ok(engine)
+        }
+        Err(reason) => {
+            warn!(%reason, "the learned state in the store is not used; the detectors start learning");
+            Ok(Engine::new(config))
+        }
     }
 }
 
@@ -116,6 +140,12 @@ impl Detection {
             .iter()
             .filter(|o| !matches!(o, store_pg::InsertOutcome::Duplicate))
             .count() as u64;
+        // Saved before the cursor moves: a worker that takes over goes on from here. (A crash between
+        // the two makes the next worker learn this window twice; its anomalies are not stored twice.)
+        let learned = serde_json::to_value(self.engine.learned())?;
+        self.store
+            .save_baselines(&[(LEARNED.to_owned(), learned)])
+            .await?;
         Ok(WindowReport {
             spans,
             traces: window.traces,

@@ -182,15 +182,21 @@ fn rfc3339(nanos: u64) -> String {
 
 /// `detector-worker once` over the whole traffic; its exit status and stderr.
 async fn once(tempo: &Tempo, db: &TestDatabase) -> (bool, String) {
+    once_over(tempo, db, 0, MINUTES).await
+}
+
+/// `detector-worker once` over minutes `[from, to)` of the traffic.
+async fn once_over(tempo: &Tempo, db: &TestDatabase, from: u64, to: u64) -> (bool, String) {
     let (base, url) = (tempo.base.clone(), db.url.clone());
+    let minute = 60 * NANOS;
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
             .args([
                 "once",
                 "--from",
-                &rfc3339(t0()),
+                &rfc3339(t0() + from * minute),
                 "--to",
-                &rfc3339(t0() + MINUTES * 60 * NANOS),
+                &rfc3339(t0() + to * minute),
             ])
             .env("TEMPO_ENDPOINT", base)
             .env("DATABASE_URL", url)
@@ -256,6 +262,36 @@ async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
         again.iter().map(|r| r.occurrences).sum::<i64>(),
         occurrences,
         "a window processed twice adds nothing"
+    );
+}
+
+/// The number in "… N spans learned)" of a latency anomaly's description.
+fn spans_learned(description: &str) -> u64 {
+    let before = description.split(" spans learned").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn a_second_process_goes_on_from_what_the_first_learned() {
+    let tempo = start_tempo().await;
+    let db = TestDatabase::new().await;
+    // Two processes, one after the other: minutes 0–6, then 6–12 (the slow minute is 10).
+    let (ok, stderr) = once_over(&tempo, &db, 0, 6).await;
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = once_over(&tempo, &db, 6, MINUTES).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("went on from the learned state"),
+        "{stderr}"
+    );
+    let store = db.store().await;
+    let rows = latency_rows(&store).await;
+    let learned = spans_learned(rows[0].description.as_deref().unwrap());
+    // Ten minutes of history at 2 spans a second on this key (minus the warm-up), not four.
+    assert!(
+        learned > 6 * 60 * 4,
+        "{learned} spans learned: {:?}",
+        rows[0].description
     );
 }
 

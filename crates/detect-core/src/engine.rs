@@ -17,6 +17,7 @@ use crate::detect::rates::RateDetector;
 use crate::detect::resource::ResourceDetector;
 use crate::detect::security::SecurityDetector;
 use crate::keys::KeyInterner;
+use crate::learned::{LEARNED_VERSION, LearnedError, LearnedState, config_entries};
 use crate::sampling::is_sampled;
 use crate::span::{Span, UnixNanos};
 use crate::traces::{KeyedSpan, TraceAssembler};
@@ -85,6 +86,56 @@ impl Engine {
             stats: EngineStats::default(),
             config,
         }
+    }
+
+    /// What the engine has learned, to save (see [`crate::learned`]).
+    pub fn learned(&self) -> LearnedState {
+        let (principals, security_first_window) = self.security.principals();
+        LearnedState {
+            version: LEARNED_VERSION,
+            config: config_entries(&self.config),
+            keys: (0..self.keys.len())
+                .map(|i| {
+                    let key = crate::keys::KeyId(i as u32);
+                    (
+                        self.keys.service(key).to_owned(),
+                        self.keys.operation(key).to_owned(),
+                    )
+                })
+                .collect(),
+            latency: self.latency.baselines().to_vec(),
+            rates: self.rates.key_states().to_vec(),
+            children: self.resource.children().to_vec(),
+            shapes: self.resource.shape_states(),
+            principals,
+            security_first_window,
+            clock: self.clock,
+            next_to_close: self.next_to_close,
+        }
+    }
+
+    /// An engine that goes on from a saved state, which must have been learned under `config`.
+    pub fn with_learned(
+        config: DetectionConfig,
+        state: LearnedState,
+    ) -> Result<Self, LearnedError> {
+        state.check(&config)?;
+        let mut engine = Engine::new(config);
+        for (service, operation) in &state.keys {
+            engine
+                .keys
+                .intern(service, operation)
+                .ok_or(LearnedError::TooManyKeys)?;
+        }
+        engine.latency.set_baselines(state.latency);
+        engine.rates.set_key_states(state.rates);
+        engine.resource.restore(state.children, state.shapes);
+        engine
+            .security
+            .restore(state.principals, state.security_first_window);
+        engine.clock = state.clock;
+        engine.next_to_close = state.next_to_close;
+        Ok(engine)
     }
 
     pub fn config(&self) -> &DetectionConfig {

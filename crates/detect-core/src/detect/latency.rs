@@ -40,6 +40,15 @@ impl LatencyDetector {
         }
     }
 
+    /// The learned baselines, by key index (for [`crate::learned`]).
+    pub(crate) fn baselines(&self) -> &[Baseline] {
+        &self.baselines
+    }
+
+    pub(crate) fn set_baselines(&mut self, baselines: Vec<Baseline>) {
+        self.baselines = baselines;
+    }
+
     pub fn baseline(&self, key: KeyId) -> Option<&Baseline> {
         self.baselines.get(key.index())
     }

@@ -18,12 +18,13 @@ pub struct RateDetector {
     params: TrendParams,
 }
 
-#[derive(Default)]
-struct KeyState {
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct KeyState {
     /// The first window the key had a span in: earlier windows are not zeros for it.
     first_window: u64,
     errors: ErrorBaseline,
     throughput: ThroughputBaseline,
+    #[serde(skip)]
     last_trace: Option<TraceId>,
 }
 
@@ -38,6 +39,15 @@ struct ServiceWindow {
 }
 
 impl RateDetector {
+    /// The learned per-key state, by key index (for [`crate::learned`]).
+    pub(crate) fn key_states(&self) -> &[KeyState] {
+        &self.keys
+    }
+
+    pub(crate) fn set_key_states(&mut self, keys: Vec<KeyState>) {
+        self.keys = keys;
+    }
+
     pub fn new(config: &DetectionConfig) -> Self {
         RateDetector {
             windows: BTreeMap::new(),

@@ -32,16 +32,24 @@ const MAX_OPERATIONS_PER_ROOT: usize = 2_000;
 const SHAPE_MIN_SIZE_RATIO: f64 = 2.0;
 const MAX_SHAPE_IN_DESCRIPTION: usize = 120;
 
-#[derive(Clone, Debug, Default)]
-struct ChildCount {
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ChildCount {
     n: u32,
     mean: f64,
 }
 
-#[derive(Debug, Default)]
-struct RootShape {
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RootShape {
     traces: u32,
     operations: HashMap<KeyId, u32>,
+    span_count: Baseline,
+}
+
+/// A root operation's learned shape, with operations by key index (for [`crate::learned`]).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ShapeState {
+    traces: u32,
+    operations: Vec<(u32, u32)>,
     span_count: Baseline,
 }
 
@@ -52,6 +60,42 @@ pub struct ResourceDetector {
 }
 
 impl ResourceDetector {
+    pub(crate) fn children(&self) -> &[ChildCount] {
+        &self.children
+    }
+
+    pub(crate) fn shape_states(&self) -> Vec<ShapeState> {
+        self.shapes
+            .iter()
+            .map(|s| {
+                let mut operations: Vec<(u32, u32)> =
+                    s.operations.iter().map(|(k, n)| (k.0, *n)).collect();
+                operations.sort_unstable();
+                ShapeState {
+                    traces: s.traces,
+                    operations,
+                    span_count: s.span_count.clone(),
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn restore(&mut self, children: Vec<ChildCount>, shapes: Vec<ShapeState>) {
+        self.children = children;
+        self.shapes = shapes
+            .into_iter()
+            .map(|s| RootShape {
+                traces: s.traces,
+                operations: s
+                    .operations
+                    .into_iter()
+                    .map(|(k, n)| (KeyId(k), n))
+                    .collect(),
+                span_count: s.span_count,
+            })
+            .collect();
+    }
+
     pub fn new(config: &DetectionConfig) -> Self {
         let threshold = config.resource.shape_span_count_threshold_stddev;
         ResourceDetector {

@@ -66,6 +66,33 @@ pub struct SecurityDetector {
 }
 
 impl SecurityDetector {
+    /// Principals seen on each sensitive route, sorted, and the first window (for [`crate::learned`]).
+    pub(crate) fn principals(&self) -> (Vec<(String, Vec<String>)>, Option<u64>) {
+        let mut routes: Vec<(String, Vec<String>)> = self
+            .principals
+            .iter()
+            .map(|(route, known)| {
+                let mut names: Vec<String> = known.iter().map(|p| p.to_string()).collect();
+                names.sort_unstable();
+                (route.to_string(), names)
+            })
+            .collect();
+        routes.sort_unstable();
+        (routes, self.first_window)
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        routes: Vec<(String, Vec<String>)>,
+        first_window: Option<u64>,
+    ) {
+        self.principals = routes
+            .into_iter()
+            .map(|(route, names)| (route.into(), names.into_iter().map(Into::into).collect()))
+            .collect();
+        self.first_window = first_window;
+    }
+
     pub fn new() -> Self {
         SecurityDetector {
             windows: BTreeMap::new(),
