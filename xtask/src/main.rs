@@ -2,6 +2,7 @@
 //! quality on them, running the tests, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
 
 mod bench_api;
+mod bench_worker;
 mod eval;
 mod gen_traces;
 mod test;
@@ -26,6 +27,8 @@ enum Command {
     Test(test::TestArgs),
     /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
     BenchApi(bench_api::BenchApiArgs),
+    /// `detector-worker once` over an hour of 1M spans served by a local Tempo-like server.
+    BenchWorker(bench_worker::BenchWorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test::run(&args),
         Command::BenchApi(args) => bench_api::run(&args),
+        Command::BenchWorker(args) => bench_worker::run(&args),
     };
     match result {
         Ok(code) => code,
