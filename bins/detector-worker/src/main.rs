@@ -3,6 +3,7 @@
 
 mod anomaly_json;
 mod replay;
+mod shard;
 mod tempo_window;
 mod windows;
 mod worker;
@@ -50,6 +51,9 @@ struct TempoArgs {
     /// Directory of the embedded store.
     #[arg(long, env = "TRACEWATCH_DATA_DIR", default_value = store_pg::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// This worker's share of the services, K/N (root service hashed with FNV-1a).
+    #[arg(long, env = "TRACEWATCH_SHARD", default_value = "0/1")]
+    shard: shard::Shard,
 }
 
 #[derive(Subcommand)]
@@ -238,8 +242,9 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         .load_config()
         .await
         .context("cannot load the configuration")?;
-    let engine = windows::load_engine(&store, config).await?;
+    let engine = windows::load_engine(&store, args.shard, config).await?;
     Ok(windows::Detection {
+        shard: args.shard,
         store,
         tempo,
         engine,

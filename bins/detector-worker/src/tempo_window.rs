@@ -4,6 +4,7 @@
 //! fetch that fails after the client's retries fails the window, so it is tried again rather than
 //! detected on part of its traffic.
 
+use crate::shard::Shard;
 use detect_core::Span;
 use futures_util::{StreamExt, stream};
 use tempo_client::{SearchRequest, TempoClient, TempoResult};
@@ -23,8 +24,14 @@ pub struct WindowSpans {
     pub skipped_spans: u64,
 }
 
-/// `start` and `end` in Unix nanoseconds; Tempo is searched by whole seconds around them.
-pub async fn fetch_window(tempo: &TempoClient, start: u64, end: u64) -> TempoResult<WindowSpans> {
+/// `start` and `end` in Unix nanoseconds; Tempo is searched by whole seconds around them. Only the
+/// traces whose root service belongs to `shard` are fetched.
+pub async fn fetch_window(
+    tempo: &TempoClient,
+    shard: Shard,
+    start: u64,
+    end: u64,
+) -> TempoResult<WindowSpans> {
     const NANOS: u64 = 1_000_000_000;
     let summaries = tempo
         .search_all(&SearchRequest {
@@ -38,6 +45,7 @@ pub async fn fetch_window(tempo: &TempoClient, start: u64, end: u64) -> TempoRes
     let ids: Vec<_> = summaries
         .into_iter()
         .filter(|t| (start..end).contains(&t.start_unix_nanos))
+        .filter(|t| shard.owns(t.root_service.as_deref()))
         .map(|t| t.trace_id)
         .collect();
     let limit = tempo.config().max_concurrent_fetches;

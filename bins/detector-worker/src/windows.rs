@@ -5,6 +5,7 @@
 //! unreachable after retries, the store away) is marked failed with the reason and the cursor stays:
 //! it is tried again.
 
+use crate::shard::Shard;
 use crate::tempo_window::fetch_window;
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{Anomaly, DetectionConfig, Engine, LearnedState, Severity, UnixNanos};
@@ -18,6 +19,7 @@ pub const CURSOR: &str = "tempo:windows";
 pub const LEARNED: &str = "engine:tempo:windows";
 
 pub struct Detection {
+    pub shard: Shard,
     pub store: Store,
     pub tempo: TempoClient,
     pub engine: Engine,
@@ -44,8 +46,12 @@ impl WindowReport {
 
 /// The engine for the stream: what the store holds, when it was learned under `config`; a fresh one
 /// otherwise (saying why).
-pub async fn load_engine(store: &Store, config: DetectionConfig) -> anyhow::Result<Engine> {
-    let Some(saved) = store.load_baseline(LEARNED).await? else {
+pub async fn load_engine(
+    store: &Store,
+    shard: Shard,
+    config: DetectionConfig,
+) -> anyhow::Result<Engine> {
+    let Some(saved) = store.load_baseline(&shard.key(LEARNED)).await? else {
         info!("no learned state yet: the detectors start learning");
         return Ok(Engine::new(config));
     };
@@ -73,6 +79,11 @@ pub fn to_nanos(t: DateTime<Utc>) -> u64 {
 }
 
 impl Detection {
+    /// The cursor of this worker's shard.
+    pub fn cursor_key(&self) -> String {
+        self.shard.key(CURSOR)
+    }
+
     pub fn window_nanos(&self) -> u64 {
         self.engine.config().window_nanos()
     }
@@ -120,7 +131,7 @@ impl Detection {
     }
 
     async fn detect(&mut self, start: u64, end: u64) -> anyhow::Result<WindowReport> {
-        let window = fetch_window(&self.tempo, start, end).await?;
+        let window = fetch_window(&self.tempo, self.shard, start, end).await?;
         let mut found: Vec<Anomaly> = Vec::new();
         let spans = window.spans.len() as u64;
         for span in window.spans {
@@ -144,7 +155,7 @@ impl Detection {
         // the two makes the next worker learn this window twice; its anomalies are not stored twice.)
         let learned = serde_json::to_value(self.engine.learned())?;
         self.store
-            .save_baselines(&[(LEARNED.to_owned(), learned)])
+            .save_baselines(&[(self.shard.key(LEARNED), learned)])
             .await?;
         Ok(WindowReport {
             spans,
@@ -157,13 +168,14 @@ impl Detection {
     /// Moves the cursor to `end` unless it is there or further already (compare-and-set; a lost race
     /// means another worker moved it, which is fine: the window's writes are idempotent).
     async fn move_cursor(&self, end: u64) -> anyhow::Result<()> {
-        let current = self.store.get_cursor(CURSOR).await?;
+        let cursor = self.shard.key(CURSOR);
+        let current = self.store.get_cursor(&cursor).await?;
         if current.is_some_and(|c| to_nanos(c) >= end) {
             return Ok(());
         }
         if !self
             .store
-            .advance_cursor(CURSOR, current, to_time(end))
+            .advance_cursor(&cursor, current, to_time(end))
             .await?
         {
             warn!(window_end = %to_time(end), "the cursor was moved by someone else meanwhile");

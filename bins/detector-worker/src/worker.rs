@@ -55,12 +55,16 @@ pub async fn run(
     settings: RunSettings,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    info!(holder = %settings.holder, lag_s = settings.lag.as_secs(), "detector-worker running");
+    info!(holder = %settings.holder, shard = %detection.shard, lag_s = settings.lag.as_secs(), "detector-worker running");
     let mut holding = false;
     while !stop.load(Ordering::SeqCst) {
         match detection
             .store
-            .try_acquire_lease(LEASE, &settings.holder, settings.lease_ttl)
+            .try_acquire_lease(
+                &detection.shard.key(LEASE),
+                &settings.holder,
+                settings.lease_ttl,
+            )
             .await
         {
             Ok(true) => {
@@ -86,7 +90,10 @@ pub async fn run(
         sleep_unless_stopped(settings.interval, &stop).await;
     }
     if holding {
-        let _ = detection.store.release_lease(LEASE, &settings.holder).await;
+        let _ = detection
+            .store
+            .release_lease(&detection.shard.key(LEASE), &settings.holder)
+            .await;
         info!("gave the window stream back");
     }
     Ok(())
@@ -110,7 +117,7 @@ async fn process_due(
 ) -> anyhow::Result<WindowReport> {
     let w = detection.window_nanos();
     let due_end = now_nanos().saturating_sub(settings.lag.as_nanos() as u64);
-    let mut next = match detection.store.get_cursor(crate::windows::CURSOR).await? {
+    let mut next = match detection.store.get_cursor(&detection.cursor_key()).await? {
         Some(c) => to_nanos(c),
         None => detection.align(due_end).saturating_sub(w),
     };
@@ -119,7 +126,11 @@ async fn process_due(
         // Renew before each window: a worker that cannot is no longer the one processing.
         if !detection
             .store
-            .try_acquire_lease(LEASE, &settings.holder, settings.lease_ttl)
+            .try_acquire_lease(
+                &detection.shard.key(LEASE),
+                &settings.holder,
+                settings.lease_ttl,
+            )
             .await?
         {
             anyhow::bail!("the lease was taken over");
@@ -141,6 +152,7 @@ async fn serve_manual_runs(
         let result = match (run.window_start, run.window_end) {
             (Some(from), Some(to)) => {
                 let mut fresh = Detection {
+                    shard: detection.shard,
                     store: detection.store.clone(),
                     tempo: detection.tempo.clone(),
                     engine: Engine::new(detection.engine.config().clone()),

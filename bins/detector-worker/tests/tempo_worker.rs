@@ -40,6 +40,7 @@ struct TraceByIdResponse {
 
 struct StoredTrace {
     start: u64,
+    service: &'static str,
     data: TracesData,
 }
 
@@ -51,6 +52,7 @@ struct FakeTempo {
     /// Milliseconds each trace fetch takes.
     fetch_delay_ms: AtomicU32,
     searches: AtomicU32,
+    fetches: AtomicU32,
     seen_windows: Mutex<Vec<(u64, u64)>>,
 }
 
@@ -64,11 +66,13 @@ fn attr(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// ~4 requests a second of `GET /x` on `shop`, about 20 ms each; in minute 10 some take 2 s.
+/// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 some
+/// take 2 s. (With `--shard K/2`, `shop` is shard 0 and `cart` shard 1.)
 fn traffic() -> BTreeMap<String, StoredTrace> {
     let mut traces = BTreeMap::new();
-    for i in 0..(MINUTES * 60 * 4) {
-        let start = t0() + i * NANOS / 4;
+    for n in 0..(MINUTES * 60 * 8) {
+        let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
+        let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
         let minute = i / 240;
         let slow = minute == 10 && i % 20 == 0;
         let ms = if slow {
@@ -77,18 +81,18 @@ fn traffic() -> BTreeMap<String, StoredTrace> {
             20.0 * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
         };
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        id[8..].copy_from_slice(&(i + 1).to_be_bytes());
+        id[..8].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+        id[8..].copy_from_slice(&(n + 1).to_be_bytes());
         let data = TracesData {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
-                    attributes: vec![attr("service.name", "shop")],
+                    attributes: vec![attr("service.name", service)],
                     ..Resource::default()
                 }),
                 scope_spans: vec![ScopeSpans {
                     spans: vec![Span {
                         trace_id: id.to_vec(),
-                        span_id: (i + 1).to_be_bytes().to_vec(),
+                        span_id: (n + 1).to_be_bytes().to_vec(),
                         name: "GET /x".into(),
                         kind: span::SpanKind::Server as i32,
                         start_time_unix_nano: start,
@@ -101,7 +105,14 @@ fn traffic() -> BTreeMap<String, StoredTrace> {
             }],
         };
         // Tempo drops leading zeros from ids in search answers.
-        traces.insert(hex::encode(id), StoredTrace { start, data });
+        traces.insert(
+            hex::encode(id),
+            StoredTrace {
+                start,
+                service,
+                data,
+            },
+        );
     }
     traces
 }
@@ -128,8 +139,9 @@ async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
             .take(limit)
             .map(|(id, t)| {
                 format!(
-                    r#"{{"traceID":"{}","rootServiceName":"shop","startTimeUnixNano":"{}","durationMs":20}}"#,
+                    r#"{{"traceID":"{}","rootServiceName":"{}","startTimeUnixNano":"{}","durationMs":20}}"#,
                     id.trim_start_matches('0'),
+                    t.service,
                     t.start
                 )
             })
@@ -139,6 +151,7 @@ async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
             .body(format!(r#"{{"traces":[{}]}}"#, found.join(",")));
     }
     if let Some(id) = path.strip_prefix("/api/v2/traces/") {
+        fake.fetches.fetch_add(1, Ordering::SeqCst);
         let delay = fake.fetch_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
@@ -213,10 +226,14 @@ async fn once_over(tempo: &Tempo, db: &TestDatabase, from: u64, to: u64) -> (boo
 }
 
 async fn latency_rows(store: &PgStore) -> Vec<store_pg::AnomalyRecord> {
+    latency_rows_of(store, "shop").await
+}
+
+async fn latency_rows_of(store: &PgStore, service: &str) -> Vec<store_pg::AnomalyRecord> {
     store
         .list_anomalies(
             &AnomalyFilter {
-                service: Some("shop".into()),
+                service: Some(service.into()),
                 anomaly_subtype: Some("latency_spike".into()),
                 ..AnomalyFilter::default()
             },
@@ -322,6 +339,10 @@ async fn a_failing_tempo_fails_the_window_with_the_reason_and_keeps_the_cursor()
 
 /// `detector-worker run` with the cursor at `t0()`: every window is due (the traffic is in the past).
 fn spawn_run(tempo: &Tempo, db: &TestDatabase) -> std::process::Child {
+    spawn_shard(tempo, db, "0/1")
+}
+
+fn spawn_shard(tempo: &Tempo, db: &TestDatabase, shard: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_detector-worker"))
         .args([
             "run",
@@ -331,6 +352,8 @@ fn spawn_run(tempo: &Tempo, db: &TestDatabase) -> std::process::Child {
             "0",
             "--lease-seconds",
             "3",
+            "--shard",
+            shard,
         ])
         .env("TEMPO_ENDPOINT", &tempo.base)
         .env("DATABASE_URL", &db.url)
@@ -398,4 +421,66 @@ async fn of_two_workers_one_processes_and_the_other_takes_over_when_it_dies() {
     );
     // Nothing was lost: the slow minute (minute 10) is stored.
     assert!(!latency_rows(&store).await.is_empty());
+}
+
+/// Where the cursor `key` is, in nanoseconds (0 before it exists).
+async fn cursor_at(db: &TestDatabase, key: &str) -> u64 {
+    db.store()
+        .await
+        .get_cursor(key)
+        .await
+        .unwrap()
+        .map_or(0, |c| c.timestamp_nanos_opt().unwrap() as u64)
+}
+
+#[actix_web::test]
+async fn three_workers_share_two_shards_and_one_killed_mid_stream_loses_nothing() {
+    let tempo = start_tempo().await;
+    tempo.fake.fetch_delay_ms.store(25, Ordering::SeqCst);
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let (shop, cart) = ("tempo:windows:0-of-2", "tempo:windows:1-of-2");
+    for key in [shop, cart] {
+        let t = Utc.timestamp_nanos(t0() as i64);
+        assert!(store.advance_cursor(key, None, t).await.unwrap());
+    }
+    let end = t0() + MINUTES * 60 * NANOS;
+    // Shard 0 (shop) has an active worker and a standby; shard 1 (cart) one worker.
+    let mut shop_active = spawn_shard(&tempo, &db, "0/2");
+    let mut cart_worker = spawn_shard(&tempo, &db, "1/2");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut shop_standby = spawn_shard(&tempo, &db, "0/2");
+    for _ in 0..200 {
+        if cursor_at(&db, shop).await >= t0() + 3 * 60 * NANOS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shop_active.kill().unwrap();
+    let _ = shop_active.wait();
+    assert!(cursor_at(&db, shop).await < end, "killed mid-stream");
+    let mut done = false;
+    for _ in 0..600 {
+        if cursor_at(&db, shop).await >= end && cursor_at(&db, cart).await >= end {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for worker in [&mut cart_worker, &mut shop_standby] {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+    assert!(done, "both shards reached the end");
+    // Each shard detected its own service's slow minute; nothing was lost to the killed worker.
+    assert!(!latency_rows_of(&store, "shop").await.is_empty());
+    assert!(!latency_rows_of(&store, "cart").await.is_empty());
+    // Each shard fetched only its own traces: every trace was fetched by one shard (or, for the
+    // window the killed worker was in, twice), never by all three workers.
+    let fetches = tempo.fake.fetches.load(Ordering::SeqCst) as usize;
+    assert!(
+        fetches < tempo.fake.traces.len() * 3 / 2,
+        "{fetches} fetches of {} traces",
+        tempo.fake.traces.len()
+    );
 }
