@@ -3,6 +3,8 @@
 pub mod baseline;
 pub mod probability;
 pub mod trend;
+pub mod weekly;
 
 pub use baseline::{Baseline, BaselineParams, Judgement};
 pub use trend::{TrendBaseline, TrendJudgement, TrendParams};
+pub use weekly::WeeklyProfile;

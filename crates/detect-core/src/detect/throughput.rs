@@ -4,7 +4,9 @@
 //! transform `y = 2·√(c + 3/8)` (a Poisson count then has variance ≈ 1 whatever its mean) and judged
 //! against a [`TrendBaseline`] of past windows, so slow daily drift is followed, not flagged, and
 //! against the long-run level (an hour's exponentially weighted mean): a window must be far from both,
-//! so traffic coming back after a dip is not a spike. `z` is the smaller of the two distances.
+//! so traffic coming back after a dip is not a spike. Once a [`WeeklyProfile`] knows the hour from an
+//! earlier week, the window must also be far from the same hour of past weeks, so a rhythm that comes
+//! back every week (the Monday-morning ramp) is not an anomaly. `z` is the smallest of the distances.
 //! With `ŷ` the prediction and `ĉ = (ŷ/2)² − 3/8` the expected count:
 //! - spike: `z ≥ t(throughput_spike_threshold, n)`, `c ≥ throughput_min_change_ratio · ĉ` and
 //!   `c − ĉ ≥ min_requests_per_window` (a rise from 1 to 3 requests is not a spike);
@@ -19,7 +21,7 @@ use crate::anomaly::{Anomaly, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::span::TraceId;
 use crate::stats::probability::two_sided_truncated_variance;
-use crate::stats::{TrendBaseline, TrendParams};
+use crate::stats::{TrendBaseline, TrendParams, WeeklyProfile};
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThroughputBaseline {
@@ -28,6 +30,8 @@ pub struct ThroughputBaseline {
     long_run: f64,
     long_run_windows: u32,
     anomalous_since: Option<u64>,
+    #[serde(default)]
+    weekly: WeeklyProfile,
 }
 
 /// Windows the long-run level remembers.
@@ -95,16 +99,21 @@ pub fn judge(
         .judge(y, config.throughput_threshold_for(service), params);
     // The window must be far from both the recent trend and the long-run level: traffic coming back
     // after a dip is far above the dip's trend but not above the long-run level, and is no spike.
+    let seasonal = baseline.weekly.expected(window.start.0);
     let judgement = judgement.map(|mut j| {
-        let z_long = (y - baseline.long_run) / j.spread;
-        if z_long.signum() != j.z.signum() {
-            j.z = 0.0;
-        } else if z_long.abs() < j.z.abs() {
-            j.z = z_long;
-            j.predicted = baseline.long_run;
+        for level in std::iter::once(baseline.long_run).chain(seasonal) {
+            let z_level = (y - level) / j.spread;
+            if z_level.signum() != j.z.signum() {
+                j.z = 0.0;
+            } else if z_level.abs() < j.z.abs() {
+                j.z = z_level;
+                j.predicted = level;
+            }
         }
         j
     });
+    // The weekly profile learns every window: a weekly pattern is flagged the first week only.
+    baseline.weekly.learn(window.start.0, y);
     let verdict = judgement.and_then(|j| {
         let expected = expected_count(j.predicted);
         let c = count as f64;
@@ -244,6 +253,44 @@ mod tests {
             .enumerate()
             .map(|(i, c)| judge(&mut b, *c, "s", window(i as u64), &config, &p).map(|v| v.subtype))
             .collect()
+    }
+
+    #[test]
+    fn a_weekly_ramp_is_flagged_the_first_week_only() {
+        let config = DetectionConfig::default();
+        let p = params(&config);
+        let mut b = ThroughputBaseline::default();
+        let week = 7 * 24 * 60;
+        let wobble = steady(100, 10);
+        // Three weeks of minutes at ~100 requests; every week, hour 9 of day 4 triples.
+        let mut spikes_by_week = [0usize; 3];
+        let mut other = 0;
+        for i in 0..(3 * week) {
+            let minute_of_week = i % week;
+            let ramp = (4 * 24 * 60 + 9 * 60..4 * 24 * 60 + 10 * 60).contains(&minute_of_week);
+            let mut count = wobble[(i % 10) as usize];
+            if ramp {
+                count *= 3;
+            }
+            // One real incident in week 3 at another hour.
+            let incident = i == 2 * week + 2 * 24 * 60 + 15 * 60;
+            if incident {
+                count *= 4;
+            }
+            if let Some(v) = judge(&mut b, count, "s", window(i), &config, &p) {
+                if v.subtype == Subtype::ThroughputSpike && ramp {
+                    spikes_by_week[(i / week) as usize] += 1;
+                } else if incident {
+                    other += 1;
+                }
+            }
+        }
+        assert!(
+            spikes_by_week[0] > 0,
+            "the first week's ramp is new: {spikes_by_week:?}"
+        );
+        assert_eq!(spikes_by_week[1..], [0, 0], "later weeks expect it");
+        assert_eq!(other, 1, "an incident at another hour is still found");
     }
 
     /// Poisson-like wobble around `mean`, deterministic.
