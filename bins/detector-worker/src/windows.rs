@@ -79,6 +79,17 @@ pub fn to_nanos(t: DateTime<Utc>) -> u64 {
 }
 
 impl Detection {
+    /// Picks up a configuration changed through the API. Baselines are learned for one configuration,
+    /// so a changed one starts learning anew (and says so).
+    pub async fn refresh_config(&mut self) -> anyhow::Result<()> {
+        let config = self.store.load_config().await?;
+        if config != *self.engine.config() {
+            info!("the detection configuration changed: the detectors start learning under it");
+            self.engine = Engine::new(config);
+        }
+        Ok(())
+    }
+
     /// The cursor of this worker's shard.
     pub fn cursor_key(&self) -> String {
         self.shard.key(CURSOR)

@@ -72,6 +72,9 @@ pub async fn run(
                     info!("took the window stream");
                 }
                 holding = true;
+                if let Err(error) = detection.refresh_config().await {
+                    warn!(error = %format!("{error:#}"), "configuration not reloaded");
+                }
                 if let Err(error) = serve_manual_runs(&mut detection, &settings).await {
                     warn!(error = %format!("{error:#}"), "manual run failed");
                 }

@@ -484,3 +484,25 @@ async fn three_workers_share_two_shards_and_one_killed_mid_stream_loses_nothing(
         tempo.fake.traces.len()
     );
 }
+
+#[actix_web::test]
+async fn baselines_learned_under_another_configuration_are_not_used() {
+    let tempo = start_tempo().await;
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once_over(&tempo, &db, 0, 6).await;
+    assert!(ok, "{stderr}");
+    let store = db.store().await;
+    store
+        .update_config(
+            &serde_json::json!({ "latency_threshold_stddev": 4.0 }),
+            "test",
+        )
+        .await
+        .unwrap();
+    let (ok, stderr) = once_over(&tempo, &db, 6, MINUTES).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("learned under another configuration"),
+        "{stderr}"
+    );
+}
