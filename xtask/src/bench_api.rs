@@ -73,6 +73,7 @@ pub fn run(args: &BenchApiArgs) -> Result<std::process::ExitCode> {
         .worker_threads(1)
         .enable_all()
         .build()?;
+    tempo_client::install_tls_provider();
     runtime.block_on(bench(args, &binary))?;
     Ok(std::process::ExitCode::SUCCESS)
 }

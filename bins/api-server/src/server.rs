@@ -86,6 +86,7 @@ pub struct Running {
 
 pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     settings.validate()?;
+    tempo_client::install_tls_provider();
     let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)
         .await
         .context("cannot open the store")?;

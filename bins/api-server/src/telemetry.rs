@@ -241,6 +241,7 @@ pub fn init_tracing(
         .with_service_name(service_name)
         .build();
     use opentelemetry_otlp::WithExportConfig;
+    tempo_client::install_tls_provider();
     let span_exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(format!("{endpoint}/v1/traces"))

@@ -112,8 +112,16 @@ struct Answer {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Installs rustls' ring crypto provider for this process, once; reqwest refuses to build a client
+/// without one. Every binary that makes HTTP clients calls it at start (idempotent).
+pub fn install_tls_provider() {
+    // Err means a provider is installed already, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl TempoClient {
     pub fn new(config: TempoConfig) -> TempoResult<Self> {
+        install_tls_provider();
         let endpoint = config.endpoint.trim_end_matches('/').to_owned();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(TempoError::Config(format!(

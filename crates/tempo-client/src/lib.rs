@@ -13,5 +13,5 @@ pub use decode::{
 pub use error::{DecodeError, Result};
 pub use http::{
     FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, TempoClient, TempoConfig,
-    TempoError, TempoResult, TraceSummary,
+    TempoError, TempoResult, TraceSummary, install_tls_provider,
 };

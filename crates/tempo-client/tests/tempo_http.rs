@@ -336,3 +336,27 @@ fn bad_settings_are_refused() {
     });
     assert!(matches!(bad, Err(TempoError::Config(m)) if m.contains("http://")));
 }
+
+#[actix_web::test]
+async fn https_endpoints_speak_tls() {
+    // The fake speaks plain HTTP: a TLS handshake with it fails, as a transport error (not a panic,
+    // and not a silent fall back to plain HTTP).
+    let t = start().await;
+    let https = t.base.replace("http://", "https://");
+    let c = TempoClient::new(TempoConfig {
+        endpoint: https,
+        max_retries: 0,
+        ..TempoConfig::default()
+    })
+    .unwrap();
+    match c.ready().await {
+        Err(TempoError::Transport { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        t.fake.requests.load(Ordering::SeqCst),
+        0,
+        "no plain request was made"
+    );
+    t.handle.stop(false).await;
+}
