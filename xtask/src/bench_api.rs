@@ -9,11 +9,11 @@
 //!
 //! Figures go to docs/PERFORMANCE.md by hand, with the command line that made them.
 
+use crate::bench_support::str_attr;
 use anyhow::{Context, Result, bail};
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use detect_core::{AnomalyType, Severity};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
 use prost::Message;
@@ -51,23 +51,7 @@ impl Drop for Server {
 }
 
 pub fn run(args: &BenchApiArgs) -> Result<std::process::ExitCode> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--quiet",
-            "-p",
-            "api-server",
-        ])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building api-server failed");
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let binary = std::path::Path::new(&target).join("release/api-server");
+    let binary = crate::bench_support::release_binary("api-server")?;
     // One worker thread: the other core is the server's.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -320,16 +304,6 @@ where
     }
     total.seconds = started.elapsed().as_secs_f64();
     total
-}
-
-fn str_attr(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
 }
 
 /// `n` spans with ids from `first` on: traces of 10 spans (a server root and nine children) over 20

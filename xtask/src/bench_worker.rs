@@ -3,13 +3,12 @@
 //! into a fresh PostgreSQL database. The server runs in this process, the worker in its own (release
 //! build); the figure is spans detected per second of the worker's wall time.
 
-use anyhow::{Context, Result, bail};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use crate::bench_support::str_attr;
+use anyhow::{Result, bail};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData, span};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,16 +38,6 @@ struct Hour {
     by_start: Vec<(u64, String)>,
     /// hex id → the encoded v2 answer.
     answers: HashMap<String, Vec<u8>>,
-}
-
-fn attr(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
 }
 
 /// Traces of a root SERVER span on one of 20 services and children spread over five services.
@@ -85,8 +74,8 @@ fn hour(spans: u64, per_trace: u64) -> Hour {
                 end_time_unix_nano: start + k * 100_000 + duration,
                 attributes: if k == 0 {
                     vec![
-                        attr("http.route", "/items/{id}"),
-                        attr("client.address", "198.51.100.9"),
+                        str_attr("http.route", "/items/{id}"),
+                        str_attr("client.address", "198.51.100.9"),
                     ]
                 } else {
                     Vec::new()
@@ -99,7 +88,7 @@ fn hour(spans: u64, per_trace: u64) -> Hour {
                 .into_iter()
                 .map(|(s, spans)| ResourceSpans {
                     resource: Some(Resource {
-                        attributes: vec![attr("service.name", &format!("svc-{s}"))],
+                        attributes: vec![str_attr("service.name", &format!("svc-{s}"))],
                         ..Resource::default()
                     }),
                     scope_spans: vec![ScopeSpans {
@@ -167,23 +156,7 @@ async fn tempo(
 }
 
 pub fn run(args: &BenchWorkerArgs) -> Result<std::process::ExitCode> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--quiet",
-            "-p",
-            "detector-worker",
-        ])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building detector-worker failed");
-    }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let binary = std::path::Path::new(&target).join("release/detector-worker");
+    let binary = crate::bench_support::release_binary("detector-worker")?;
     let made = Instant::now();
     let hour = Arc::new(hour(args.spans, args.spans_per_trace));
     let traces = hour.by_start.len() as u64;

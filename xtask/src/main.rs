@@ -2,6 +2,7 @@
 //! quality on them, running the tests, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
 
 mod bench_api;
+mod bench_support;
 mod bench_worker;
 mod eval;
 mod gen_traces;
