@@ -23,10 +23,38 @@ struct Slot {
     last_week: u16,
 }
 
+/// Saved as the slots that hold data only (a key an hour old has one), so a learned state stays small.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<(u8, Slot)>", into = "Vec<(u8, Slot)>")]
 pub struct WeeklyProfile {
     /// Empty until the first window: keys that never live a week cost nothing more.
     slots: Vec<Slot>,
+}
+
+impl From<WeeklyProfile> for Vec<(u8, Slot)> {
+    fn from(p: WeeklyProfile) -> Self {
+        p.slots
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| s.weeks > 0)
+            .map(|(i, s)| (i as u8, s))
+            .collect()
+    }
+}
+
+impl From<Vec<(u8, Slot)>> for WeeklyProfile {
+    fn from(saved: Vec<(u8, Slot)>) -> Self {
+        if saved.is_empty() {
+            return WeeklyProfile::default();
+        }
+        let mut slots = vec![Slot::default(); SLOTS as usize];
+        for (i, s) in saved {
+            if let Some(slot) = slots.get_mut(usize::from(i)) {
+                *slot = s;
+            }
+        }
+        WeeklyProfile { slots }
+    }
 }
 
 fn slot_and_week(t_nanos: u64) -> (usize, u16) {
@@ -95,5 +123,12 @@ mod tests {
         assert_eq!(p.expected(monday_nine + 2 * WEEK), Some(30.0));
         p.learn(monday_nine + 2 * WEEK, 60.0);
         assert_eq!(p.expected(monday_nine + 3 * WEEK), Some(40.0));
+        // Saved as its one used slot, and read back whole.
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.len() < 60, "{text}");
+        let back: WeeklyProfile = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
+        let empty: WeeklyProfile = serde_json::from_str("[]").unwrap();
+        assert_eq!(empty, WeeklyProfile::default());
     }
 }
