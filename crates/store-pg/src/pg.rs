@@ -542,7 +542,7 @@ impl Repository for PgStore {
         let row: Option<RunRow> = diesel::sql_query(
             "UPDATE detection_runs SET status = 'running', worker = $1, started_at = NOW()
              WHERE id = (
-                 SELECT id FROM detection_runs WHERE status = 'pending'
+                 SELECT id FROM detection_runs WHERE status = 'pending' AND trigger = 'manual'
                  ORDER BY requested_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
              )
              RETURNING *",

@@ -84,8 +84,9 @@ pub trait Repository: Send + Sync {
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> impl Future<Output = Result<RunRecord>> + Send;
 
-    /// Takes the oldest pending run for `worker` (status becomes running), if any. Two workers never
-    /// take the same run.
+    /// Takes the oldest pending *manual* run for `worker` (status becomes running), if any. Two workers
+    /// never take the same run. Scheduled runs belong to the worker that recorded them and are never
+    /// handed to another (one whose worker died stays pending: its window is done again by the next).
     fn claim_pending_run(
         &self,
         worker: &str,

@@ -722,6 +722,7 @@ impl Repository for SqliteStore {
             .write(async move |conn: &mut Conn| {
                 let oldest: Option<Id> = detection_runs::table
                     .filter(detection_runs::status.eq(RunStatus::Pending.as_str()))
+                    .filter(detection_runs::trigger.eq(RunTrigger::Manual.as_str()))
                     .order((detection_runs::requested_at, detection_runs::id))
                     .select(detection_runs::id)
                     .first(conn)

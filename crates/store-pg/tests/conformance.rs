@@ -548,6 +548,11 @@ mod suite {
     }
 
     pub async fn runs_are_claimed_once<R: Repository>(store: &R) {
+        // A worker's own record of a scheduled window is never handed to anyone else.
+        let scheduled = store
+            .create_run(RunTrigger::Scheduled, Some((at(0), at(1))))
+            .await
+            .unwrap();
         let run = store
             .create_run(RunTrigger::Manual, Some((at(0), at(5))))
             .await
@@ -559,6 +564,10 @@ mod suite {
         assert_eq!(claimed.status, RunStatus::Running);
         assert_eq!(claimed.worker.as_deref(), Some("worker-1"));
         assert!(store.claim_pending_run("worker-2").await.unwrap().is_none());
+        assert_eq!(
+            store.get_run(scheduled.id).await.unwrap().status,
+            RunStatus::Pending
+        );
         let done = store
             .finish_run(run.id, RunStatus::Succeeded, 1_000, 3, None)
             .await

@@ -299,8 +299,8 @@ async fn two_stores_on_one_file_leave_one_row_per_incident() {
         b.claim_outbox("b", 500, Duration::from_secs(60))
     );
     assert_eq!(ca.unwrap().len() + cb.unwrap().len(), 40);
-    // And a pending run is claimed by one of them.
-    a.create_run(RunTrigger::Scheduled, None).await.unwrap();
+    // And a pending manual run is claimed by one of them.
+    a.create_run(RunTrigger::Manual, None).await.unwrap();
     let (ra, rb) = tokio::join!(a.claim_pending_run("a"), b.claim_pending_run("b"));
     assert_eq!(
         usize::from(ra.unwrap().is_some()) + usize::from(rb.unwrap().is_some()),
