@@ -9,13 +9,12 @@
 //!
 //! Figures go to docs/PERFORMANCE.md by hand, with the command line that made them.
 
-use crate::bench_support::str_attr;
+use crate::bench_support::{service_spans, str_attr};
 use anyhow::{Context, Result, bail};
 use chrono::{Duration as ChronoDuration, TimeZone, Utc};
 use detect_core::{AnomalyType, Severity};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use prost::Message;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -358,17 +357,7 @@ fn export(first: u64, n: u32) -> ExportTraceServiceRequest {
             .into_iter()
             .enumerate()
             .filter(|(_, spans)| !spans.is_empty())
-            .map(|(s, spans)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![str_attr("service.name", &format!("svc-{s}"))],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            })
+            .map(|(s, spans)| service_spans(s, spans))
             .collect(),
     }
 }

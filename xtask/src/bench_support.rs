@@ -2,6 +2,8 @@
 
 use anyhow::{Context, Result, bail};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -27,5 +29,20 @@ pub fn str_attr(key: &str, value: &str) -> KeyValue {
             value: Some(any_value::Value::StringValue(value.into())),
         }),
         ..KeyValue::default()
+    }
+}
+
+/// The spans of service `svc-<n>`, as one resource.
+pub fn service_spans(n: impl std::fmt::Display, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![str_attr("service.name", &format!("svc-{n}"))],
+            ..Resource::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..ScopeSpans::default()
+        }],
+        ..ResourceSpans::default()
     }
 }

@@ -3,10 +3,9 @@
 //! into a fresh PostgreSQL database. The server runs in this process, the worker in its own (release
 //! build); the figure is spans detected per second of the worker's wall time.
 
-use crate::bench_support::str_attr;
+use crate::bench_support::{service_spans, str_attr};
 use anyhow::{Result, bail};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData, span};
+use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, span};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -86,17 +85,7 @@ fn hour(spans: u64, per_trace: u64) -> Hour {
         let data = TracesData {
             resource_spans: by_service
                 .into_iter()
-                .map(|(s, spans)| ResourceSpans {
-                    resource: Some(Resource {
-                        attributes: vec![str_attr("service.name", &format!("svc-{s}"))],
-                        ..Resource::default()
-                    }),
-                    scope_spans: vec![ScopeSpans {
-                        spans,
-                        ..ScopeSpans::default()
-                    }],
-                    ..ResourceSpans::default()
-                })
+                .map(|(s, spans)| service_spans(s, spans))
                 .collect(),
         };
         let hex = hex::encode(id);

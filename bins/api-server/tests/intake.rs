@@ -179,13 +179,8 @@ async fn bad_bodies_are_refused_with_a_status_naming_the_problem() {
     assert_eq!(body["error"], "payload_too_large");
 
     // The server is still well and takes good data.
-    let body = slow_after_normal("after-bad", "GET /x", 10).encode_to_vec();
-    assert_eq!(
-        post(&server, "application/x-protobuf", None, body)
-            .await
-            .status(),
-        200
-    );
+    let request = slow_after_normal("after-bad", "GET /x", 10);
+    assert_eq!(server.post_otlp(&request).await.status(), 200);
     server.stop().await;
 }
 
@@ -219,13 +214,8 @@ async fn a_full_pipeline_answers_429_with_retry_after_and_keeps_nothing() {
 async fn spans_accepted_before_a_stop_are_detected_and_stored() {
     let mut server = start(|_| {}).await;
     let store = server.running.as_ref().unwrap().store.clone();
-    let body = slow_after_normal("drained", "POST /checkout", 120).encode_to_vec();
-    assert_eq!(
-        post(&server, "application/x-protobuf", None, body)
-            .await
-            .status(),
-        200
-    );
+    let request = slow_after_normal("drained", "POST /checkout", 120);
+    assert_eq!(server.post_otlp(&request).await.status(), 200);
     // Stop at once: the detectors drain what was accepted before the process would exit.
     server.stop().await;
     use store_pg::Repository;
