@@ -17,7 +17,7 @@ use detect_core::{Anomaly, DetectionConfig, Engine, EngineStats, Severity, Span,
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
-use store_pg::{InsertOutcome, NewAnomaly, Repository, RunStatus, Store, StoreError};
+use store_pg::{InsertOutcome, NewAnomaly, Repository, RunOutcome, Store, StoreError};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info, warn};
 
@@ -369,24 +369,14 @@ pub async fn serve_runs(store: Store, intake: Intake) {
         match store.claim_pending_run(intake.worker_name()).await {
             Ok(None) => {}
             Ok(Some(run)) => {
-                let (status, report, error) = match intake.flush().await {
-                    Some(report) => (RunStatus::Succeeded, report, None),
-                    None => (
-                        RunStatus::Failed,
-                        FlushReport::default(),
-                        Some("the in-process detectors have stopped"),
-                    ),
+                let outcome = match intake.flush().await {
+                    Some(report) => {
+                        RunOutcome::succeeded(report.spans as i64, report.anomalies as i64)
+                            .with_count_source("traces")
+                    }
+                    None => RunOutcome::failed("the in-process detectors have stopped"),
                 };
-                if let Err(error) = store
-                    .finish_run(
-                        run.id,
-                        status,
-                        report.spans as i64,
-                        report.anomalies as i64,
-                        error,
-                    )
-                    .await
-                {
+                if let Err(error) = store.finish_run(run.id, &outcome).await {
                     warn!(%error, run = %run.id, "run not finished");
                 }
             }

@@ -54,6 +54,16 @@ struct TempoArgs {
     /// This worker's share of the services, K/N (root service hashed with FNV-1a).
     #[arg(long, env = "TRACEWATCH_SHARD", default_value = "0/1")]
     shard: shard::Shard,
+    /// `all`: every trace of a window is fetched (exact counts; every detector, security included).
+    /// `sampled`: counts from TraceQL metrics, only the traces the sampling rule keeps are fetched,
+    /// and security analysis (which needs every entry span) is off.
+    #[arg(
+        long,
+        env = "TRACEWATCH_TRACE_FETCH",
+        value_enum,
+        default_value = "all"
+    )]
+    trace_fetch: windows::TraceFetch,
 }
 
 #[derive(Subcommand)]
@@ -130,11 +140,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     interval: Duration::from_secs(interval_seconds.max(1)),
                     lag: Duration::from_secs(lag_seconds),
                     lease_ttl: Duration::from_secs(lease_seconds.max(2)),
-                    holder: format!(
-                        "detector-worker:{}:{}",
-                        std::process::id(),
-                        uuid::Uuid::new_v4()
-                    ),
                 };
                 worker::run(detection, settings, stop).await
             })?;
@@ -243,12 +248,24 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         .await
         .context("cannot load the configuration")?;
     let engine = windows::load_engine(&store, args.shard, config).await?;
+    if args.trace_fetch == windows::TraceFetch::Sampled {
+        tracing::info!(
+            "trace fetch: sampled (counts from TraceQL metrics; security analysis is off, as it needs every entry span)"
+        );
+    }
     Ok(windows::Detection {
         shard: args.shard,
         store,
         tempo,
         engine,
         notify_min_severity: detect_core::Severity::High,
+        fetch: args.trace_fetch,
+        holder: format!(
+            "detector-worker:{}:{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ),
+        is_stream: true,
     })
 }
 

@@ -5,7 +5,7 @@
 //! detected on part of its traffic.
 
 use crate::shard::Shard;
-use detect_core::Span;
+use detect_core::{Span, is_sampled};
 use futures_util::{StreamExt, stream};
 use tempo_client::{SearchRequest, TempoClient, TempoResult};
 
@@ -25,12 +25,13 @@ pub struct WindowSpans {
 }
 
 /// `start` and `end` in Unix nanoseconds; Tempo is searched by whole seconds around them. Only the
-/// traces whose root service belongs to `shard` are fetched.
+/// traces whose root service belongs to `shard` are fetched, and with `sample` only those the
+/// sampling rule keeps at that ratio.
 pub async fn fetch_window(
     tempo: &TempoClient,
     shard: Shard,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
+    sample: Option<f64>,
 ) -> TempoResult<WindowSpans> {
     const NANOS: u64 = 1_000_000_000;
     let summaries = tempo
@@ -46,6 +47,7 @@ pub async fn fetch_window(
         .into_iter()
         .filter(|t| (start..end).contains(&t.start_unix_nanos))
         .filter(|t| shard.owns(t.root_service.as_deref()))
+        .filter(|t| sample.is_none_or(|ratio| is_sampled(&t.trace_id, true, ratio)))
         .map(|t| t.trace_id)
         .collect();
     let limit = tempo.config().max_concurrent_fetches;

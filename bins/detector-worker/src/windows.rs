@@ -4,12 +4,18 @@
 //! by compare-and-set, so a restart neither repeats nor skips a window. A window that fails (Tempo
 //! unreachable after retries, the store away) is marked failed with the reason and the cursor stays:
 //! it is tried again.
+//!
+//! How a window is read ([`TraceFetch`]): `all` fetches every trace, and the engine counts requests
+//! and errors from them; `sampled` takes the counts from Tempo's TraceQL metrics and fetches only the
+//! traces the sampling rule keeps (latency and resource analysis). Security analysis needs every entry
+//! span, so it is off in `sampled`. Where TraceQL metrics cannot answer, that window is read whole,
+//! and its run record says so (`count_source`).
 
 use crate::shard::Shard;
-use crate::tempo_window::fetch_window;
+use crate::tempo_window::{WindowSpans, fetch_window};
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{Anomaly, DetectionConfig, Engine, LearnedState, Severity, UnixNanos};
-use store_pg::{NewAnomaly, Repository, RunStatus, RunTrigger, Store};
+use store_pg::{NewAnomaly, Repository, RunOutcome, Store};
 use tempo_client::TempoClient;
 use tracing::{info, warn};
 
@@ -18,12 +24,32 @@ pub const CURSOR: &str = "tempo:windows";
 /// Where the stream's engine keeps what it has learned (`detector_baselines`).
 pub const LEARNED: &str = "engine:tempo:windows";
 
+/// Which traces of a window are fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFetch {
+    /// Every trace: exact counts, and every detector (security included) sees every span.
+    All,
+    /// Counts from TraceQL metrics; traces by the sampling rule; no security analysis.
+    Sampled,
+}
+
+/// Where a window's counts came from, as its run record says.
+const COUNTED_FROM_TRACES: &str = "traces";
+const COUNTED_BY_TEMPO: &str = "traceql-metrics";
+
 pub struct Detection {
     pub shard: Shard,
     pub store: Store,
     pub tempo: TempoClient,
     pub engine: Engine,
     pub notify_min_severity: Severity,
+    pub fetch: TraceFetch,
+    /// This worker's name in run records.
+    pub holder: String,
+    /// The stream's own detection: each window gets a run record, what was learned is saved and the
+    /// cursor moves. False when a manual run processes a range again with a fresh engine: its writes
+    /// are only its (idempotent) anomalies, recorded under the manual run.
+    pub is_stream: bool,
 }
 
 /// What one window did.
@@ -33,6 +59,8 @@ pub struct WindowReport {
     pub traces: u64,
     pub anomalies: u64,
     pub stored: u64,
+    /// Where the counts came from (for a range: of its last window).
+    pub count_source: String,
 }
 
 impl WindowReport {
@@ -41,6 +69,7 @@ impl WindowReport {
         self.traces += other.traces;
         self.anomalies += other.anomalies;
         self.stored += other.stored;
+        self.count_source.clone_from(&other.count_source);
     }
 }
 
@@ -108,45 +137,95 @@ impl Detection {
     /// furthest window done.
     pub async fn process(&mut self, start: u64) -> anyhow::Result<WindowReport> {
         let end = start + self.window_nanos();
-        let run = self
-            .store
-            .create_run(RunTrigger::Scheduled, Some((to_time(start), to_time(end))))
-            .await?;
+        let run = if self.is_stream {
+            let window = (to_time(start), to_time(end));
+            let stream = self.cursor_key();
+            Some(
+                self.store
+                    .start_stream_run(&stream, &self.holder, window)
+                    .await?,
+            )
+        } else {
+            None
+        };
         match self.detect(start, end).await {
             Ok(report) => {
-                self.store
-                    .finish_run(
-                        run.id,
-                        RunStatus::Succeeded,
-                        report.spans as i64,
-                        report.anomalies as i64,
-                        None,
-                    )
-                    .await?;
-                self.move_cursor(end).await?;
+                if let Some(run) = &run {
+                    let outcome =
+                        RunOutcome::succeeded(report.spans as i64, report.anomalies as i64)
+                            .with_count_source(report.count_source.clone());
+                    self.store.finish_run(run.id, &outcome).await?;
+                    self.move_cursor(end).await?;
+                }
                 info!(window = %to_time(start), spans = report.spans, traces = report.traces,
-                      anomalies = report.anomalies, stored = report.stored, "window done");
+                      anomalies = report.anomalies, stored = report.stored,
+                      counts = %report.count_source, "window done");
                 Ok(report)
             }
             Err(error) => {
                 let reason = format!("{error:#}");
                 warn!(window = %to_time(start), %reason, "window failed; it will be tried again");
-                // Best effort: the store may be what failed.
-                let _ = self
-                    .store
-                    .finish_run(run.id, RunStatus::Failed, 0, 0, Some(&reason))
-                    .await;
+                if let Some(run) = &run {
+                    // Best effort: the store may be what failed.
+                    let _ = self
+                        .store
+                        .finish_run(run.id, &RunOutcome::failed(reason))
+                        .await;
+                }
                 Err(error)
             }
         }
     }
 
+    /// The window's spans, and where its counts come from. In `sampled`, Tempo's counts go to the
+    /// engine first (for the services of this shard).
+    async fn read_window(&mut self, start: u64, end: u64) -> anyhow::Result<(WindowSpans, String)> {
+        const NANOS: u64 = 1_000_000_000;
+        if self.fetch == TraceFetch::Sampled {
+            match self
+                .tempo
+                .span_counts(start / NANOS, end.div_ceil(NANOS))
+                .await
+            {
+                Ok(counts) => {
+                    for c in counts.iter().filter(|c| self.shard.owns(Some(&c.service))) {
+                        self.engine.record_counts(
+                            UnixNanos(start),
+                            &c.service,
+                            &c.operation,
+                            c.spans,
+                            c.errors,
+                        );
+                    }
+                    let config = self.engine.config();
+                    let ratio = config.sampling_enabled.then_some(config.sampling_ratio);
+                    let spans = fetch_window(&self.tempo, self.shard, (start, end), ratio).await?;
+                    return Ok((spans, COUNTED_BY_TEMPO.into()));
+                }
+                Err(error) => {
+                    warn!(window = %to_time(start), %error, "TraceQL metrics cannot count this window; reading every trace");
+                    let spans = fetch_window(&self.tempo, self.shard, (start, end), None).await?;
+                    let source =
+                        format!("{COUNTED_FROM_TRACES} (TraceQL metrics unavailable: {error})");
+                    return Ok((spans, source));
+                }
+            }
+        }
+        let spans = fetch_window(&self.tempo, self.shard, (start, end), None).await?;
+        Ok((spans, COUNTED_FROM_TRACES.into()))
+    }
+
     async fn detect(&mut self, start: u64, end: u64) -> anyhow::Result<WindowReport> {
-        let window = fetch_window(&self.tempo, self.shard, start, end).await?;
+        let (window, count_source) = self.read_window(start, end).await?;
+        let counted_by_tempo = count_source == COUNTED_BY_TEMPO;
         let mut found: Vec<Anomaly> = Vec::new();
         let spans = window.spans.len() as u64;
         for span in window.spans {
-            self.engine.ingest(span, &mut found);
+            if counted_by_tempo {
+                self.engine.ingest_counted_elsewhere(span, &mut found);
+            } else {
+                self.engine.ingest(span, &mut found);
+            }
         }
         // Close this window: the engine's clock moves to its end plus the allowed lateness (spans of
         // the next window are not late then, as the window closes only its own index).
@@ -162,17 +241,21 @@ impl Detection {
             .iter()
             .filter(|o| !matches!(o, store_pg::InsertOutcome::Duplicate))
             .count() as u64;
-        // Saved before the cursor moves: a worker that takes over goes on from here. (A crash between
-        // the two makes the next worker learn this window twice; its anomalies are not stored twice.)
-        let learned = serde_json::to_value(self.engine.learned())?;
-        self.store
-            .save_baselines(&[(self.shard.key(LEARNED), learned)])
-            .await?;
+        if self.is_stream {
+            // Saved before the cursor moves: a worker that takes over goes on from here. (A crash
+            // between the two makes the next worker learn this window twice; its anomalies are not
+            // stored twice.)
+            let learned = serde_json::to_value(self.engine.learned())?;
+            self.store
+                .save_baselines(&[(self.shard.key(LEARNED), learned)])
+                .await?;
+        }
         Ok(WindowReport {
             spans,
             traces: window.traces,
             anomalies: found.len() as u64,
             stored,
+            count_source,
         })
     }
 

@@ -14,7 +14,7 @@ use detect_core::Engine;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use store_pg::{Repository, RunStatus};
+use store_pg::{Repository, RunOutcome};
 use tracing::{info, warn};
 
 /// The lease of the window stream.
@@ -25,7 +25,6 @@ pub struct RunSettings {
     /// How long spans may take to reach Tempo: a window is processed once its end is this far past.
     pub lag: Duration,
     pub lease_ttl: Duration,
-    pub holder: String,
 }
 
 fn now_nanos() -> u64 {
@@ -55,14 +54,14 @@ pub async fn run(
     settings: RunSettings,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    info!(holder = %settings.holder, shard = %detection.shard, lag_s = settings.lag.as_secs(), "detector-worker running");
+    info!(holder = %detection.holder, shard = %detection.shard, lag_s = settings.lag.as_secs(), "detector-worker running");
     let mut holding = false;
     while !stop.load(Ordering::SeqCst) {
         match detection
             .store
             .try_acquire_lease(
                 &detection.shard.key(LEASE),
-                &settings.holder,
+                &detection.holder,
                 settings.lease_ttl,
             )
             .await
@@ -95,7 +94,7 @@ pub async fn run(
     if holding {
         let _ = detection
             .store
-            .release_lease(&detection.shard.key(LEASE), &settings.holder)
+            .release_lease(&detection.shard.key(LEASE), &detection.holder)
             .await;
         info!("gave the window stream back");
     }
@@ -131,7 +130,7 @@ async fn process_due(
             .store
             .try_acquire_lease(
                 &detection.shard.key(LEASE),
-                &settings.holder,
+                &detection.holder,
                 settings.lease_ttl,
             )
             .await?
@@ -151,7 +150,7 @@ async fn serve_manual_runs(
     detection: &mut Detection,
     settings: &RunSettings,
 ) -> anyhow::Result<()> {
-    while let Some(run) = detection.store.claim_pending_run(&settings.holder).await? {
+    while let Some(run) = detection.store.claim_pending_run(&detection.holder).await? {
         let result = match (run.window_start, run.window_end) {
             (Some(from), Some(to)) => {
                 let mut fresh = Detection {
@@ -160,6 +159,9 @@ async fn serve_manual_runs(
                     tempo: detection.tempo.clone(),
                     engine: Engine::new(detection.engine.config().clone()),
                     notify_min_severity: detection.notify_min_severity,
+                    fetch: detection.fetch,
+                    holder: detection.holder.clone(),
+                    is_stream: false,
                 };
                 once(&mut fresh, from, to).await
             }
@@ -168,21 +170,13 @@ async fn serve_manual_runs(
                 process_due(detection, settings, &never).await
             }
         };
-        let (status, spans, anomalies, error) = match &result {
-            Ok(r) => (RunStatus::Succeeded, r.spans, r.anomalies, None),
-            Err(e) => (RunStatus::Failed, 0, 0, Some(format!("{e:#}"))),
+        let outcome = match &result {
+            Ok(r) => RunOutcome::succeeded(r.spans as i64, r.anomalies as i64)
+                .with_count_source(r.count_source.clone()),
+            Err(e) => RunOutcome::failed(format!("{e:#}")),
         };
-        detection
-            .store
-            .finish_run(
-                run.id,
-                status,
-                spans as i64,
-                anomalies as i64,
-                error.as_deref(),
-            )
-            .await?;
-        info!(run = %run.id, ?status, window = ?run.window_start.map(|t| to_time(to_nanos(t))), "manual run done");
+        detection.store.finish_run(run.id, &outcome).await?;
+        info!(run = %run.id, status = ?outcome.status, window = ?run.window_start.map(|t| to_time(to_nanos(t))), "manual run done");
     }
     Ok(())
 }

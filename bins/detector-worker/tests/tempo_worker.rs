@@ -9,7 +9,9 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{TimeZone, Utc};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData, span};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, TracesData, span, status,
+};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
@@ -53,6 +55,9 @@ struct FakeTempo {
     fetch_delay_ms: AtomicU32,
     searches: AtomicU32,
     fetches: AtomicU32,
+    /// TraceQL metrics answer as a Tempo whose live store no longer holds the range does.
+    metrics_off: AtomicBool,
+    metrics_queries: AtomicU32,
     seen_windows: Mutex<Vec<(u64, u64)>>,
 }
 
@@ -67,7 +72,8 @@ fn attr(key: &str, value: &str) -> KeyValue {
 }
 
 /// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 some
-/// take 2 s. (With `--shard K/2`, `shop` is shard 0 and `cart` shard 1.)
+/// take 2 s; in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
+/// shard 1.)
 fn traffic() -> BTreeMap<String, StoredTrace> {
     let mut traces = BTreeMap::new();
     for n in 0..(MINUTES * 60 * 8) {
@@ -75,14 +81,16 @@ fn traffic() -> BTreeMap<String, StoredTrace> {
         let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
         let minute = i / 240;
         let slow = minute == 10 && i % 20 == 0;
+        let failing = minute == 11 && service == "cart" && i % 2 == 0;
         let ms = if slow {
             2_000.0
         } else {
             20.0 * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
         };
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        id[8..].copy_from_slice(&(n + 1).to_be_bytes());
+        // The low half is what the sampling rule reads: spread it; the high half starts with zeros.
+        id[..8].copy_from_slice(&(n + 1).to_be_bytes());
+        id[8..].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
         let data = TracesData {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
@@ -97,6 +105,10 @@ fn traffic() -> BTreeMap<String, StoredTrace> {
                         kind: span::SpanKind::Server as i32,
                         start_time_unix_nano: start,
                         end_time_unix_nano: start + (ms * 1e6) as u64,
+                        status: failing.then(|| Status {
+                            code: status::StatusCode::Error as i32,
+                            ..Status::default()
+                        }),
                         ..Span::default()
                     }],
                     ..ScopeSpans::default()
@@ -150,6 +162,16 @@ async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
             .content_type("application/json")
             .body(format!(r#"{{"traces":[{}]}}"#, found.join(",")));
     }
+    if path == "/api/metrics/query_range" {
+        fake.metrics_queries.fetch_add(1, Ordering::SeqCst);
+        if fake.metrics_off.load(Ordering::SeqCst) {
+            return HttpResponse::InternalServerError()
+                .body("time range must be within last 20m0s");
+        }
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(count_over_time(&fake, &query));
+    }
     if let Some(id) = path.strip_prefix("/api/v2/traces/") {
         fake.fetches.fetch_add(1, Ordering::SeqCst);
         let delay = fake.fetch_delay_ms.load(Ordering::SeqCst);
@@ -162,6 +184,40 @@ async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
             .body(TraceByIdResponse { trace }.encode_to_vec());
     }
     HttpResponse::NotFound().body("404 page not found\n")
+}
+
+/// `… | count_over_time() by (resource.service.name, name)` over the stored spans that start in
+/// `[start, end)`, in Tempo's answer format (labels as typed values, `timestampMs` a string, one sample
+/// per step); `{ status = error … }` counts only error spans.
+fn count_over_time(fake: &FakeTempo, query: &HashMap<String, String>) -> String {
+    let start: u64 = query["start"].parse().unwrap();
+    let end: u64 = query["end"].parse().unwrap();
+    let errors_only = query["q"].contains("status = error");
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for t in fake.traces.values() {
+        for rs in &t.data.resource_spans {
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                let error = span.status.as_ref().is_some_and(|s| s.code == 2);
+                if (start * NANOS..end * NANOS).contains(&span.start_time_unix_nano)
+                    && (error || !errors_only)
+                {
+                    *counts
+                        .entry((t.service.to_owned(), span.name.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let series: Vec<String> = counts
+        .iter()
+        .map(|((service, name), n)| {
+            format!(
+                r#"{{"labels":[{{"key":"resource.service.name","value":{{"stringValue":"{service}"}}}},{{"key":"name","value":{{"stringValue":"{name}"}}}}],"samples":[{{"timestampMs":"{}","value":{n}}}]}}"#,
+                start * 1_000
+            )
+        })
+        .collect();
+    format!(r#"{{"series":[{}]}}"#, series.join(","))
 }
 
 struct Tempo {
@@ -200,7 +256,17 @@ async fn once(tempo: &Tempo, db: &TestDatabase) -> (bool, String) {
 
 /// `detector-worker once` over minutes `[from, to)` of the traffic.
 async fn once_over(tempo: &Tempo, db: &TestDatabase, from: u64, to: u64) -> (bool, String) {
-    let (base, url) = (tempo.base.clone(), db.url.clone());
+    once_fetching(tempo, db, from, to, "all").await
+}
+
+async fn once_fetching(
+    tempo: &Tempo,
+    db: &TestDatabase,
+    from: u64,
+    to: u64,
+    fetch: &str,
+) -> (bool, String) {
+    let (base, url, fetch) = (tempo.base.clone(), db.url.clone(), fetch.to_owned());
     let minute = 60 * NANOS;
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
@@ -214,6 +280,7 @@ async fn once_over(tempo: &Tempo, db: &TestDatabase, from: u64, to: u64) -> (boo
             .env("TEMPO_ENDPOINT", base)
             .env("DATABASE_URL", url)
             .env("TEMPO_TIMEOUT_SECONDS", "2")
+            .env("TRACEWATCH_TRACE_FETCH", fetch)
             .output()
             .unwrap();
         (
@@ -411,8 +478,21 @@ async fn of_two_workers_one_processes_and_the_other_takes_over_when_it_dies() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = second.kill();
-    let _ = second.wait();
+    // SIGTERM: the second finishes the window it is in, gives the lease back and exits.
+    let status = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = second.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        store
+            .try_acquire_lease("tempo:stream", "someone-else", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        "the lease was given back"
+    );
     assert!(
         reached >= end,
         "the second worker carried on: {} of {} windows",
@@ -421,6 +501,28 @@ async fn of_two_workers_one_processes_and_the_other_takes_over_when_it_dies() {
     );
     // Nothing was lost: the slow minute (minute 10) is stored.
     assert!(!latency_rows(&store).await.is_empty());
+    // The window the first was in when killed is not left running: the second marked it abandoned.
+    let runs = store.recent_runs(500).await.unwrap();
+    assert!(
+        runs.iter()
+            .all(|r| r.status != store_pg::RunStatus::Running),
+        "{runs:?}"
+    );
+    let abandoned = runs
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("abandoned"))
+        })
+        .count();
+    assert!(abandoned <= 1, "{runs:?}");
+    assert!(
+        runs.iter()
+            .filter(|r| r.status == store_pg::RunStatus::Succeeded)
+            .count() as u64
+            >= MINUTES
+    );
 }
 
 /// Where the cursor `key` is, in nanoseconds (0 before it exists).
@@ -505,4 +607,91 @@ async fn baselines_learned_under_another_configuration_are_not_used() {
         stderr.contains("learned under another configuration"),
         "{stderr}"
     );
+}
+
+async fn rows_of(store: &PgStore, service: &str, subtype: &str) -> Vec<store_pg::AnomalyRecord> {
+    store
+        .list_anomalies(
+            &AnomalyFilter {
+                service: Some(service.into()),
+                anomaly_subtype: Some(subtype.into()),
+                ..AnomalyFilter::default()
+            },
+            500,
+            None,
+        )
+        .await
+        .unwrap()
+        .items
+}
+
+#[actix_web::test]
+async fn sampled_fetch_takes_counts_from_traceql_metrics_and_fetches_only_the_sample() {
+    let tempo = start_tempo().await;
+    // The reference: every trace read.
+    let full_db = TestDatabase::new().await;
+    let (ok, stderr) = once_fetching(&tempo, &full_db, 0, MINUTES, "all").await;
+    assert!(ok, "{stderr}");
+    let full_errors = rows_of(&full_db.store().await, "cart", "error_rate_spike").await;
+    assert_eq!(full_errors.len(), 1, "the failing minute: {full_errors:?}");
+    assert_eq!(tempo.fake.metrics_queries.load(Ordering::SeqCst), 0);
+
+    let before = tempo.fake.fetches.load(Ordering::SeqCst) as usize;
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once_fetching(&tempo, &db, 0, MINUTES, "sampled").await;
+    assert!(ok, "{stderr}");
+    let fetched = tempo.fake.fetches.load(Ordering::SeqCst) as usize - before;
+    let all = tempo.fake.traces.len();
+    // The default sampling ratio is 10 %.
+    assert!(
+        (all / 20..all * 3 / 20).contains(&fetched),
+        "{fetched} of {all} traces fetched"
+    );
+    // Two TraceQL metrics queries a window: every span, and the errors.
+    assert_eq!(
+        tempo.fake.metrics_queries.load(Ordering::SeqCst) as u64,
+        2 * MINUTES
+    );
+    let store = db.store().await;
+    let errors = rows_of(&store, "cart", "error_rate_spike").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].observed_value, errors[0].window_start),
+        (full_errors[0].observed_value, full_errors[0].window_start),
+        "Tempo's exact counts judge the window as reading every trace does"
+    );
+    let runs = store.recent_runs(100).await.unwrap();
+    assert_eq!(runs.len() as u64, MINUTES);
+    assert!(
+        runs.iter()
+            .all(|r| r.count_source.as_deref() == Some("traceql-metrics")
+                && r.status == store_pg::RunStatus::Succeeded),
+        "{runs:?}"
+    );
+}
+
+#[actix_web::test]
+async fn without_traceql_metrics_a_sampled_worker_reads_every_trace_and_says_so() {
+    let tempo = start_tempo().await;
+    tempo.fake.metrics_off.store(true, Ordering::SeqCst);
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once_fetching(&tempo, &db, 0, 4, "sampled").await;
+    assert!(ok, "{stderr}");
+    let in_range = tempo
+        .fake
+        .traces
+        .values()
+        .filter(|t| t.start < t0() + 4 * 60 * NANOS)
+        .count();
+    assert_eq!(tempo.fake.fetches.load(Ordering::SeqCst) as usize, in_range);
+    let runs = db.store().await.recent_runs(100).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in runs {
+        let source = run.count_source.unwrap_or_default();
+        assert!(
+            source.starts_with("traces (TraceQL metrics unavailable")
+                && source.contains("time range must be within last 20m0s"),
+            "{source}"
+        );
+    }
 }

@@ -9,6 +9,9 @@
 //!
 //! What sees which spans: error rate, throughput and security count every span; latency judges every
 //! span given to the engine; resource analysis looks only at traces chosen by the sampling rule.
+//! Where the counts are made elsewhere (Tempo's TraceQL metrics, [`Engine::record_counts`]) and only
+//! sampled traces are given ([`Engine::ingest_counted_elsewhere`]), those spans are judged for latency
+//! and resources and serve as examples, and security analysis is off.
 
 use crate::anomaly::{Anomaly, Window};
 use crate::config::DetectionConfig;
@@ -49,6 +52,13 @@ const CLOCK_JUMP_CONFIRMATIONS: u32 = 100;
 /// Longest run of empty windows closed one by one; longer gaps are skipped (no silence is reported
 /// for a gap of more than a day in the input).
 const MAX_EMPTY_WINDOWS_CLOSED: u64 = 1_440;
+
+/// Whether the engine counts a span for error rate and throughput, or the counts come from elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Counting {
+    Here,
+    Elsewhere,
+}
 
 pub struct Engine {
     config: DetectionConfig,
@@ -148,6 +158,52 @@ impl Engine {
 
     /// Feeds one span; anomalies it completes are appended to `out`.
     pub fn ingest(&mut self, span: Span, out: &mut Vec<Anomaly>) {
+        self.ingest_span(span, Counting::Here, out);
+    }
+
+    /// Feeds a span of a trace chosen by the sampling rule while the window's request and error
+    /// counts come from elsewhere ([`Engine::record_counts`], from Tempo's TraceQL metrics): it is
+    /// judged for latency and per-trace resource analysis, and gives rate anomalies an example trace,
+    /// but is not counted, and security analysis (which needs every entry span) does not see it.
+    pub fn ingest_counted_elsewhere(&mut self, span: Span, out: &mut Vec<Anomaly>) {
+        self.ingest_span(span, Counting::Elsewhere, out);
+    }
+
+    /// Exact request and error counts of (service, operation) for the window starting at
+    /// `window_start`, counted elsewhere (for use with [`Engine::ingest_counted_elsewhere`]). Counts
+    /// for a window already closed are left out (false), like late spans.
+    pub fn record_counts(
+        &mut self,
+        window_start: UnixNanos,
+        service: &str,
+        operation: &str,
+        requests: u64,
+        errors: u64,
+    ) -> bool {
+        let window_nanos = self.config.window_nanos();
+        let lateness = self.config.allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
+        let window_index = window_start.0 / window_nanos;
+        let next_to_close = *self
+            .next_to_close
+            .get_or_insert((window_index * window_nanos).saturating_sub(lateness) / window_nanos);
+        if window_index < next_to_close {
+            self.stats.late_spans += requests;
+            return false;
+        }
+        match self.keys.intern(service, operation) {
+            None => {
+                self.stats.untracked_key_spans += requests;
+                false
+            }
+            Some(key) => {
+                self.rates
+                    .record_counts(window_index, key, requests, errors.min(requests));
+                true
+            }
+        }
+    }
+
+    fn ingest_span(&mut self, span: Span, counting: Counting, out: &mut Vec<Anomaly>) {
         let before = out.len();
         self.stats.spans += 1;
         let window_nanos = self.config.window_nanos();
@@ -161,15 +217,19 @@ impl Engine {
         let late = window_index < next_to_close;
         if late {
             self.stats.late_spans += 1;
-        } else {
+        } else if counting == Counting::Here {
             self.security
                 .observe(window_index, &span, &self.config, out);
         }
         match self.keys.intern(&span.service, &span.operation) {
             None => self.stats.untracked_key_spans += 1,
             Some(key) => {
-                if !late {
-                    self.rates.record(window_index, key, &span);
+                match (late, counting) {
+                    (true, _) => {}
+                    (false, Counting::Here) => self.rates.record(window_index, key, &span),
+                    (false, Counting::Elsewhere) => {
+                        self.rates.record_example(window_index, key, &span)
+                    }
                 }
                 self.latency.observe(key, &span, &self.config, out);
                 if is_sampled(

@@ -418,3 +418,104 @@ fn live_time_closes_windows_when_traffic_stops() {
     engine.advance_to(UnixNanos(now.0 - 1), &mut out);
     assert_eq!(engine.stats(), &stats);
 }
+
+/// The worker's sampled mode: Tempo counts every span (TraceQL metrics) and only sampled traces are
+/// fed. Error-rate and throughput judgments must be those of the engine that saw every span; example
+/// traces come from the sample; security, which needs every entry span, stays silent.
+#[test]
+fn counts_from_elsewhere_with_sampled_spans_judge_rates_as_full_counting_does() {
+    let make = || {
+        let mut t = Traffic::new(6);
+        t.normal(0, 20);
+        for ms in (20 * 60_000..22 * 60_000).step_by(100) {
+            let status = if t.rng.unit() < 0.4 { 503 } else { 200 };
+            t.request(ms, "198.51.100.3", "/api/items/1", status, 1);
+        }
+        t.normal(24, 6);
+        t.spans.sort_by_key(|s| s.start);
+        t.spans
+    };
+    let config = DetectionConfig {
+        sampling_ratio: 0.1,
+        ..DetectionConfig::default()
+    };
+    let full = Traffic {
+        spans: make(),
+        ..Traffic::new(0)
+    }
+    .run(config.clone());
+
+    let spans = make();
+    let window = config.window_nanos();
+    let mut counts: std::collections::BTreeMap<(u64, String, String), (u64, u64)> =
+        Default::default();
+    for s in &spans {
+        let c = counts
+            .entry((
+                s.start.0 / window * window,
+                s.service.clone(),
+                s.operation.clone(),
+            ))
+            .or_default();
+        c.0 += 1;
+        c.1 += u64::from(s.is_error());
+    }
+    let mut engine = Engine::new(config.clone());
+    let mut out = Vec::new();
+    let mut counted_windows = std::collections::BTreeSet::new();
+    for span in spans {
+        // As the worker does: a window's counts arrive before its sampled spans.
+        let w = span.start.0 / window * window;
+        if counted_windows.insert(w) {
+            for ((start, service, op), (requests, errors)) in counts.range(
+                (w, String::new(), String::new())..(w + window, String::new(), String::new()),
+            ) {
+                assert!(engine.record_counts(UnixNanos(*start), service, op, *requests, *errors));
+            }
+        }
+        if detect_core::is_sampled(&span.trace_id, true, config.sampling_ratio) {
+            engine.ingest_counted_elsewhere(span, &mut out);
+        }
+    }
+    engine.finish(&mut out);
+
+    let rates = |v: &[Anomaly]| -> Vec<(Subtype, u64, String, u64)> {
+        v.iter()
+            .filter(|a| {
+                matches!(
+                    a.subtype,
+                    Subtype::ErrorRateSpike
+                        | Subtype::ThroughputSpike
+                        | Subtype::ThroughputDrop
+                        | Subtype::ServiceSilent
+                )
+            })
+            .map(|a| {
+                (
+                    a.subtype,
+                    a.window.start.0,
+                    a.service.clone(),
+                    a.observed.to_bits(),
+                )
+            })
+            .collect()
+    };
+    let expected = rates(&full);
+    assert!(
+        expected.iter().any(|r| r.0 == Subtype::ErrorRateSpike),
+        "{full:#?}"
+    );
+    assert_eq!(rates(&out), expected);
+    let sampled_examples = out
+        .iter()
+        .filter(|a| a.subtype == Subtype::ErrorRateSpike)
+        .flat_map(|a| a.examples.iter())
+        .all(|id| detect_core::is_sampled(id, true, config.sampling_ratio));
+    assert!(sampled_examples, "examples are traces that were fetched");
+    assert!(
+        out.iter()
+            .all(|a| a.subtype.anomaly_type() != detect_core::AnomalyType::Security)
+    );
+    // A window already closed takes no more counts.
+    assert!(!engine.record_counts(UnixNanos(T0 * 1_000_000_000), "gateway", "x", 5, 0));
+}

@@ -15,7 +15,7 @@ pub mod testing;
 pub use error::{Result, StoreError};
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
-    NewAnomaly, OutboxItem, Page, RunRecord, RunStatus, RunTrigger,
+    NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};

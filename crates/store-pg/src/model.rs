@@ -208,6 +208,48 @@ pub struct RunRecord {
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The window stream (cursor key) a scheduled window run belongs to.
+    pub stream: Option<String>,
+    /// Where the run's throughput and error counts came from: `traces` (every trace of the window was
+    /// read) or `traceql-metrics` (Tempo counted them; traces were read by the sampling rule).
+    pub count_source: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub spans: i64,
+    pub anomalies: i64,
+    pub error: Option<String>,
+    pub count_source: Option<String>,
+}
+
+impl RunOutcome {
+    pub fn succeeded(spans: i64, anomalies: i64) -> Self {
+        RunOutcome {
+            status: RunStatus::Succeeded,
+            spans,
+            anomalies,
+            error: None,
+            count_source: None,
+        }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Self {
+        RunOutcome {
+            status: RunStatus::Failed,
+            spans: 0,
+            anomalies: 0,
+            error: Some(reason.into()),
+            count_source: None,
+        }
+    }
+
+    pub fn with_count_source(mut self, source: impl Into<String>) -> Self {
+        self.count_source = Some(source.into());
+        self
+    }
 }
 
 /// An alert waiting in the outbox, claimed by one sender until `claimed_until`.

@@ -6,10 +6,10 @@ mod schema;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE, NewAnomaly,
-    OutboxItem, Page, RunRecord, RunStatus, RunTrigger,
+    OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
-use crate::shared::{config_from_entries, escape_like, page, severities_at_least};
+use crate::shared::{ABANDONED, config_from_entries, escape_like, page, severities_at_least};
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
 use diesel::prelude::*;
@@ -174,6 +174,8 @@ struct RunRow {
     requested_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    stream: Option<String>,
+    count_source: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -195,6 +197,8 @@ impl TryFrom<RunRow> for RunRecord {
             requested_at: r.requested_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
+            stream: r.stream,
+            count_source: r.count_source,
         })
     }
 }
@@ -537,6 +541,53 @@ impl Repository for PgStore {
         row.try_into()
     }
 
+    async fn start_stream_run(
+        &self,
+        stream: &str,
+        worker: &str,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<RunRecord> {
+        if end <= start {
+            return Err(StoreError::Invalid(
+                "a run's window must end after it starts".into(),
+            ));
+        }
+        let mut conn = self.conn().await?;
+        let row: RunRow = conn
+            .transaction::<_, StoreError, _>(async move |conn| {
+                diesel::update(
+                    detection_runs::table
+                        .filter(detection_runs::stream.eq(stream))
+                        .filter(detection_runs::status.eq(RunStatus::Running.as_str())),
+                )
+                .set((
+                    detection_runs::status.eq(RunStatus::Failed.as_str()),
+                    detection_runs::error.eq(ABANDONED),
+                    detection_runs::finished_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await
+                .map_err(db_error)?;
+                diesel::insert_into(detection_runs::table)
+                    .values((
+                        detection_runs::id.eq(Uuid::new_v4()),
+                        detection_runs::trigger.eq(RunTrigger::Scheduled.as_str()),
+                        detection_runs::window_start.eq(start),
+                        detection_runs::window_end.eq(end),
+                        detection_runs::status.eq(RunStatus::Running.as_str()),
+                        detection_runs::worker.eq(worker),
+                        detection_runs::stream.eq(stream),
+                        detection_runs::started_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(RunRow::as_returning())
+                    .get_result(conn)
+                    .await
+                    .map_err(db_error)
+            })
+            .await?;
+        row.try_into()
+    }
+
     async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
         let mut conn = self.conn().await?;
         let row: Option<RunRow> = diesel::sql_query(
@@ -555,21 +606,15 @@ impl Repository for PgStore {
         row.map(RunRecord::try_from).transpose()
     }
 
-    async fn finish_run(
-        &self,
-        id: Uuid,
-        status: RunStatus,
-        spans: i64,
-        anomalies: i64,
-        error: Option<&str>,
-    ) -> Result<RunRecord> {
+    async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
         let mut conn = self.conn().await?;
         let row: Option<RunRow> = diesel::update(detection_runs::table.find(id))
             .set((
-                detection_runs::status.eq(status.as_str()),
-                detection_runs::spans.eq(spans),
-                detection_runs::anomalies.eq(anomalies),
-                detection_runs::error.eq(error),
+                detection_runs::status.eq(outcome.status.as_str()),
+                detection_runs::spans.eq(outcome.spans),
+                detection_runs::anomalies.eq(outcome.anomalies),
+                detection_runs::error.eq(outcome.error.as_deref()),
+                detection_runs::count_source.eq(outcome.count_source.as_deref()),
                 detection_runs::finished_at.eq(diesel::dsl::now),
             ))
             .returning(RunRow::as_returning())
@@ -592,6 +637,21 @@ impl Repository for PgStore {
             .map_err(db_error)?;
         row.ok_or_else(|| StoreError::not_found(format!("run {id}")))?
             .try_into()
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<RunRow> = detection_runs::table
+            .order((
+                detection_runs::requested_at.desc(),
+                detection_runs::id.desc(),
+            ))
+            .limit(i64::from(limit.min(MAX_PAGE)))
+            .select(RunRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter().map(RunRecord::try_from).collect()
     }
 
     async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {

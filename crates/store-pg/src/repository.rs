@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::model::{
     AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, NewAnomaly, OutboxItem,
-    Page, RunRecord, RunStatus, RunTrigger,
+    Page, RunOutcome, RunRecord, RunTrigger,
 };
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
@@ -84,9 +84,20 @@ pub trait Repository: Send + Sync {
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> impl Future<Output = Result<RunRecord>> + Send;
 
+    /// Records that `worker` has started `window` of `stream` (a scheduled run, running). Runs of that
+    /// stream still running are abandoned: only the stream's lease holder starts its runs, one window at
+    /// a time, so a running one is left by a worker that died or lost the lease; it becomes failed with
+    /// the reason, in the same transaction.
+    fn start_stream_run(
+        &self,
+        stream: &str,
+        worker: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> impl Future<Output = Result<RunRecord>> + Send;
+
     /// Takes the oldest pending *manual* run for `worker` (status becomes running), if any. Two workers
     /// never take the same run. Scheduled runs belong to the worker that recorded them and are never
-    /// handed to another (one whose worker died stays pending: its window is done again by the next).
+    /// handed to another (see [`Repository::start_stream_run`] for one whose worker died).
     fn claim_pending_run(
         &self,
         worker: &str,
@@ -95,13 +106,13 @@ pub trait Repository: Send + Sync {
     fn finish_run(
         &self,
         id: Uuid,
-        status: RunStatus,
-        spans: i64,
-        anomalies: i64,
-        error: Option<&str>,
+        outcome: &RunOutcome,
     ) -> impl Future<Output = Result<RunRecord>> + Send;
 
     fn get_run(&self, id: Uuid) -> impl Future<Output = Result<RunRecord>> + Send;
+
+    /// The newest `limit` runs (by request time), newest first.
+    fn recent_runs(&self, limit: u32) -> impl Future<Output = Result<Vec<RunRecord>>> + Send;
 
     /// Takes (or renews, for the same holder) the lease `key` until now + `ttl`. False when another
     /// holder's lease has not expired.

@@ -9,6 +9,9 @@ use serde_json::Value;
 
 /// The stored key → value rows over the defaults, validated. A stored value the current code refuses
 /// is reported, not silently replaced by a default.
+/// The error of a stream run left running by a worker that died or lost its lease.
+pub(crate) const ABANDONED: &str = "abandoned: the worker stopped holding the stream before finishing this window; the window is done again by the next holder";
+
 pub(crate) fn config_from_entries(entries: &[StoredConfigEntry]) -> Result<DetectionConfig> {
     let values: Vec<(&str, &Value)> = entries
         .iter()

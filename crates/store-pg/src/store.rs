@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::model::{
     AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, NewAnomaly, OutboxItem,
-    Page, RunRecord, RunStatus, RunTrigger,
+    Page, RunOutcome, RunRecord, RunTrigger,
 };
 use crate::pg::PgStore;
 use crate::repository::{Repository, StoredConfigEntry};
@@ -132,19 +132,25 @@ impl Repository for Store {
         delegate!(self, s => s.claim_pending_run(worker).await)
     }
 
-    async fn finish_run(
+    async fn start_stream_run(
         &self,
-        id: Uuid,
-        status: RunStatus,
-        spans: i64,
-        anomalies: i64,
-        error: Option<&str>,
+        stream: &str,
+        worker: &str,
+        window: (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<RunRecord> {
-        delegate!(self, s => s.finish_run(id, status, spans, anomalies, error).await)
+        delegate!(self, s => s.start_stream_run(stream, worker, window).await)
+    }
+
+    async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
+        delegate!(self, s => s.finish_run(id, outcome).await)
     }
 
     async fn get_run(&self, id: Uuid) -> Result<RunRecord> {
         delegate!(self, s => s.get_run(id).await)
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        delegate!(self, s => s.recent_runs(limit).await)
     }
 
     async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {

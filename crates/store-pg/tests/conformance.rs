@@ -8,8 +8,8 @@ use detect_core::{AnomalyType, Severity};
 use serde_json::json;
 use std::time::Duration;
 use store_pg::{
-    AnomalyDetails, AnomalyFilter, InsertOutcome, NewAnomaly, Repository, RunStatus, RunTrigger,
-    StoreError,
+    AnomalyDetails, AnomalyFilter, InsertOutcome, NewAnomaly, Repository, RunOutcome, RunStatus,
+    RunTrigger, StoreError,
 };
 
 fn at(minute: i64) -> DateTime<Utc> {
@@ -569,15 +569,26 @@ mod suite {
             RunStatus::Pending
         );
         let done = store
-            .finish_run(run.id, RunStatus::Succeeded, 1_000, 3, None)
+            .finish_run(
+                run.id,
+                &RunOutcome::succeeded(1_000, 3).with_count_source("traceql-metrics"),
+            )
             .await
             .unwrap();
         assert_eq!(
             (done.status, done.spans, done.anomalies),
             (RunStatus::Succeeded, 1_000, 3)
         );
+        assert_eq!(done.count_source.as_deref(), Some("traceql-metrics"));
         assert!(done.finished_at.is_some());
         assert_eq!(store.get_run(run.id).await.unwrap(), done);
+        let recent = store.recent_runs(10).await.unwrap();
+        assert_eq!(
+            recent.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![run.id, scheduled.id],
+            "newest first"
+        );
+        assert_eq!(store.recent_runs(1).await.unwrap().len(), 1);
         let bad = store
             .create_run(RunTrigger::Scheduled, Some((at(5), at(5))))
             .await;
@@ -586,6 +597,63 @@ mod suite {
             store.get_run(uuid::Uuid::from_u128(1)).await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    pub async fn a_stream_run_left_running_is_abandoned_by_the_next<R: Repository>(store: &R) {
+        let first = store
+            .start_stream_run("tempo:windows", "worker-1", (at(0), at(1)))
+            .await
+            .unwrap();
+        assert_eq!(first.status, RunStatus::Running);
+        assert_eq!(first.trigger, RunTrigger::Scheduled);
+        assert_eq!(first.stream.as_deref(), Some("tempo:windows"));
+        assert_eq!(first.worker.as_deref(), Some("worker-1"));
+        assert!(first.started_at.is_some());
+        // Another stream's run is not touched by this one's next holder.
+        let other = store
+            .start_stream_run("tempo:windows:1-of-2", "worker-3", (at(0), at(1)))
+            .await
+            .unwrap();
+        // worker-1 died mid-window; worker-2 takes the stream and starts the same window again.
+        let second = store
+            .start_stream_run("tempo:windows", "worker-2", (at(0), at(1)))
+            .await
+            .unwrap();
+        let abandoned = store.get_run(first.id).await.unwrap();
+        assert_eq!(abandoned.status, RunStatus::Failed);
+        assert!(
+            abandoned.error.as_deref().unwrap().starts_with("abandoned"),
+            "{abandoned:?}"
+        );
+        assert!(abandoned.finished_at.is_some());
+        assert_eq!(
+            store.get_run(other.id).await.unwrap().status,
+            RunStatus::Running
+        );
+        assert_eq!(
+            store.get_run(second.id).await.unwrap().status,
+            RunStatus::Running
+        );
+        // A finished run is never abandoned afterwards.
+        store
+            .finish_run(second.id, &RunOutcome::succeeded(10, 0))
+            .await
+            .unwrap();
+        store
+            .start_stream_run("tempo:windows", "worker-2", (at(1), at(2)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_run(second.id).await.unwrap().status,
+            RunStatus::Succeeded
+        );
+        let backwards = store
+            .start_stream_run("tempo:windows", "worker-2", (at(2), at(1)))
+            .await;
+        assert!(
+            matches!(backwards, Err(StoreError::Invalid(_))),
+            "{backwards:?}"
+        );
     }
 
     pub async fn leases_expire_and_belong_to_their_holder<R: Repository>(store: &R) {
@@ -741,6 +809,7 @@ macro_rules! conformance {
             config_is_seeded_validated_atomic_and_kept_in_history,
             baselines_survive,
             runs_are_claimed_once,
+            a_stream_run_left_running_is_abandoned_by_the_next,
             leases_expire_and_belong_to_their_holder,
             cursors_move_only_from_where_they_are,
             the_outbox_hands_each_alert_to_one_sender_until_acked,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-pub use metrics::{MetricsSample, MetricsSeries};
+pub use metrics::{MetricsSample, MetricsSeries, SpanCount};
 pub use search::{SearchRequest, TraceSummary};
 
 /// How to reach Tempo, validated by [`TempoClient::new`].

@@ -12,6 +12,6 @@ pub use decode::{
 };
 pub use error::{DecodeError, Result};
 pub use http::{
-    FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, TempoClient, TempoConfig,
+    FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, SpanCount, TempoClient, TempoConfig,
     TempoError, TempoResult, TraceSummary, install_tls_provider,
 };

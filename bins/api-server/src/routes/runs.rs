@@ -31,6 +31,11 @@ pub struct RunJson {
     pub spans: i64,
     pub anomalies: i64,
     pub error: Option<String>,
+    /// Where throughput and error counts came from: `traces` (every trace of the window was read) or
+    /// `traceql-metrics` (Tempo counted; traces were read by the sampling rule)
+    pub count_source: Option<String>,
+    /// The worker that ran it
+    pub worker: Option<String>,
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -46,6 +51,8 @@ fn run_json(run: &RunRecord) -> RunJson {
         spans: run.spans,
         anomalies: run.anomalies,
         error: run.error.clone(),
+        count_source: run.count_source.clone(),
+        worker: run.worker.clone(),
         requested_at: run.requested_at,
         started_at: run.started_at,
         finished_at: run.finished_at,

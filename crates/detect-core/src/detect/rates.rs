@@ -57,6 +57,32 @@ impl RateDetector {
     }
 
     pub fn record(&mut self, window_index: u64, key: KeyId, span: &Span) {
+        self.key_state(window_index, key).last_trace = Some(span.trace_id);
+        self.windows
+            .entry(window_index)
+            .or_default()
+            .record(key, span);
+    }
+
+    /// Counts made elsewhere (TraceQL metrics) for `key` in the window.
+    pub fn record_counts(&mut self, window_index: u64, key: KeyId, requests: u64, errors: u64) {
+        self.key_state(window_index, key);
+        self.windows
+            .entry(window_index)
+            .or_default()
+            .add(key, requests, errors);
+    }
+
+    /// A span counted elsewhere: only its trace id is kept, as an example.
+    pub fn record_example(&mut self, window_index: u64, key: KeyId, span: &Span) {
+        self.key_state(window_index, key).last_trace = Some(span.trace_id);
+        self.windows
+            .entry(window_index)
+            .or_default()
+            .example(key, span);
+    }
+
+    fn key_state(&mut self, window_index: u64, key: KeyId) -> &mut KeyState {
         if self.keys.len() <= key.index() {
             self.keys.resize_with(key.index() + 1, || KeyState {
                 first_window: window_index,
@@ -65,11 +91,7 @@ impl RateDetector {
         }
         let state = &mut self.keys[key.index()];
         state.first_window = state.first_window.min(window_index);
-        state.last_trace = Some(span.trace_id);
-        self.windows
-            .entry(window_index)
-            .or_default()
-            .record(key, span);
+        state
     }
 
     /// Judges the window. An incomplete window (the input ended inside it) is judged for error rate

@@ -31,6 +31,22 @@ impl WindowCounts {
         }
     }
 
+    /// Counts made elsewhere (TraceQL metrics): added without spans.
+    pub fn add(&mut self, key: KeyId, requests: u64, errors: u64) {
+        let counts = self.per_key.entry(key).or_default();
+        counts.requests += requests;
+        counts.errors += errors;
+    }
+
+    /// A span whose counting was done elsewhere still gives its trace as an example.
+    pub fn example(&mut self, key: KeyId, span: &Span) {
+        let counts = self.per_key.entry(key).or_default();
+        push_example(&mut counts.examples, span.trace_id);
+        if span.is_error() {
+            push_example(&mut counts.error_examples, span.trace_id);
+        }
+    }
+
     pub fn get(&self, key: KeyId) -> Option<&KeyCounts> {
         self.per_key.get(&key)
     }

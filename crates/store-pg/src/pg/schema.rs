@@ -69,6 +69,8 @@ diesel::table! {
         requested_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        stream -> Nullable<Text>,
+        count_source -> Nullable<Text>,
     }
 }
 

@@ -70,6 +70,8 @@ diesel::table! {
         requested_at -> TimestamptzSqlite,
         started_at -> Nullable<TimestamptzSqlite>,
         finished_at -> Nullable<TimestamptzSqlite>,
+        stream -> Nullable<Text>,
+        count_source -> Nullable<Text>,
     }
 }
 
