@@ -2,6 +2,7 @@
 //! the live anomaly stream, access control, self-telemetry and the `--demo` traffic generator.
 //! `main.rs` parses the command line; [`server::start`] builds everything, the same way for tests.
 
+pub mod alerts;
 pub mod anomaly_json;
 pub mod auth;
 pub mod demo;

@@ -66,6 +66,30 @@ struct Args {
     /// The `aud` a JWT must carry (Supabase: `authenticated`); not checked when unset.
     #[arg(long, env = "TRACEWATCH_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+    /// Telegram bot token; with TELEGRAM_CHAT_ID, HIGH and CRITICAL anomalies go to that chat. Never printed.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    telegram_bot_token: Option<String>,
+    /// Telegram chat: a numeric id or an @channel.
+    #[arg(long, env = "TELEGRAM_CHAT_ID")]
+    telegram_chat_id: Option<String>,
+    /// Another Bot API server (a self-hosted telegram-bot-api).
+    #[arg(long, env = "TELEGRAM_API_URL")]
+    telegram_api_url: Option<String>,
+    /// The dashboard's public base URL, for links in alerts.
+    #[arg(long, env = "TRACEWATCH_DASHBOARD_URL")]
+    dashboard_url: Option<String>,
+    /// A trace's URL in Grafana (or Tempo's UI) with `{trace_id}` in it, for links in alerts.
+    #[arg(long, env = "TRACEWATCH_TRACE_URL_TEMPLATE")]
+    trace_url_template: Option<String>,
+    /// Minutes between messages about one ongoing incident (reminders; flapping is held back as long).
+    #[arg(long, env = "TRACEWATCH_ALERT_COOLDOWN_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    alert_cooldown_minutes: u32,
+    /// More new incidents than this in one round are sent as one digest.
+    #[arg(long, env = "TRACEWATCH_ALERT_DIGEST_ABOVE", default_value_t = 5)]
+    alert_digest_above: usize,
+    /// Minutes without a detection after which an incident resolves itself (0: never).
+    #[arg(long, env = "TRACEWATCH_AUTO_RESOLVE_MINUTES", default_value_t = 30)]
+    auto_resolve_minutes: u64,
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -91,6 +115,30 @@ async fn main() -> Result<()> {
             "no TRACEWATCH_API_KEYS or TRACEWATCH_JWT_SECRET: access control is off (loopback only)"
         );
     }
+    if let Some(template) = &args.trace_url_template
+        && !template.contains("{trace_id}")
+    {
+        anyhow::bail!("TRACEWATCH_TRACE_URL_TEMPLATE must contain {{trace_id}}");
+    }
+    let telegram = alerting::TelegramSettings::from_values(
+        args.telegram_bot_token.as_deref(),
+        args.telegram_chat_id.as_deref(),
+        args.telegram_api_url.as_deref(),
+    )?;
+    let alerts = api_server::alerts::AlertSettings {
+        telegram,
+        policy: alerting::Policy {
+            cooldown: chrono::Duration::minutes(i64::from(args.alert_cooldown_minutes)),
+            digest_above: args.alert_digest_above,
+            links: alerting::Links {
+                dashboard: args.dashboard_url,
+                trace: args.trace_url_template,
+            },
+        },
+        auto_resolve_after: (args.auto_resolve_minutes > 0)
+            .then(|| std::time::Duration::from_secs(args.auto_resolve_minutes * 60)),
+        ..api_server::alerts::AlertSettings::default()
+    };
     let settings = ServerSettings {
         listen: args.listen,
         database_url: args.database_url,
@@ -106,6 +154,7 @@ async fn main() -> Result<()> {
         },
         http_workers: args.http_workers,
         list_cache_ttl: std::time::Duration::from_millis(args.list_cache_ms),
+        alerts,
     };
     let running = server::start(settings).await?;
     if args.demo {

@@ -33,6 +33,7 @@ pub struct ServerSettings {
     pub http_workers: usize,
     /// How long a first page of the anomaly list may be served from memory (zero: never).
     pub list_cache_ttl: std::time::Duration,
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 impl ServerSettings {
@@ -49,6 +50,7 @@ impl ServerSettings {
             pipeline: PipelineSettings::default(),
             http_workers: 0,
             list_cache_ttl: std::time::Duration::from_secs(1),
+            alerts: crate::alerts::AlertSettings::default(),
         }
     }
 
@@ -82,6 +84,7 @@ pub struct Running {
     pipeline: Option<Pipeline>,
     events: EventHub,
     background: Vec<tokio::task::JoinHandle<()>>,
+    alerts: Option<crate::alerts::AlertTasks>,
 }
 
 pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
@@ -116,6 +119,12 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let alerts = crate::alerts::spawn(
+        &store,
+        settings.alerts.clone(),
+        metrics.clone(),
+        events.clone(),
+    )?;
     let intake = pipeline.as_ref().map(|p| p.intake.clone());
     let state = web::Data::new(AppState {
         store: store.clone(),
@@ -175,6 +184,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         pipeline,
         events,
         background,
+        alerts: Some(alerts),
     })
 }
 
@@ -208,6 +218,9 @@ impl Running {
     async fn drain(&mut self) {
         for task in self.background.drain(..) {
             task.abort();
+        }
+        if let Some(alerts) = self.alerts.take() {
+            alerts.stop(&self.store).await;
         }
         if let Some(pipeline) = self.pipeline.take() {
             info!("draining the detectors");

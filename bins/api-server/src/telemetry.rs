@@ -35,6 +35,7 @@ struct Otel {
     anomalies: OtelCounter<u64>,
     db: OtelHistogram<f64>,
     alerts: OtelCounter<u64>,
+    alert_delivery: OtelHistogram<f64>,
     spans: OtelCounter<u64>,
 }
 
@@ -45,6 +46,7 @@ pub struct Metrics {
     anomalies: Family<AnomalyLabels, Counter>,
     db_query_seconds: Family<OperationLabels, Histogram>,
     alerts: Family<OutcomeLabels, Counter>,
+    alert_delivery_seconds: Histogram,
     spans: Family<OutcomeLabels, Counter>,
     pub queued_spans: Gauge,
     otel: Otel,
@@ -88,6 +90,12 @@ impl Metrics {
             "Alert deliveries, by outcome (sent, failed); the success rate is sent / all",
             alerts.clone(),
         );
+        let alert_delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        registry.register(
+            "alert_delivery_seconds",
+            "Time from an anomaly being stored to Telegram accepting its alert",
+            alert_delivery_seconds.clone(),
+        );
         let spans = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "intake_spans",
@@ -112,6 +120,10 @@ impl Metrics {
                 .with_unit("s")
                 .build(),
             alerts: meter.u64_counter("tracewatch.alerts").build(),
+            alert_delivery: meter
+                .f64_histogram("tracewatch.alerts.delivery_time")
+                .with_unit("s")
+                .build(),
             spans: meter.u64_counter("tracewatch.intake.spans").build(),
         };
         Metrics {
@@ -120,6 +132,7 @@ impl Metrics {
             anomalies,
             db_query_seconds,
             alerts,
+            alert_delivery_seconds,
             spans,
             queued_spans,
             otel,
@@ -157,9 +170,19 @@ impl Metrics {
             .record(took.as_secs_f64(), &[KeyValue::new("operation", operation)]);
     }
 
-    /// An alert delivery (the sender arrives with alerting, issue 6).
-    pub fn alert(&self, sent: bool) {
-        let outcome = if sent { "sent" } else { "failed" };
+    /// An alert Telegram accepted, `waited` after its anomaly was stored.
+    pub fn alert_sent(&self, waited: Duration) {
+        self.alert_delivery_seconds.observe(waited.as_secs_f64());
+        self.otel.alert_delivery.record(waited.as_secs_f64(), &[]);
+        self.alert("sent");
+    }
+
+    /// A delivery attempt that failed (it is tried again).
+    pub fn alert_failed(&self) {
+        self.alert("failed");
+    }
+
+    fn alert(&self, outcome: &'static str) {
         self.alerts
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
@@ -280,13 +303,16 @@ mod tests {
         let m = Metrics::new();
         m.detection_batch(Duration::from_millis(3));
         m.db_query("insert_anomalies", Duration::from_millis(2));
-        m.alert(true);
+        m.alert_sent(Duration::from_millis(1_500));
+        m.alert_failed();
         m.spans("accepted", 10);
         let text = m.render();
         for name in [
             "tracewatch_detection_processing_seconds_bucket",
             "tracewatch_db_query_seconds_count{operation=\"insert_anomalies\"} 1",
             "tracewatch_alerts_total{outcome=\"sent\"} 1",
+            "tracewatch_alerts_total{outcome=\"failed\"} 1",
+            "tracewatch_alert_delivery_seconds_count 1",
             "tracewatch_intake_spans_total{outcome=\"accepted\"} 10",
             "tracewatch_intake_queued_spans 0",
         ] {

@@ -140,7 +140,10 @@ impl fmt::Display for Subtype {
 }
 
 /// The seed schema's `severity` values, ordered from least to most urgent.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     Low,
     Medium,

@@ -770,38 +770,64 @@ impl Repository for PgStore {
         Ok(items)
     }
 
-    async fn ack_outbox(&self, id: i64) -> Result<()> {
+    async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
         let mut conn = self.conn().await?;
-        let n = diesel::update(alert_outbox::table.find(id))
-            .set((
-                alert_outbox::sent_at.eq(diesel::dsl::now),
-                alert_outbox::claimed_until.eq(None::<DateTime<Utc>>),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(db_error)?;
-        if n == 0 {
-            return Err(StoreError::not_found(format!("outbox entry {id}")));
-        }
+        let n = diesel::update(
+            alert_outbox::table
+                .find(id)
+                .filter(alert_outbox::claimed_by.eq(worker))
+                .filter(alert_outbox::sent_at.is_null()),
+        )
+        .set((
+            alert_outbox::sent_at.eq(diesel::dsl::now),
+            alert_outbox::claimed_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    async fn fail_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let retry_micros = i64::try_from(retry_after.as_micros()).unwrap_or(i64::MAX);
+        diesel::sql_query(
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $3, claimed_by = NULL,
+                 claimed_until = NOW() + make_interval(secs => $4::float8 / 1e6)
+             WHERE id = $1 AND claimed_by = $2 AND sent_at IS NULL",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .bind::<Text, _>(worker)
+        .bind::<Text, _>(error)
+        .bind::<diesel::sql_types::BigInt, _>(retry_micros)
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 
-    async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
+    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
         let mut conn = self.conn().await?;
-        let n = diesel::update(alert_outbox::table.find(id))
-            .set((
-                alert_outbox::attempts.eq(alert_outbox::attempts + 1),
-                alert_outbox::last_error.eq(error),
-                alert_outbox::claimed_until.eq(None::<DateTime<Utc>>),
-                alert_outbox::claimed_by.eq(None::<String>),
-            ))
-            .execute(&mut conn)
+        trace_anomalies::table
+            .filter(trace_anomalies::resolved.is_distinct_from(true))
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "COALESCE(last_seen_at, detected_at) < ",
+                )
+                .bind::<diesel::sql_types::Timestamptz, _>(quiet_since),
+            )
+            .order(trace_anomalies::last_seen_at.asc())
+            .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+            .select(trace_anomalies::id)
+            .load(&mut conn)
             .await
-            .map_err(db_error)?;
-        if n == 0 {
-            return Err(StoreError::not_found(format!("outbox entry {id}")));
-        }
-        Ok(())
+            .map_err(db_error)
     }
 }
 

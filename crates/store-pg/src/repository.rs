@@ -145,9 +145,48 @@ pub trait Repository: Send + Sync {
         claim_for: Duration,
     ) -> impl Future<Output = Result<Vec<OutboxItem>>> + Send;
 
-    /// Marks an alert sent.
-    fn ack_outbox(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Marks an alert sent (or deliberately not sent) by `worker`, only while `worker` still holds
+    /// its claim: false when the claim expired and someone else took it, or it was acknowledged
+    /// before. A sender that gets false knows another may be delivering the same alert.
+    fn ack_outbox(&self, id: i64, worker: &str) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Records a failed attempt and releases the claim, so that the alert is tried again.
-    fn fail_outbox(&self, id: i64, error: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed attempt of `worker` (while it holds the claim) and hands the alert out again
+    /// no sooner than `retry_after` from now.
+    fn fail_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Unresolved anomalies whose last detection (`last_seen_at`, event time) is before `quiet_since`,
+    /// oldest first, at most `limit`.
+    fn quiet_unresolved(
+        &self,
+        quiet_since: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+
+    /// Resolves the incidents that stayed normal since `quiet_since` (as [`Repository::resolve_anomaly`]
+    /// does, so that those alerted get a `resolved` outbox entry). One resolved meanwhile by someone
+    /// else is left as it is. Returns those resolved here.
+    fn resolve_quiet(
+        &self,
+        quiet_since: DateTime<Utc>,
+        by: &str,
+        notes: &str,
+    ) -> impl Future<Output = Result<Vec<AnomalyRecord>>> + Send {
+        async move {
+            let mut resolved = Vec::new();
+            for id in self.quiet_unresolved(quiet_since, 500).await? {
+                match self.resolve_anomaly(id, Some(notes), by).await {
+                    Ok(record) => resolved.push(record),
+                    Err(crate::StoreError::Conflict(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(resolved)
+        }
+    }
 }

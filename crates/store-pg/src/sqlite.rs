@@ -1032,44 +1032,81 @@ impl Repository for SqliteStore {
         Ok(items)
     }
 
-    async fn ack_outbox(&self, id: i64) -> Result<()> {
+    async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
+        let worker = worker.to_owned();
         let n = self
             .run(async move |conn: &mut Conn| {
-                diesel::update(alert_outbox::table.find(id))
-                    .set((
-                        alert_outbox::sent_at.eq(Ts::now()),
-                        alert_outbox::claimed_until.eq(None::<Ts>),
-                    ))
-                    .execute(conn)
-                    .await
-                    .map_err(db_error)
+                diesel::update(
+                    alert_outbox::table
+                        .find(id)
+                        .filter(alert_outbox::claimed_by.eq(worker))
+                        .filter(alert_outbox::sent_at.is_null()),
+                )
+                .set((
+                    alert_outbox::sent_at.eq(Ts::now()),
+                    alert_outbox::claimed_until.eq(None::<Ts>),
+                ))
+                .execute(conn)
+                .await
+                .map_err(db_error)
             })
             .await?;
-        if n == 0 {
-            return Err(StoreError::not_found(format!("outbox entry {id}")));
-        }
+        Ok(n == 1)
+    }
+
+    async fn fail_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> Result<()> {
+        let (worker, error) = (worker.to_owned(), error.to_owned());
+        self.run(async move |conn: &mut Conn| {
+            diesel::update(
+                alert_outbox::table
+                    .find(id)
+                    .filter(alert_outbox::claimed_by.eq(worker))
+                    .filter(alert_outbox::sent_at.is_null()),
+            )
+            .set((
+                alert_outbox::attempts.eq(alert_outbox::attempts + 1),
+                alert_outbox::last_error.eq(error),
+                alert_outbox::claimed_until.eq(Some(Ts(later(Utc::now(), retry_after)))),
+                alert_outbox::claimed_by.eq(None::<String>),
+            ))
+            .execute(conn)
+            .await
+            .map_err(db_error)
+        })
+        .await?;
         Ok(())
     }
 
-    async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
-        let error = error.to_owned();
-        let n = self
+    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
+        let rows: Vec<Id> = self
             .run(async move |conn: &mut Conn| {
-                diesel::update(alert_outbox::table.find(id))
-                    .set((
-                        alert_outbox::attempts.eq(alert_outbox::attempts + 1),
-                        alert_outbox::last_error.eq(error),
-                        alert_outbox::claimed_until.eq(None::<Ts>),
-                        alert_outbox::claimed_by.eq(None::<String>),
-                    ))
-                    .execute(conn)
+                trace_anomalies::table
+                    .filter(
+                        trace_anomalies::resolved
+                            .is_null()
+                            .or(trace_anomalies::resolved.eq(false)),
+                    )
+                    .filter(
+                        trace_anomalies::last_seen_at.lt(Ts(quiet_since)).or(
+                            trace_anomalies::last_seen_at
+                                .is_null()
+                                .and(trace_anomalies::detected_at.lt(Ts(quiet_since))),
+                        ),
+                    )
+                    .order(trace_anomalies::last_seen_at.asc())
+                    .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+                    .select(trace_anomalies::id)
+                    .load(conn)
                     .await
                     .map_err(db_error)
             })
             .await?;
-        if n == 0 {
-            return Err(StoreError::not_found(format!("outbox entry {id}")));
-        }
-        Ok(())
+        Ok(rows.into_iter().map(|id| id.0).collect())
     }
 }

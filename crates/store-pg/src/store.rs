@@ -183,11 +183,21 @@ impl Repository for Store {
         delegate!(self, s => s.claim_outbox(worker, limit, claim_for).await)
     }
 
-    async fn ack_outbox(&self, id: i64) -> Result<()> {
-        delegate!(self, s => s.ack_outbox(id).await)
+    async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
+        delegate!(self, s => s.ack_outbox(id, worker).await)
     }
 
-    async fn fail_outbox(&self, id: i64, error: &str) -> Result<()> {
-        delegate!(self, s => s.fail_outbox(id, error).await)
+    async fn fail_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> Result<()> {
+        delegate!(self, s => s.fail_outbox(id, worker, error, retry_after).await)
+    }
+
+    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
+        delegate!(self, s => s.quiet_unresolved(quiet_since, limit).await)
     }
 }

@@ -748,11 +748,30 @@ mod suite {
                 .unwrap()
                 .is_empty()
         );
-        store.ack_outbox(first[0].id).await.unwrap();
+        assert!(
+            !store.ack_outbox(first[0].id, "s2").await.unwrap(),
+            "only the claim's holder acknowledges"
+        );
+        assert!(store.ack_outbox(first[0].id, "s1").await.unwrap());
+        assert!(!store.ack_outbox(first[0].id, "s1").await.unwrap(), "once");
         store
-            .fail_outbox(first[1].id, "telegram 502")
+            .fail_outbox(
+                first[1].id,
+                "s1",
+                "telegram 502",
+                Duration::from_millis(300),
+            )
             .await
             .unwrap();
+        assert!(
+            store
+                .claim_outbox("s2", 10, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_empty(),
+            "not before its retry time"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let retry = store
             .claim_outbox("s2", 10, Duration::from_secs(60))
             .await
@@ -760,7 +779,12 @@ mod suite {
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].id, first[1].id);
         assert_eq!(retry[0].attempts, 1);
-        store.ack_outbox(retry[0].id).await.unwrap();
+        // s1's claim is gone: its late failure report changes nothing.
+        store
+            .fail_outbox(retry[0].id, "s1", "late", Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(store.ack_outbox(retry[0].id, "s2").await.unwrap());
         assert!(
             store
                 .claim_outbox("s3", 10, Duration::from_millis(1))
@@ -768,10 +792,61 @@ mod suite {
                 .unwrap()
                 .is_empty()
         );
-        assert!(matches!(
-            store.ack_outbox(999_999).await,
-            Err(StoreError::NotFound { .. })
-        ));
+        assert!(!store.ack_outbox(999_999, "s1").await.unwrap());
+    }
+
+    pub async fn quiet_incidents_resolve_themselves_with_a_notice_when_alerted<R: Repository>(
+        store: &R,
+    ) {
+        // fp-old last fired at minute 1 (alerted); fp-low at minute 2 (not alerted); fp-new at 50.
+        store
+            .insert_anomalies(&[
+                detection("fp-old", 1, Severity::High),
+                detection("fp-low", 2, Severity::Low),
+                detection("fp-new", 50, Severity::High),
+            ])
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_outbox("s", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        for c in &claimed {
+            assert!(store.ack_outbox(c.id, "s").await.unwrap());
+        }
+        let resolved = store
+            .resolve_quiet(at(30), "tracewatch", "recovered: quiet for 30 min")
+            .await
+            .unwrap();
+        let mut fps: Vec<_> = resolved
+            .iter()
+            .map(|r| r.fingerprint.clone().unwrap())
+            .collect();
+        fps.sort();
+        assert_eq!(fps, vec!["fp-low", "fp-old"]);
+        assert!(
+            resolved
+                .iter()
+                .all(|r| r.resolved_by.as_deref() == Some("tracewatch"))
+        );
+        let notices = store
+            .claim_outbox("s", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            notices.len(),
+            1,
+            "only the alerted one gets a resolved notice"
+        );
+        assert_eq!(notices[0].event, "resolved");
+        assert!(
+            store
+                .resolve_quiet(at(30), "tracewatch", "again")
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing twice"
+        );
     }
 
     pub async fn an_expired_claim_is_handed_out_again<R: Repository>(store: &R) {
@@ -814,6 +889,7 @@ macro_rules! conformance {
             cursors_move_only_from_where_they_are,
             the_outbox_hands_each_alert_to_one_sender_until_acked,
             an_expired_claim_is_handed_out_again,
+            quiet_incidents_resolve_themselves_with_a_notice_when_alerted,
         ]);
     };
     (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {

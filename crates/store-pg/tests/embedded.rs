@@ -57,9 +57,9 @@ async fn data_survives_a_restart() {
         .unwrap();
     let events: Vec<&str> = outbox.iter().map(|o| o.event.as_str()).collect();
     assert_eq!(events, vec!["opened", "resolved"]);
-    store.ack_outbox(outbox[0].id).await.unwrap();
+    assert!(store.ack_outbox(outbox[0].id, "sender").await.unwrap());
     store
-        .fail_outbox(outbox[1].id, "telegram 502")
+        .fail_outbox(outbox[1].id, "sender", "telegram 502", Duration::ZERO)
         .await
         .unwrap();
     drop(store);

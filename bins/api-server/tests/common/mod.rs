@@ -100,6 +100,18 @@ impl TestServer {
         None
     }
 
+    /// Stops the server and starts another on the same data directory.
+    pub async fn restart(&mut self, tune: impl FnOnce(&mut ServerSettings)) {
+        self.stop().await;
+        let mut settings =
+            ServerSettings::local("127.0.0.1:0".parse().unwrap(), self._dir.path().into());
+        settings.http_workers = 2;
+        tune(&mut settings);
+        let running = server::start(settings).await.expect("server restarts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;

@@ -1,0 +1,225 @@
+//! Alerts from the running system to a local fake of Telegram's Bot API (teloxide pointed at it with
+//! the API URL): a HIGH anomaly reaches it exactly once, with hostile span names escaped; Telegram's
+//! 429 answers are honoured and an alert pending across a restart of the sender is delivered once;
+//! a storm becomes one digest and an ongoing incident stays quiet within its cool-down; resolutions,
+//! by hand or by recovery, send a short notice.
+
+mod common;
+
+use alerting::testing::{Answer, FakeBotApi};
+use api_server::server::ServerSettings;
+use common::{TestServer, export, server_span, slow_after_normal, start};
+use std::time::{Duration, Instant};
+
+fn with_telegram(fake: &FakeBotApi) -> impl Fn(&mut ServerSettings) + '_ {
+    move |s: &mut ServerSettings| {
+        s.alerts.telegram = Some(
+            alerting::TelegramSettings::from_values(
+                Some("123:test-token"),
+                Some("42"),
+                Some(&fake.url),
+            )
+            .unwrap()
+            .unwrap(),
+        );
+        s.alerts.poll = Duration::from_millis(100);
+        s.alerts.policy.links.dashboard = Some("https://tw.example".into());
+    }
+}
+
+async fn wait_for_messages(fake: &FakeBotApi, n: usize, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if fake.delivered().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fake.delivered()
+}
+
+/// Nothing more arrives for a while.
+async fn settle(fake: &FakeBotApi) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    fake.delivered()
+}
+
+async fn first_anomaly(server: &TestServer) -> serde_json::Value {
+    server
+        .wait_for_anomaly("min_severity=HIGH", Duration::from_secs(20), |_| true)
+        .await
+        .expect("a HIGH anomaly")
+}
+
+#[actix_web::test]
+async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() {
+    let fake = FakeBotApi::start();
+    let server = start(with_telegram(&fake)).await;
+    let hostile = "<img src=x onerror=alert(1)>";
+    let resp = server
+        .post_otlp(&slow_after_normal("checkout", hostile, 300))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let anomaly = first_anomaly(&server).await;
+    let messages = wait_for_messages(&fake, 1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    let text = &messages[0];
+    let first_line = text.lines().next().unwrap();
+    assert!(
+        first_line.contains("performance / latency_spike")
+            && (first_line.contains("<b>HIGH</b>") || first_line.contains("<b>CRITICAL</b>")),
+        "{text}"
+    );
+    assert!(
+        text.contains("<b>checkout</b> · <code>&lt;img src=x onerror=alert(1)&gt;</code>"),
+        "{text}"
+    );
+    assert!(!text.contains("<img"), "{text}");
+    assert!(text.contains(" ms</b> against expected "), "{text}");
+    let id = anomaly["id"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("<a href=\"https://tw.example/anomalies/{id}\">")),
+        "{text}"
+    );
+    assert!(
+        text.contains(anomaly["trace_id"].as_str().unwrap()),
+        "{text}"
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.body["chat_id"], 42);
+    assert_eq!(request.body["parse_mode"], "HTML");
+    assert_eq!(settle(&fake).await.len(), 1, "exactly once");
+
+    let resp = server
+        .http
+        .put(server.url(&format!("/api/anomalies/{id}/resolve")))
+        .json(&serde_json::json!({ "resolution_notes": "rolled <back>" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let messages = wait_for_messages(&fake, 2, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[1].starts_with("✅ <b>Resolved</b>:"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[1].contains("<i>rolled &lt;back&gt;</i>"),
+        "{}",
+        messages[1]
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("tracewatch_alerts_total{outcome=\"sent\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tracewatch_alert_delivery_seconds_count 2"),
+        "{metrics}"
+    );
+}
+
+#[actix_web::test]
+async fn rate_limits_are_honoured_and_a_restart_neither_loses_nor_repeats_an_alert() {
+    let fake = FakeBotApi::start();
+    fake.script([Answer::RetryAfter(2), Answer::RetryAfter(1)]);
+    let mut server = start(with_telegram(&fake)).await;
+    server
+        .post_otlp(&slow_after_normal("cart", "GET /cart", 300))
+        .await;
+    first_anomaly(&server).await;
+    // The first attempt is refused with retry_after 2: restart the sender while the alert waits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.requests().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused_at = Instant::now();
+    assert_eq!(fake.requests().len(), 1);
+    server.restart(with_telegram(&fake)).await;
+    let messages = wait_for_messages(&fake, 1, Duration::from_secs(20)).await;
+    assert_eq!(messages.len(), 1, "{:#?}", fake.requests());
+    assert!(
+        refused_at.elapsed() >= Duration::from_secs(2),
+        "retry_after is honoured across the restart"
+    );
+    assert_eq!(fake.requests().len(), 3, "429, 429, accepted");
+    server.restart(with_telegram(&fake)).await;
+    assert_eq!(settle(&fake).await.len(), 1, "nothing is sent twice");
+}
+
+#[actix_web::test]
+async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_cooldown() {
+    let fake = FakeBotApi::start();
+    let server = start(with_telegram(&fake)).await;
+    // Eight operations learn their baseline, then each has one 2 s span: eight incidents at once.
+    let t0 = common::now_nanos() - 5_000_000_000;
+    let mut spans = Vec::new();
+    for op in 0..8u64 {
+        for i in 0..300u64 {
+            let jitter = 1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5);
+            spans.push(server_span(
+                op * 1_000 + i,
+                &format!("GET /op{op}"),
+                t0 + i * 10_000_000,
+                20.0 * jitter,
+            ));
+        }
+        spans.push(server_span(
+            op * 1_000 + 500,
+            &format!("GET /op{op}"),
+            t0 + 300 * 10_000_000,
+            2_000.0,
+        ));
+    }
+    spans.sort_by_key(|s| s.start_time_unix_nano);
+    server.post_otlp(&export("storm", spans)).await;
+    let messages = wait_for_messages(&fake, 1, Duration::from_secs(20)).await;
+    let all = settle(&fake).await;
+    assert_eq!(all.len(), 1, "one digest: {all:#?}");
+    assert!(
+        messages[0].starts_with("🚨 <b>8 new anomalies</b>"),
+        "{}",
+        messages[0]
+    );
+    // The same incidents fire again: merged into the open rows, no message within the cool-down.
+    let mut again = Vec::new();
+    for op in 0..8u64 {
+        again.push(server_span(
+            op * 1_000 + 900,
+            &format!("GET /op{op}"),
+            t0 + 301 * 10_000_000,
+            2_100.0,
+        ));
+    }
+    server.post_otlp(&export("storm", again)).await;
+    assert_eq!(settle(&fake).await.len(), 1);
+}
+
+#[actix_web::test]
+async fn an_incident_that_recovers_resolves_itself_with_a_notice() {
+    let fake = FakeBotApi::start();
+    let server = start(|s| {
+        with_telegram(&fake)(s);
+        s.alerts.auto_resolve_after = Some(Duration::from_secs(3));
+    })
+    .await;
+    server
+        .post_otlp(&slow_after_normal("search", "GET /search", 300))
+        .await;
+    let messages = wait_for_messages(&fake, 2, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[1].starts_with("✅ <b>Resolved</b>:"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[1].contains("Resolved by tracewatch: <i>recovered: no detection for 0 min</i>"),
+        "{}",
+        messages[1]
+    );
+    let (_, body) = server.get_json("/api/anomalies?resolved=true").await;
+    assert_eq!(body["items"][0]["resolved_by"], "tracewatch");
+}
