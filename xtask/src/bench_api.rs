@@ -39,6 +39,10 @@ pub struct BenchApiArgs {
     /// Spans in one OTLP request.
     #[arg(long, default_value_t = 1_000)]
     pub spans_per_request: u32,
+    /// Also time the dashboard's first page in headless Chromium (needs Chromium, node, and
+    /// `npm ci` in bins/api-server/tests/browser).
+    #[arg(long)]
+    pub browser: bool,
 }
 
 struct Server(Child);
@@ -103,6 +107,16 @@ async fn bench(args: &BenchApiArgs, binary: &std::path::Path) -> Result<()> {
     })
     .await;
     list.print("GET /api/anomalies (first page of 50)", 1);
+    if args.browser {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../bins/api-server/tests/browser/first-page.mjs");
+        let status = Command::new("node")
+            .arg(&script)
+            .args([&base, "10"])
+            .status()
+            .with_context(|| format!("cannot run node {}", script.display()))?;
+        anyhow::ensure!(status.success(), "the dashboard timing failed");
+    }
 
     let spans = args.spans_per_request;
     let counter = Arc::new(AtomicU64::new(1));

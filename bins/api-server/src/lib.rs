@@ -25,4 +25,6 @@ pub struct AppState {
     pub intake: Option<pipeline::Intake>,
     pub metrics: std::sync::Arc<telemetry::Metrics>,
     pub list_cache: list_cache::ListCache,
+    /// For links from the dashboard to a trace in Grafana or Tempo.
+    pub trace_url_template: Option<String>,
 }

@@ -159,7 +159,7 @@ async fn main() -> Result<()> {
     let running = server::start(settings).await?;
     if args.demo {
         eprintln!(
-            "tracewatch demo: open http://{0}/api/anomalies (anomalies appear within a minute or two); \
+            "tracewatch demo: open the dashboard at http://{0}/ (anomalies appear within a minute or two); \
              curl -X POST http://{0}/api/anomaly-detection/run",
             running.addr
         );

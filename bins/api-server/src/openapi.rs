@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI document, generated from the handlers' annotations and the
 //! wire types (utoipa), so that it cannot drift from the code.
 
-use crate::routes::{anomalies, config, health, metrics, otlp, runs};
+use crate::routes::{anomalies, config, health, metrics, otlp, runs, whoami};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,13 +15,15 @@ use utoipa::{Modify, OpenApi};
             operator (resolve, run), admin (configuration), ingest (OTLP only)."
     ),
     paths(
-        anomalies::list, anomalies::get, anomalies::resolve, crate::events::stream,
+        anomalies::list, anomalies::summary, anomalies::get, anomalies::resolve, crate::events::stream,
+        whoami::whoami,
         config::get, config::put, runs::create, runs::get,
         health::healthz, health::readyz, metrics::prometheus, otlp::export,
     ),
     components(schemas(
         crate::anomaly_json::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
         config::ConfigList, config::ConfigItem, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
+        anomalies::Summary, anomalies::SummaryBucket, whoami::WhoAmI,
     )),
     modifiers(&BearerAuth)
 )]

@@ -3,10 +3,12 @@
 
 pub mod anomalies;
 pub mod config;
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 pub mod otlp;
 pub mod runs;
+pub mod whoami;
 
 use crate::error::ApiError;
 use actix_web::web;
@@ -31,7 +33,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(metrics::prometheus))
     .route("/api/openapi.json", web::get().to(crate::openapi::document))
+    .route("/", web::get().to(dashboard::page))
+    .route("/anomalies", web::get().to(dashboard::page))
+    .route("/anomalies/{id}", web::get().to(dashboard::page))
+    .route("/config", web::get().to(dashboard::page))
+    .route("/assets/app.js", web::get().to(dashboard::script))
+    .route("/assets/app.css", web::get().to(dashboard::style))
+    .route("/api/whoami", web::get().to(whoami::whoami))
     .route("/api/anomalies", web::get().to(anomalies::list))
+    .route("/api/anomalies/summary", web::get().to(anomalies::summary))
     .route(
         "/api/anomalies/stream",
         web::get().to(crate::events::stream),

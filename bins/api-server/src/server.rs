@@ -132,6 +132,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         intake: intake.clone(),
         metrics: metrics.clone(),
         list_cache: crate::list_cache::ListCache::new(settings.list_cache_ttl),
+        trace_url_template: settings.alerts.policy.links.trace.clone(),
     });
     let access_control = settings.auth.is_enabled();
     let auth = web::Data::new(settings.auth);

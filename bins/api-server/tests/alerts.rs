@@ -44,6 +44,17 @@ async fn settle(fake: &FakeBotApi) -> Vec<String> {
     fake.delivered()
 }
 
+/// The opening, then a resolved notice that says `why`.
+fn assert_resolved_notice(messages: &[String], why: &str) {
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[1].starts_with("✅ <b>Resolved</b>:"),
+        "{}",
+        messages[1]
+    );
+    assert!(messages[1].contains(why), "{}", messages[1]);
+}
+
 async fn first_anomaly(server: &TestServer) -> serde_json::Value {
     server
         .wait_for_anomaly("min_severity=HIGH", Duration::from_secs(20), |_| true)
@@ -99,17 +110,7 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
         .unwrap();
     assert_eq!(resp.status(), 200);
     let messages = wait_for_messages(&fake, 2, Duration::from_secs(10)).await;
-    assert_eq!(messages.len(), 2, "{messages:#?}");
-    assert!(
-        messages[1].starts_with("✅ <b>Resolved</b>:"),
-        "{}",
-        messages[1]
-    );
-    assert!(
-        messages[1].contains("<i>rolled &lt;back&gt;</i>"),
-        "{}",
-        messages[1]
-    );
+    assert_resolved_notice(&messages, "<i>rolled &lt;back&gt;</i>");
     let metrics = server.metrics().await;
     assert!(
         metrics.contains("tracewatch_alerts_total{outcome=\"sent\"} 2"),
@@ -209,16 +210,9 @@ async fn an_incident_that_recovers_resolves_itself_with_a_notice() {
         .post_otlp(&slow_after_normal("search", "GET /search", 300))
         .await;
     let messages = wait_for_messages(&fake, 2, Duration::from_secs(30)).await;
-    assert_eq!(messages.len(), 2, "{messages:#?}");
-    assert!(
-        messages[1].starts_with("✅ <b>Resolved</b>:"),
-        "{}",
-        messages[1]
-    );
-    assert!(
-        messages[1].contains("Resolved by tracewatch: <i>recovered: no detection for 0 min</i>"),
-        "{}",
-        messages[1]
+    assert_resolved_notice(
+        &messages,
+        "Resolved by tracewatch: <i>recovered: no detection for 0 min</i>",
     );
     let (_, body) = server.get_json("/api/anomalies?resolved=true").await;
     assert_eq!(body["items"][0]["resolved_by"], "tracewatch");

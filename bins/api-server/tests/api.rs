@@ -30,6 +30,7 @@ async fn state() -> (web::Data<AppState>, TempDir) {
         intake: None,
         metrics: std::sync::Arc::new(api_server::telemetry::Metrics::new()),
         list_cache: api_server::list_cache::ListCache::new(std::time::Duration::ZERO),
+        trace_url_template: None,
     };
     (web::Data::new(state), TempDir(dir))
 }

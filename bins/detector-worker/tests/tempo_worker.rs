@@ -297,19 +297,7 @@ async fn latency_rows(store: &PgStore) -> Vec<store_pg::AnomalyRecord> {
 }
 
 async fn latency_rows_of(store: &PgStore, service: &str) -> Vec<store_pg::AnomalyRecord> {
-    store
-        .list_anomalies(
-            &AnomalyFilter {
-                service: Some(service.into()),
-                anomaly_subtype: Some("latency_spike".into()),
-                ..AnomalyFilter::default()
-            },
-            500,
-            None,
-        )
-        .await
-        .unwrap()
-        .items
+    rows_of(store, service, "latency_spike").await
 }
 
 #[actix_web::test]

@@ -14,8 +14,9 @@ pub mod testing;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    AnomalyDetails, AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
-    NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
+    AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,
+    InsertOutcome, MAX_PAGE, NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus,
+    RunTrigger,
 };
 pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};

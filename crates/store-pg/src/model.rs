@@ -215,6 +215,15 @@ pub struct RunRecord {
     pub count_source: Option<String>,
 }
 
+/// What the dashboard's supervisor shows: open anomalies by severity, and anomalies per hour by type.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnomalySummary {
+    /// (severity, count) of the unresolved anomalies.
+    pub open_by_severity: Vec<(String, i64)>,
+    /// (hour, anomaly type, count) of the anomalies detected since the asked time, in hour order.
+    pub hourly: Vec<(DateTime<Utc>, String, i64)>,
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunOutcome {

@@ -5,8 +5,8 @@ mod schema;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE, NewAnomaly,
-    OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
+    AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
+    NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::shared::{ABANDONED, config_from_entries, escape_like, page, severities_at_least};
@@ -810,6 +810,48 @@ impl Repository for PgStore {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
+        #[derive(QueryableByName)]
+        struct BySeverity {
+            #[diesel(sql_type = Text)]
+            severity: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        #[derive(QueryableByName)]
+        struct ByHour {
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            hour: DateTime<Utc>,
+            #[diesel(sql_type = Text)]
+            anomaly_type: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn().await?;
+        let open: Vec<BySeverity> = diesel::sql_query(
+            "SELECT severity, COUNT(*) AS n FROM trace_anomalies WHERE resolved IS NOT TRUE GROUP BY severity",
+        )
+        .load(&mut conn)
+        .await
+        .map_err(db_error)?;
+        let hourly: Vec<ByHour> = diesel::sql_query(
+            "SELECT date_trunc('hour', detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+                    anomaly_type, COUNT(*) AS n
+             FROM trace_anomalies WHERE detected_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(since)
+        .load(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(AnomalySummary {
+            open_by_severity: open.into_iter().map(|r| (r.severity, r.n)).collect(),
+            hourly: hourly
+                .into_iter()
+                .map(|r| (r.hour, r.anomaly_type, r.n))
+                .collect(),
+        })
     }
 
     async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {

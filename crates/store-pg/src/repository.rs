@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use crate::model::{
-    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, NewAnomaly, OutboxItem,
-    Page, RunOutcome, RunRecord, RunTrigger,
+    AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
+    OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
 };
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
@@ -55,6 +55,12 @@ pub trait Repository: Send + Sync {
         notes: Option<&str>,
         by: &str,
     ) -> impl Future<Output = Result<AnomalyRecord>> + Send;
+
+    /// Open anomalies by severity, and anomalies detected since `since` per UTC hour and type.
+    fn anomaly_summary(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<AnomalySummary>> + Send;
 
     /// Every stored configuration row.
     fn config_entries(&self) -> impl Future<Output = Result<Vec<StoredConfigEntry>>> + Send;

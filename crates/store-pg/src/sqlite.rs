@@ -20,8 +20,8 @@ mod types;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, MAX_PAGE, NewAnomaly,
-    OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
+    AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
+    NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::shared::{ABANDONED, config_from_entries, escape_like, page, severities_at_least};
@@ -1081,6 +1081,62 @@ impl Repository for SqliteStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
+        #[derive(QueryableByName)]
+        struct BySeverity {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            severity: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        #[derive(QueryableByName)]
+        struct ByHour {
+            /// `YYYY-MM-DD HH` of the fixed-width UTC text timestamps.
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            hour: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            anomaly_type: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let (open, hourly) = self
+            .run(async move |conn: &mut Conn| {
+                let open: Vec<BySeverity> = diesel::sql_query(
+                    "SELECT severity, COUNT(*) AS n FROM trace_anomalies
+                     WHERE resolved IS NOT 1 GROUP BY severity",
+                )
+                .load(conn)
+                .await
+                .map_err(db_error)?;
+                let hourly: Vec<ByHour> = diesel::sql_query(
+                    "SELECT substr(detected_at, 1, 13) AS hour, anomaly_type, COUNT(*) AS n
+                     FROM trace_anomalies WHERE detected_at >= ? GROUP BY 1, 2 ORDER BY 1, 2",
+                )
+                .bind::<diesel::sql_types::Text, _>(Ts(since).text())
+                .load(conn)
+                .await
+                .map_err(db_error)?;
+                Ok((open, hourly))
+            })
+            .await?;
+        let hourly = hourly
+            .into_iter()
+            .filter_map(|r| {
+                let hour = chrono::NaiveDateTime::parse_from_str(
+                    &format!("{}:00:00", r.hour),
+                    "%Y-%m-%d %H:%M:%S",
+                )
+                .ok()?
+                .and_utc();
+                Some((hour, r.anomaly_type, r.n))
+            })
+            .collect();
+        Ok(AnomalySummary {
+            open_by_severity: open.into_iter().map(|r| (r.severity, r.n)).collect(),
+            hourly,
+        })
     }
 
     async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {

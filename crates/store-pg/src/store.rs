@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use crate::model::{
-    AnomalyFilter, AnomalyRecord, ConfigChange, Cursor, InsertOutcome, NewAnomaly, OutboxItem,
-    Page, RunOutcome, RunRecord, RunTrigger,
+    AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
+    OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
 };
 use crate::pg::PgStore;
 use crate::repository::{Repository, StoredConfigEntry};
@@ -195,6 +195,10 @@ impl Repository for Store {
         retry_after: Duration,
     ) -> Result<()> {
         delegate!(self, s => s.fail_outbox(id, worker, error, retry_after).await)
+    }
+
+    async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
+        delegate!(self, s => s.anomaly_summary(since).await)
     }
 
     async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {

@@ -656,6 +656,46 @@ mod suite {
         );
     }
 
+    pub async fn the_summary_counts_open_by_severity_and_hours_by_type<R: Repository>(store: &R) {
+        store
+            .insert_anomalies(&[
+                detection("fp-s1", 1, Severity::High),
+                detection("fp-s2", 2, Severity::High),
+                detection("fp-s3", 70, Severity::Critical),
+                detection("fp-s4", 75, Severity::Low),
+            ])
+            .await
+            .unwrap();
+        let low = store
+            .list_anomalies(
+                &AnomalyFilter {
+                    severity: Some(Severity::Low),
+                    ..AnomalyFilter::default()
+                },
+                10,
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .resolve_anomaly(low.items[0].id, None, "test")
+            .await
+            .unwrap();
+        let summary = store.anomaly_summary(at(0)).await.unwrap();
+        let mut open = summary.open_by_severity.clone();
+        open.sort();
+        assert_eq!(open, vec![("CRITICAL".into(), 1), ("HIGH".into(), 2)]);
+        assert_eq!(
+            summary.hourly,
+            vec![
+                (at(0), "PERFORMANCE".into(), 2),
+                (at(60), "PERFORMANCE".into(), 2)
+            ]
+        );
+        let later = store.anomaly_summary(at(61)).await.unwrap();
+        assert_eq!(later.hourly, vec![(at(60), "PERFORMANCE".into(), 2)]);
+    }
+
     pub async fn leases_expire_and_belong_to_their_holder<R: Repository>(store: &R) {
         let ttl = Duration::from_millis(300);
         assert!(
@@ -884,6 +924,7 @@ macro_rules! conformance {
             config_is_seeded_validated_atomic_and_kept_in_history,
             baselines_survive,
             runs_are_claimed_once,
+            the_summary_counts_open_by_severity_and_hours_by_type,
             a_stream_run_left_running_is_abandoned_by_the_next,
             leases_expire_and_belong_to_their_holder,
             cursors_move_only_from_where_they_are,

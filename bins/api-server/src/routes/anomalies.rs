@@ -1,5 +1,5 @@
-//! `GET /api/anomalies` (filters, keyset pagination), `GET /api/anomalies/:id`,
-//! `PUT /api/anomalies/:id/resolve`.
+//! `GET /api/anomalies` (filters, keyset pagination), `GET /api/anomalies/summary` (the supervisor's
+//! counts), `GET /api/anomalies/:id`, `PUT /api/anomalies/:id/resolve`.
 
 use crate::AppState;
 use crate::anomaly_json::AnomalyJson;
@@ -146,6 +146,65 @@ fn json_bytes(body: web::Bytes) -> HttpResponse {
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
         .map_err(|_| ApiError::bad_request("the anomaly id must be a UUID", json!({ "id": raw })))
+}
+
+/// Hours the supervisor's chart covers.
+const SUMMARY_HOURS: i64 = 24;
+
+/// Open anomalies by severity, and the last 24 hours by type.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Severity → count of unresolved anomalies (every severity present, zero included).
+    #[schema(value_type = Object)]
+    pub open_by_severity: serde_json::Map<String, Value>,
+    /// One bucket per hour, oldest first, the current hour last.
+    pub buckets: Vec<SummaryBucket>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SummaryBucket {
+    pub start: DateTime<Utc>,
+    /// Anomaly type → count of anomalies detected in the hour.
+    #[schema(value_type = Object)]
+    pub counts: serde_json::Map<String, Value>,
+}
+
+#[utoipa::path(get, path = "/api/anomalies/summary", tag = "anomalies",
+    responses((status = 200, body = Summary)), security(("bearer" = [])))]
+pub async fn summary(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    use chrono::{DurationRound, TimeDelta};
+    caller.require(Permission::Read)?;
+    let hour = TimeDelta::hours(1);
+    let now = Utc::now()
+        .duration_trunc(hour)
+        .unwrap_or_else(|_| Utc::now());
+    let first = now - TimeDelta::hours(SUMMARY_HOURS - 1);
+    let found = state.store.anomaly_summary(first).await?;
+    let mut open_by_severity = serde_json::Map::new();
+    for s in Severity::ALL.iter().rev() {
+        let n = found
+            .open_by_severity
+            .iter()
+            .find(|(sev, _)| sev == s.as_str())
+            .map_or(0, |(_, n)| *n);
+        open_by_severity.insert(s.as_str().to_owned(), json!(n));
+    }
+    let buckets = (0..SUMMARY_HOURS)
+        .map(|i| {
+            let start = first + TimeDelta::hours(i);
+            let counts = found
+                .hourly
+                .iter()
+                .filter(|(h, _, _)| *h == start)
+                .map(|(_, t, n)| (t.clone(), json!(n)))
+                .collect();
+            SummaryBucket { start, counts }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Summary {
+        open_by_severity,
+        buckets,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/anomalies/{id}", tag = "anomalies",

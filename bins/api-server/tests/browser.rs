@@ -1,0 +1,118 @@
+//! The dashboard end to end in a real browser: Debian's headless Chromium driven by playwright-core
+//! (`tests/browser/e2e.mjs`) against a running api-server with access control and live detection.
+//! It loads each page, signs in as a viewer (no resolve or config controls) and as an admin, filters
+//! (the URL holds the filters), opens a detail, resolves, sees a new anomaly appear in the alert panel
+//! without a reload, checks that hostile span names show as text, and saves screenshots under
+//! `target/tmp/dashboard-screenshots` (`CARGO_TARGET_TMPDIR`).
+//!
+//! Needs `node`, and Chromium at `/usr/bin/chromium` (Debian's `chromium` package) or `$CHROMIUM`;
+//! `.ci/run` installs both. playwright-core is installed here with `npm ci` when missing.
+
+mod common;
+
+use api_server::auth::Authenticator;
+use common::{TestServer, slow_after_normal, start};
+use prost::Message;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const VIEWER: &str = "viewer-key-0123456789";
+const ADMIN: &str = "admin-key-0123456789";
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "the browser tests need Chromium at {} (Debian: apt-get install chromium; or set CHROMIUM); .ci/run installs it",
+        path.display()
+    );
+    path
+}
+
+fn scripts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("the browser tests need node and npm");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    dir
+}
+
+async fn post(server: &TestServer, service: &str, operation: &str) {
+    let resp = server
+        .http
+        .post(server.url("/v1/traces"))
+        .bearer_auth(ADMIN)
+        .header("Content-Type", "application/x-protobuf")
+        .body(slow_after_normal(service, operation, 300).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[actix_web::test]
+async fn the_dashboard_works_in_a_real_browser() {
+    let (browser, dir) = (chromium(), scripts());
+    let server = start(|s| {
+        s.auth = Authenticator::new(
+            Some(&format!("viewer:{VIEWER},admin:{ADMIN}")),
+            None,
+            "app_metadata.tracewatch_role",
+            None,
+        )
+        .unwrap();
+        s.alerts.policy.links.trace =
+            Some("https://grafana.example/explore?trace={trace_id}".into());
+    })
+    .await;
+    // Two open incidents, one on a span whose name is an HTML injection.
+    post(&server, "checkout", "<img src=x onerror=alert(1)>").await;
+    post(&server, "payments", "POST /pay").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let body: serde_json::Value = server
+            .http
+            .get(server.url("/api/anomalies?min_severity=HIGH"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["items"].as_array().unwrap().len() >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seeded anomalies were not detected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    let (base, shots_arg) = (server.base.clone(), shots.display().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("e2e.mjs"))
+            .args([&base, &shots_arg, VIEWER, ADMIN])
+            .env("CHROMIUM", browser)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(shots.join("supervisor-live.png").exists());
+}
