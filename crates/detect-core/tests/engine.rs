@@ -265,18 +265,22 @@ fn n_plus_one_is_found_in_a_sampled_trace() {
     );
 }
 
-#[test]
-fn error_burst_and_silence_are_window_anomalies() {
+/// Twenty normal minutes; minutes 20–22: 40 % of requests fail; 22–24: nothing at all; then traffic
+/// comes back.
+fn error_burst_then_silence() -> Traffic {
     let mut t = Traffic::new(6);
     t.normal(0, 20);
-    // Minute 20–22: 40 % of requests fail.
     for ms in (20 * 60_000..22 * 60_000).step_by(100) {
         let status = if t.rng.unit() < 0.4 { 503 } else { 200 };
         t.request(ms, "198.51.100.3", "/api/items/1", status, 1);
     }
-    // Minute 22–24: nothing at all; then traffic comes back.
     t.normal(24, 6);
-    let out = t.run(config());
+    t
+}
+
+#[test]
+fn error_burst_and_silence_are_window_anomalies() {
+    let out = error_burst_then_silence().run(config());
     let errors: Vec<_> = out
         .iter()
         .filter(|a| a.subtype == Subtype::ErrorRateSpike)
@@ -425,13 +429,7 @@ fn live_time_closes_windows_when_traffic_stops() {
 #[test]
 fn counts_from_elsewhere_with_sampled_spans_judge_rates_as_full_counting_does() {
     let make = || {
-        let mut t = Traffic::new(6);
-        t.normal(0, 20);
-        for ms in (20 * 60_000..22 * 60_000).step_by(100) {
-            let status = if t.rng.unit() < 0.4 { 503 } else { 200 };
-            t.request(ms, "198.51.100.3", "/api/items/1", status, 1);
-        }
-        t.normal(24, 6);
+        let mut t = error_burst_then_silence();
         t.spans.sort_by_key(|s| s.start);
         t.spans
     };

@@ -9,7 +9,9 @@ use crate::model::{
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
-use crate::shared::{ABANDONED, config_from_entries, escape_like, page, severities_at_least};
+use crate::shared::{
+    ABANDONED, check_window, config_from_entries, escape_like, page, severities_at_least,
+};
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
 use diesel::prelude::*;
@@ -521,11 +523,7 @@ impl Repository for PgStore {
         trigger: RunTrigger,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<RunRecord> {
-        if window.is_some_and(|(start, end)| end <= start) {
-            return Err(StoreError::Invalid(
-                "a run's window must end after it starts".into(),
-            ));
-        }
+        check_window(window)?;
         let mut conn = self.conn().await?;
         let row: RunRow = diesel::insert_into(detection_runs::table)
             .values((
@@ -547,11 +545,7 @@ impl Repository for PgStore {
         worker: &str,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<RunRecord> {
-        if end <= start {
-            return Err(StoreError::Invalid(
-                "a run's window must end after it starts".into(),
-            ));
-        }
+        check_window(Some((start, end)))?;
         let mut conn = self.conn().await?;
         let row: RunRow = conn
             .transaction::<_, StoreError, _>(async move |conn| {

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::model::{AnomalyRecord, Cursor, Page};
 use crate::repository::StoredConfigEntry;
+use chrono::{DateTime, Utc};
 use detect_core::{DetectionConfig, Severity};
 use serde_json::Value;
 
@@ -11,6 +12,16 @@ use serde_json::Value;
 /// is reported, not silently replaced by a default.
 /// The error of a stream run left running by a worker that died or lost its lease.
 pub(crate) const ABANDONED: &str = "abandoned: the worker stopped holding the stream before finishing this window; the window is done again by the next holder";
+
+/// A run's window must end after it starts.
+pub(crate) fn check_window(window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> Result<()> {
+    if window.is_some_and(|(start, end)| end <= start) {
+        return Err(crate::StoreError::Invalid(
+            "a run's window must end after it starts".into(),
+        ));
+    }
+    Ok(())
+}
 
 pub(crate) fn config_from_entries(entries: &[StoredConfigEntry]) -> Result<DetectionConfig> {
     let values: Vec<(&str, &Value)> = entries

@@ -24,7 +24,9 @@ use crate::model::{
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
 use crate::repository::{Repository, StoredConfigEntry};
-use crate::shared::{ABANDONED, config_from_entries, escape_like, page, severities_at_least};
+use crate::shared::{
+    ABANDONED, check_window, config_from_entries, escape_like, page, severities_at_least,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use detect_core::DetectionConfig;
 use diesel::connection::SimpleConnection;
@@ -696,11 +698,7 @@ impl Repository for SqliteStore {
         trigger: RunTrigger,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<RunRecord> {
-        if window.is_some_and(|(start, end)| end <= start) {
-            return Err(StoreError::Invalid(
-                "a run's window must end after it starts".into(),
-            ));
-        }
+        check_window(window)?;
         let row: RunRow = self
             .run(async move |conn: &mut Conn| {
                 diesel::insert_into(detection_runs::table)
@@ -726,11 +724,7 @@ impl Repository for SqliteStore {
         worker: &str,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<RunRecord> {
-        if end <= start {
-            return Err(StoreError::Invalid(
-                "a run's window must end after it starts".into(),
-            ));
-        }
+        check_window(Some((start, end)))?;
         let (stream, worker) = (stream.to_owned(), worker.to_owned());
         let row: RunRow = self
             .write(async move |conn: &mut Conn| {
