@@ -5,6 +5,7 @@ mod bench_api;
 mod bench_support;
 mod bench_worker;
 mod eval;
+mod eval_real;
 mod gen_traces;
 mod test;
 
@@ -24,6 +25,8 @@ enum Command {
     GenTraces(gen_traces::GenArgs),
     /// Generate (or reuse) labelled data, run every detector over it and score the detections.
     Eval(eval::EvalArgs),
+    /// Replay real traces with injected faults (../shared/datasets) and score faults found and noise.
+    EvalReal(eval_real::EvalRealArgs),
     /// Run every test, then the detection-quality gate (the README's test command).
     Test(test::TestArgs),
     /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::GenTraces(args) => gen_traces::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(&args),
+        Command::EvalReal(args) => eval_real::run(&args),
         Command::Test(args) => test::run(&args),
         Command::BenchApi(args) => bench_api::run(&args),
         Command::BenchWorker(args) => bench_worker::run(&args),

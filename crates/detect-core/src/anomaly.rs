@@ -196,6 +196,9 @@ pub struct Anomaly {
     pub operation: Option<String>,
     /// The client address, for security anomalies that concern one client.
     pub client: Option<String>,
+    /// The service called, when the finding is about time spent on the way to it (a client span's own
+    /// time: the wire and queues between two services) or about a call to it.
+    pub peer_service: Option<String>,
     /// The trace the anomaly is about or, for window-level anomalies, the first example.
     pub trace_id: Option<TraceId>,
     pub span_id: Option<SpanId>,
@@ -271,6 +274,7 @@ mod tests {
             service: "checkout".into(),
             operation: Some("POST /pay".into()),
             client: None,
+            peer_service: None,
             trace_id: Some(TraceId([1; 16])),
             span_id: None,
             observed: 900.0,

@@ -299,6 +299,7 @@ mod tests {
             service: service.into(),
             operation: op.map(Into::into),
             client: None,
+            peer_service: None,
             trace_id: None,
             span_id: None,
             observed: 0.0,

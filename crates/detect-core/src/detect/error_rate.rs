@@ -84,6 +84,7 @@ pub fn judge(
         service: service.to_owned(),
         operation: Some(operation.to_owned()),
         client: None,
+        peer_service: None,
         trace_id: counts.error_examples.first().copied(),
         span_id: None,
         observed,

@@ -85,6 +85,7 @@ impl LatencyDetector {
             service: span.service.clone(),
             operation: Some(span.operation.clone()),
             client: None,
+            peer_service: None,
             trace_id: Some(span.trace_id),
             span_id: Some(span.span_id),
             observed: observed_ms,

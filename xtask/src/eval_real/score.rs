@@ -1,0 +1,255 @@
+//! Scoring of `eval-real`: faults found, noise about other services, chronic pagers. How a result is
+//! read is the datasets' README's: a fault is found when an anomaly names the injected service in
+//! `[inject − 10 s, inject + 150 s]`; noise is what pages about other services in that period.
+
+use super::Gate;
+use anyhow::Context;
+use detect_core::{Anomaly, Severity};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const BEFORE_NANOS: u64 = 10_000_000_000;
+const AFTER_NANOS: u64 = 150_000_000_000;
+
+#[derive(serde::Deserialize)]
+pub struct FaultFile {
+    pub faults: Vec<Fault>,
+}
+
+#[derive(serde::Deserialize, Clone)]
+pub struct Fault {
+    pub inject_unix: u64,
+    pub service: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FaultFile {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the faults file {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+impl Fault {
+    fn period(&self) -> (u64, u64) {
+        let inject = self.inject_unix * 1_000_000_000;
+        (inject.saturating_sub(BEFORE_NANOS), inject + AFTER_NANOS)
+    }
+
+    fn names(&self, a: &Anomaly) -> bool {
+        a.service == self.service || a.peer_service.as_deref() == Some(self.service.as_str())
+    }
+}
+
+fn overlaps(a: &Anomaly, (from, to): (u64, u64)) -> bool {
+    a.window.start.0 <= to && a.window.end.0 >= from
+}
+
+fn pages(a: &Anomaly) -> bool {
+    a.severity >= Severity::High
+}
+
+/// One fault period's outcome.
+pub struct PeriodScore {
+    pub fault: Fault,
+    pub found: bool,
+    pub found_paging: bool,
+    /// Distinct paging fingerprints about other services, with a description of one of each.
+    pub noise: BTreeMap<String, String>,
+    /// The service named most often by paging findings in the period (a stand-in for an origin until
+    /// incidents rank origins), if any paged.
+    pub loudest: Option<String>,
+}
+
+pub struct FileScore {
+    pub periods: Vec<PeriodScore>,
+    /// Fingerprints paging about another service in more than a quarter of the periods, with the
+    /// number of periods.
+    pub chronic: Vec<(String, usize)>,
+    pub anomalies: usize,
+    pub paging: usize,
+    pub minutes: u64,
+}
+
+impl FileScore {
+    pub fn new(faults: &FaultFile, anomalies: &[Anomaly], minutes: u64) -> Self {
+        let mut periods = Vec::new();
+        let mut pager_periods: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        for fault in &faults.faults {
+            let period = fault.period();
+            let in_period: Vec<&Anomaly> =
+                anomalies.iter().filter(|a| overlaps(a, period)).collect();
+            let found = in_period.iter().any(|a| fault.names(a));
+            let found_paging = in_period.iter().any(|a| fault.names(a) && pages(a));
+            let mut noise = BTreeMap::new();
+            let mut loud: BTreeMap<&str, usize> = BTreeMap::new();
+            for a in in_period.iter().filter(|a| pages(a)) {
+                *loud.entry(a.service.as_str()).or_default() += 1;
+                if a.service != fault.service {
+                    noise
+                        .entry(a.fingerprint())
+                        .or_insert_with(|| describe(a));
+                }
+            }
+            for (fingerprint, text) in &noise {
+                pager_periods
+                    .entry(fingerprint.clone())
+                    .or_insert_with(|| (text.clone(), 0))
+                    .1 += 1;
+            }
+            let loudest = loud
+                .into_iter()
+                .max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s)))
+                .map(|(s, _)| s.to_owned());
+            periods.push(PeriodScore {
+                fault: fault.clone(),
+                found,
+                found_paging,
+                noise,
+                loudest,
+            });
+        }
+        let limit = Gate::CHRONIC_SHARE * periods.len() as f64;
+        let chronic = pager_periods
+            .into_values()
+            .filter(|(_, n)| *n as f64 > limit)
+            .collect();
+        FileScore {
+            periods,
+            chronic,
+            anomalies: anomalies.len(),
+            paging: anomalies.iter().filter(|a| pages(a)).count(),
+            minutes,
+        }
+    }
+
+    pub fn print(&self, verbose: bool) {
+        println!(
+            "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6}  loudest",
+            "inject", "service", "type", "found", "paged", "noise"
+        );
+        for p in &self.periods {
+            println!(
+                "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6}  {}",
+                p.fault.inject_unix,
+                p.fault.service,
+                p.fault.kind,
+                yes(p.found),
+                yes(p.found_paging),
+                p.noise.len(),
+                p.loudest.as_deref().unwrap_or("-"),
+            );
+            if verbose {
+                for text in p.noise.values() {
+                    println!("    noise: {text}");
+                }
+            }
+        }
+        for (text, n) in &self.chronic {
+            println!(
+                "  chronic pager ({n} of {} periods): {text}",
+                self.periods.len()
+            );
+        }
+        println!(
+            "detections: {} ({:.1} a minute), paging {} ({:.2} a minute)",
+            self.anomalies,
+            self.anomalies as f64 / self.minutes.max(1) as f64,
+            self.paging,
+            self.paging as f64 / self.minutes.max(1) as f64,
+        );
+        println!();
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn describe(a: &Anomaly) -> String {
+    format!(
+        "{} {} {}/{}{}",
+        a.severity,
+        a.subtype,
+        a.service,
+        a.operation.as_deref().unwrap_or("-"),
+        a.peer_service
+            .as_deref()
+            .map(|p| format!(" (peer {p})"))
+            .unwrap_or_default(),
+    )
+}
+
+/// Totals over every file, and the gate.
+#[derive(Default)]
+pub struct Totals {
+    faults: usize,
+    found: usize,
+    found_paging: usize,
+    loudest_right: usize,
+    noise: usize,
+    chronic: usize,
+    anomalies: usize,
+    paging: usize,
+    minutes: u64,
+    /// Fault type → (faults, found).
+    by_kind: BTreeMap<String, (usize, usize)>,
+}
+
+impl Totals {
+    pub fn add(&mut self, file: &FileScore) {
+        for p in &file.periods {
+            self.faults += 1;
+            self.found += usize::from(p.found);
+            self.found_paging += usize::from(p.found_paging);
+            self.loudest_right += usize::from(p.loudest.as_deref() == Some(&p.fault.service));
+            self.noise += p.noise.len();
+            let kind = self.by_kind.entry(p.fault.kind.clone()).or_default();
+            kind.0 += 1;
+            kind.1 += usize::from(p.found);
+        }
+        self.chronic += file.chronic.len();
+        self.anomalies += file.anomalies;
+        self.paging += file.paging;
+        self.minutes += file.minutes;
+    }
+
+    /// Prints the totals and the gate's verdict; true when it passes.
+    pub fn print(&self) -> bool {
+        let faults = self.faults.max(1) as f64;
+        let noise = self.noise as f64 / faults;
+        println!(
+            "faults found: {} of {} ({} paged); the loudest service is the faulty one in {} of {}",
+            self.found, self.faults, self.found_paging, self.loudest_right, self.faults
+        );
+        let kinds: BTreeSet<_> = self.by_kind.keys().collect();
+        for kind in kinds {
+            let (n, found) = self.by_kind[kind];
+            println!("  {kind:<15} {found} of {n}");
+        }
+        println!(
+            "paging fingerprints about other services: {noise:.2} per fault period; chronic pagers: {}",
+            self.chronic
+        );
+        println!(
+            "detections: {} ({:.1} a minute), paging {} ({:.2} a minute)",
+            self.anomalies,
+            self.anomalies as f64 / self.minutes.max(1) as f64,
+            self.paging,
+            self.paging as f64 / self.minutes.max(1) as f64,
+        );
+        let passed = self.found as f64 >= Gate::MIN_FOUND_SHARE * faults - 1e-9
+            && self.by_kind.values().all(|(_, found)| *found > 0)
+            && noise <= Gate::MAX_NOISE_PER_PERIOD
+            && self.chronic == 0;
+        println!(
+            "Gate (found ≥ {:.1} %, every fault type found, ≤ {} paging fingerprints about other services per period, no chronic pager): {}",
+            Gate::MIN_FOUND_SHARE * 100.0,
+            Gate::MAX_NOISE_PER_PERIOD,
+            if passed { "PASS" } else { "FAIL" }
+        );
+        passed
+    }
+}
