@@ -98,7 +98,7 @@ enum Command {
         /// Input files, in event-time order (`-` for stdin).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Input format; detected from the first bytes when left out.
+        /// Input format; detected from the content when left out (gzip is decompressed first).
         #[arg(long, value_parser = ["otlp-json", "otlp-jsonl", "otlp-proto"])]
         format: Option<String>,
         /// A JSON object of configuration keys (the seed's `anomaly_detection_config` keys and more).

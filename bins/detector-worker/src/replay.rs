@@ -1,13 +1,14 @@
 //! `detector-worker replay`: runs every detector over OTLP files and prints each anomaly as one JSON
-//! object per line on stdout, and a summary on stderr. Files are read in the order given; JSON lines
-//! are streamed, so a file need not fit in memory.
+//! object per line on stdout, and a summary on stderr. Files are read in the order given; gzip is
+//! read directly, and JSON lines are streamed, so a file need not fit in memory.
 
 use crate::anomaly_json::AnomalyJson;
 use anyhow::{Context, Result, bail};
 use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, Severity};
+use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use tempo_client::{DecodeError, InputFormat};
 
@@ -32,10 +33,9 @@ pub fn replay(options: &ReplayOptions, out: &mut impl Write) -> Result<(ReplaySu
     for input in &options.inputs {
         let name = input.display().to_string();
         let reader = open(input).with_context(|| format!("cannot read {name}"))?;
-        let mut reader = BufReader::with_capacity(1 << 20, reader);
-        let format = match options.format {
-            Some(f) => f,
-            None => sniff(&mut reader).with_context(|| format!("cannot read {name}"))?,
+        let (format, mut reader) = match options.format {
+            Some(f) => (f, reader),
+            None => sniff(reader).with_context(|| format!("cannot read {name}"))?,
         };
         let mut feed = |spans: Vec<detect_core::Span>,
                         summary: &mut ReplaySummary,
@@ -91,21 +91,42 @@ pub fn replay(options: &ReplayOptions, out: &mut impl Write) -> Result<(ReplaySu
     Ok((summary, engine))
 }
 
-fn open(path: &Path) -> io::Result<Box<dyn Read>> {
-    if path == Path::new("-") {
-        Ok(Box::new(io::stdin().lock()))
+const BUFFER: usize = 1 << 20;
+
+/// Opens a file, or stdin for `-`, and decompresses it when it starts with gzip's magic bytes.
+fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
+    let raw: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(io::stdin().lock())
     } else {
-        Ok(Box::new(File::open(path)?))
+        Box::new(File::open(path)?)
+    };
+    let mut raw = BufReader::with_capacity(BUFFER, raw);
+    if raw.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        let gunzipped = MultiGzDecoder::new(raw);
+        Ok(Box::new(BufReader::with_capacity(BUFFER, gunzipped)))
+    } else {
+        Ok(Box::new(raw))
     }
 }
 
-/// Detects the format from the first bytes (without consuming them).
-fn sniff(reader: &mut BufReader<Box<dyn Read>>) -> Result<InputFormat> {
-    let head = reader.fill_buf()?;
-    if head.is_empty() {
+/// Detects the format from the content, and gives back a reader that still yields every byte.
+///
+/// JSON lines can be megabytes long, so for JSON the first line is read whole, however long, and then
+/// the start of what follows: `detect` needs both to tell one document from JSON lines. Those bytes are
+/// chained back in front of the rest, which is still streamed.
+fn sniff(mut reader: Box<dyn BufRead>) -> Result<(InputFormat, Box<dyn BufRead>)> {
+    let buffered = reader.fill_buf()?;
+    if buffered.is_empty() {
         bail!("the input is empty");
     }
-    Ok(tempo_client::detect(head))
+    if !buffered.trim_ascii_start().starts_with(b"{") {
+        return Ok((tempo_client::detect(buffered), reader));
+    }
+    let mut head = Vec::new();
+    while head.trim_ascii().is_empty() && reader.read_until(b'\n', &mut head)? > 0 {}
+    reader.by_ref().take(BUFFER as u64).read_to_end(&mut head)?;
+    let format = tempo_client::detect(&head);
+    Ok((format, Box::new(Cursor::new(head).chain(reader))))
 }
 
 fn emit(found: &mut Vec<Anomaly>, summary: &mut ReplaySummary, out: &mut impl Write) -> Result<()> {

@@ -1,5 +1,7 @@
 //! The replay command as a user runs it: real files in, JSON lines out, clear errors and exit codes.
 
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -32,19 +34,68 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Writes `bytes` to a file of this test process's temporary folder.
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tracewatch-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// One OTLP span at `start` nanoseconds, as the Collector's JSON exporter writes it.
+fn span_json(n: u64, start: u64, client: &str, status: i64) -> String {
+    format!(
+        r#"{{"traceId":"{n:032x}","spanId":"{n:016x}","name":"POST /api/login","kind":2,"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":[{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}},{{"key":"client.address","value":{{"stringValue":"{client}"}}}},{{"key":"http.route","value":{{"stringValue":"/api/login"}}}}]}}"#,
+        end = start + 20_000_000,
+    )
+}
+
+/// One `TracesData` of the gateway service holding `spans`, on one line.
+fn traces_data(spans: &[String]) -> String {
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"gateway"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    )
+}
+
+/// The summary's span count, from stderr.
+fn spans_replayed(output: &Output) -> u64 {
+    let stderr = text(&output.stderr);
+    let count = stderr
+        .split("replay: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    count.parse().unwrap()
+}
+
+const T0: u64 = 1_767_571_200_000_000_000;
+
+/// A first line of 16 000 spans (over 4 MB), then the 1 540 spans of [`auth_burst_jsonl`].
+fn long_first_line_jsonl() -> String {
+    let spans: Vec<String> = (0..16_000u64)
+        .map(|i| span_json(1_000_000 + i, T0 + i * 1_000, "198.51.100.1", 200))
+        .collect();
+    let first = traces_data(&spans);
+    assert!(first.len() > 4 << 20, "first line is {} bytes", first.len());
+    first + "\n" + &auth_burst_jsonl()
+}
+
 /// 40 authentication failures from one client in one minute, after 20 minutes of quiet traffic, as
 /// OTLP JSON lines (hex ids, numeric enums, ints as strings).
 fn auth_burst_jsonl() -> String {
-    let t0: u64 = 1_767_571_200_000_000_000;
     let mut lines = String::new();
     let mut n = 0u64;
     let mut span = |at: u64, client: &str, status: i64| {
         n += 1;
-        let start = t0 + at;
-        format!(
-            r#"{{"traceId":"{n:032x}","spanId":"{n:016x}","name":"POST /api/login","kind":2,"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":[{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}},{{"key":"client.address","value":{{"stringValue":"{client}"}}}},{{"key":"http.route","value":{{"stringValue":"/api/login"}}}}]}}"#,
-            end = start + 20_000_000,
-        )
+        span_json(n, T0 + at, client, status)
     };
     for second in 0..(25 * 60u64) {
         let mut spans = vec![span(
@@ -55,10 +106,7 @@ fn auth_burst_jsonl() -> String {
         if (20 * 60..20 * 60 + 40).contains(&second) {
             spans.push(span(second * 1_000_000_000 + 1_000, "203.0.113.66", 401));
         }
-        lines.push_str(&format!(
-            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"gateway"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
-            spans.join(",")
-        ));
+        lines.push_str(&traces_data(&spans));
         lines.push('\n');
     }
     lines
@@ -201,4 +249,71 @@ fn garbage_and_empty_input_fail_without_panicking() {
         "{}",
         text(&output.stderr)
     );
+}
+
+#[test]
+fn json_lines_whose_first_line_is_megabytes_long_are_detected_and_read() {
+    let input = long_first_line_jsonl();
+    let path = temp_file("long-first-line.jsonl", input.as_bytes());
+    let output = replay(&[path.to_str().unwrap()], b"");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(spans_replayed(&output), 16_000 + 1_540);
+    assert!(text(&output.stdout).contains("auth_failure_burst"));
+}
+
+#[test]
+fn gzip_is_read_directly_from_a_file_and_from_stdin() {
+    let input = long_first_line_jsonl();
+    let plain = replay(&["-"], input.as_bytes());
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+
+    let path = temp_file("long-first-line.otlp.jsonl.gz", &gzip(input.as_bytes()));
+    let from_file = replay(&[path.to_str().unwrap()], b"");
+    assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+    assert_eq!(spans_replayed(&from_file), spans_replayed(&plain));
+    assert_eq!(from_file.stdout, plain.stdout);
+
+    // Two gzip members one after the other, as `cat a.gz b.gz` makes, split inside a line.
+    let (a, b) = input.as_bytes().split_at(input.len() / 2);
+    let from_stdin = replay(&["-"], &[gzip(a), gzip(b)].concat());
+    assert!(from_stdin.status.success(), "{}", text(&from_stdin.stderr));
+    assert_eq!(spans_replayed(&from_stdin), spans_replayed(&plain));
+    assert_eq!(from_stdin.stdout, plain.stdout);
+}
+
+#[test]
+fn a_pretty_printed_document_is_still_one_document() {
+    let spans: Vec<String> = (1..=3)
+        .map(|n| span_json(n, T0 + n * 1_000, "198.51.100.1", 200))
+        .collect();
+    let document: serde_json::Value = serde_json::from_str(&traces_data(&spans)).unwrap();
+    let pretty = serde_json::to_string_pretty(&document).unwrap();
+    for args in [&["-"][..], &["--format", "otlp-json", "-"]] {
+        let output = replay(args, pretty.as_bytes());
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(spans_replayed(&output), 3);
+    }
+    let output = replay(&["-"], &gzip(pretty.as_bytes()));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(spans_replayed(&output), 3);
+}
+
+#[test]
+fn a_truncated_or_corrupt_gzip_fails_with_a_clear_error() {
+    let compressed = gzip(auth_burst_jsonl().as_bytes());
+    let truncated = temp_file("truncated.jsonl.gz", &compressed[..compressed.len() / 2]);
+    let mut corrupt = compressed.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle..middle + 64].fill(0xff);
+    let corrupt = temp_file("corrupt.jsonl.gz", &corrupt);
+    for path in [truncated, corrupt] {
+        let output = replay(&[path.to_str().unwrap()], b"");
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("error: cannot read") && stderr.contains(path.to_str().unwrap()),
+            "{stderr}"
+        );
+    }
 }

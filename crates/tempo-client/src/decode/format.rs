@@ -56,6 +56,9 @@ impl FromStr for InputFormat {
 /// every non-blank line starts with `{` (so a broken first line does not hide the others). A
 /// pretty-printed document fails both tests: its first line is a lone `{` and its other lines start with
 /// `"key":`, `}` or `]`.
+///
+/// `bytes` may be only the start of the input, as long as it holds the first non-blank line whole (a
+/// line cut short is not a complete JSON value) and then the start of what follows, if anything does.
 pub fn detect(bytes: &[u8]) -> InputFormat {
     let mut lines = bytes
         .split(|&b| b == b'\n')
@@ -129,6 +132,20 @@ mod tests {
         check(
             b"{\"resourceSp\n{\"resourceSpans\":[]}\n",
             InputFormat::OtlpJsonLines,
+        );
+    }
+
+    #[test]
+    fn a_whole_first_line_and_the_start_of_the_next_are_enough() {
+        let long_line = format!("{{\"resourceSpans\":[{}{{}}]}}\n", "{},".repeat(100_000));
+        let mut head = long_line.clone().into_bytes();
+        head.extend_from_slice(b"{\"resourceSp");
+        assert_eq!(detect(&head), InputFormat::OtlpJsonLines);
+        assert_eq!(detect(long_line.as_bytes()), InputFormat::OtlpJson);
+        assert_eq!(
+            detect(&long_line.as_bytes()[..1000]),
+            InputFormat::OtlpJson,
+            "a first line cut short reads as one document: why the caller must give it whole"
         );
     }
 }
