@@ -42,8 +42,12 @@ impl fmt::Display for AnomalyType {
 /// The precise kind of anomaly (`anomaly_subtype` in the schema).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum Subtype {
-    /// A span much slower than its (service, operation) baseline.
+    /// One trace whose slowest span is extreme given how many spans the trace has (never pages alone).
     LatencySpike,
+    /// An operation's durations in a window moved: its median, or its share above the usual p99.
+    LatencyDegradation,
+    /// An operation's spans in a window stopped making a usual call, or made one never made before.
+    CallPathChange,
     /// An operation's error ratio in a window above threshold and above its own baseline.
     ErrorRateSpike,
     /// An operation's request count in a window far above its history.
@@ -73,8 +77,10 @@ pub enum Subtype {
 }
 
 impl Subtype {
-    pub const ALL: [Subtype; 14] = [
+    pub const ALL: [Subtype; 16] = [
         Subtype::LatencySpike,
+        Subtype::LatencyDegradation,
+        Subtype::CallPathChange,
         Subtype::ErrorRateSpike,
         Subtype::ThroughputSpike,
         Subtype::ThroughputDrop,
@@ -93,6 +99,8 @@ impl Subtype {
     pub fn as_str(self) -> &'static str {
         match self {
             Subtype::LatencySpike => "latency_spike",
+            Subtype::LatencyDegradation => "latency_degradation",
+            Subtype::CallPathChange => "call_path_change",
             Subtype::ErrorRateSpike => "error_rate_spike",
             Subtype::ThroughputSpike => "throughput_spike",
             Subtype::ThroughputDrop => "throughput_drop",
@@ -116,6 +124,8 @@ impl Subtype {
     pub fn anomaly_type(self) -> AnomalyType {
         match self {
             Subtype::LatencySpike
+            | Subtype::LatencyDegradation
+            | Subtype::CallPathChange
             | Subtype::ErrorRateSpike
             | Subtype::ThroughputSpike
             | Subtype::ThroughputDrop

@@ -73,7 +73,7 @@ impl Cutoffs {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SeverityCutoffs {
-    /// Latency z-score on log-duration.
+    /// Latency and call-path window findings: the percentage of the window's requests affected.
     pub latency: Cutoffs,
     /// Error ratio in the window.
     pub error_rate: Cutoffs,
@@ -88,7 +88,7 @@ pub struct SeverityCutoffs {
 impl Default for SeverityCutoffs {
     fn default() -> Self {
         SeverityCutoffs {
-            latency: Cutoffs::new(4.5, 6.0, 10.0),
+            latency: Cutoffs::new(10.0, 25.0, 50.0),
             error_rate: Cutoffs::new(0.10, 0.25, 0.50),
             throughput: Cutoffs::new(4.5, 6.0, 10.0),
             security: Cutoffs::new(2.0, 5.0, 20.0),

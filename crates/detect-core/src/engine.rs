@@ -85,7 +85,7 @@ impl Engine {
         );
         Engine {
             keys: KeyInterner::new(config.max_keys as usize),
-            latency: LatencyDetector::new(&config),
+            latency: LatencyDetector::new(),
             rates: RateDetector::new(&config),
             security: SecurityDetector::new(),
             resource: ResourceDetector::new(&config),
@@ -231,7 +231,7 @@ impl Engine {
                         self.rates.record_example(window_index, key, &span)
                     }
                 }
-                self.latency.observe(key, &span, &self.config, out);
+                self.latency.observe_span(window_index, key, &span);
                 if is_sampled(
                     &span.trace_id,
                     self.config.sampling_enabled,
@@ -260,6 +260,7 @@ impl Engine {
         for trace in self.traces.drain_all() {
             self.analyse(&trace, out);
         }
+        self.latency.finish(&self.keys, &self.config, out);
         self.stats.anomalies += (out.len() - before) as u64;
     }
 
@@ -307,6 +308,14 @@ impl Engine {
         for trace in self.traces.drain_idle(self.clock) {
             self.analyse(&trace, out);
         }
+        // Latency waits for the traces that began in a window to be complete as well.
+        let idle = self.config.resource.trace_idle_seconds * UnixNanos::NANOS_PER_SEC;
+        let latency_end = self
+            .clock
+            .checked_sub(lateness + idle)
+            .map_or(0, |t| t / window_nanos);
+        self.latency
+            .close_before(latency_end, &self.keys, &self.config, out);
     }
 
     /// Closes every open window with an index below `end`, skipping long runs of empty windows.
@@ -356,5 +365,6 @@ impl Engine {
     fn analyse(&mut self, trace: &[KeyedSpan], out: &mut Vec<Anomaly>) {
         self.stats.traces_analysed += 1;
         self.resource.analyse(trace, &self.keys, &self.config, out);
+        self.latency.observe_trace(trace, &self.config, out);
     }
 }

@@ -5,7 +5,9 @@
 use hashbrown::HashMap;
 
 /// A dense id of one (service, operation) pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct KeyId(pub u32);
 
 impl KeyId {

@@ -9,13 +9,13 @@
 //! open and traces still being assembled (a worker saves right after closing its window).
 
 use crate::config::DetectionConfig;
+use crate::detect::latency::KeyBaseline;
 use crate::detect::rates::KeyState;
 use crate::detect::resource::{ChildCount, ShapeState};
-use crate::stats::Baseline;
 use serde::{Deserialize, Serialize};
 
 /// The format version; a state of another version is not loaded.
-pub const LEARNED_VERSION: u32 = 1;
+pub const LEARNED_VERSION: u32 = 2;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LearnedState {
@@ -23,7 +23,7 @@ pub struct LearnedState {
     /// The configuration's key → value entries it was learned under.
     pub config: serde_json::Value,
     pub keys: Vec<(String, String)>,
-    pub(crate) latency: Vec<Baseline>,
+    pub(crate) latency: Vec<KeyBaseline>,
     pub(crate) rates: Vec<KeyState>,
     pub(crate) children: Vec<ChildCount>,
     pub(crate) shapes: Vec<ShapeState>,

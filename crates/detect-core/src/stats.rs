@@ -2,9 +2,11 @@
 
 pub mod baseline;
 pub mod probability;
+pub mod sketch;
 pub mod trend;
 pub mod weekly;
 
 pub use baseline::{Baseline, BaselineParams, Judgement};
+pub use sketch::QuantileSketch;
 pub use trend::{TrendBaseline, TrendJudgement, TrendParams};
 pub use weekly::WeeklyProfile;

@@ -51,7 +51,8 @@ fn pages(a: &Anomaly) -> bool {
     a.severity >= Severity::High
 }
 
-/// One fault period's outcome.
+/// One fault period's outcome. Noise is a paging finding naming neither as its service nor as its
+/// peer the injected service: "time on the way to X grew", said by X's caller, points at X.
 pub struct PeriodScore {
     pub fault: Fault,
     pub found: bool,
@@ -87,10 +88,8 @@ impl FileScore {
             let mut loud: BTreeMap<&str, usize> = BTreeMap::new();
             for a in in_period.iter().filter(|a| pages(a)) {
                 *loud.entry(a.service.as_str()).or_default() += 1;
-                if a.service != fault.service {
-                    noise
-                        .entry(a.fingerprint())
-                        .or_insert_with(|| describe(a));
+                if !fault.names(a) {
+                    noise.entry(a.fingerprint()).or_insert_with(|| describe(a));
                 }
             }
             for (fingerprint, text) in &noise {

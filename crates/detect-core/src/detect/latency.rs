@@ -1,98 +1,270 @@
-//! Latency detector (PERFORMANCE / `latency_spike`).
+//! Latency and call-path detection (PERFORMANCE / `latency_degradation`, `latency_spike`,
+//! `call_path_change`).
 //!
-//! Per (service, operation), a [`Baseline`] of `x = ln(duration in ms)`: latency is skewed and
-//! heavy-tailed, its logarithm close to normal. A span is anomalous when
-//! `z = (x − μ) / σ ≥ t(latency_threshold_stddev, n)` (the threshold raised for the samples learned,
-//! see `small_sample_threshold`) and it is also at least `latency_min_excess_ms` above the typical
-//! duration `e^μ`. Anomalous spans are not learned, so an incident cannot teach the baseline that it
-//! is normal. Score: z. Severity: `severity_cutoffs.latency`.
+//! Per (service, operation), quantile baselines ([`QuantileSketch`]) of its total durations, of its
+//! own time, and of the time on the way to each service it calls ([`own_time`]), plus the calls it
+//! usually makes ([`call_path`]). Each window is judged once it is closed *and* the traces that began in
+//! it are complete (`allowed_lateness_seconds + resource.trace_idle_seconds` after its end):
+//! - **window-level** ([`shift`]): per key, did its durations move (median ×[`shift::MEDIAN_RATIO`], or a
+//!   significant share above the usual p99)? Said of its own time when that moved: then the key is
+//!   where the time went, and the finding can page; when only the total moved while the own time is
+//!   normal, the key is *affected* (waiting on a callee, named) and is at most MEDIUM. When exactly one
+//!   of the ways to a called service moved, the finding names it as `peer_service`;
+//! - **call paths**: usual calls that stop, calls never made before;
+//! - **trace-level**: a trace whose most extreme span is extreme *given how many spans it has*
+//!   (Šidák: `1 − (1 − s_min)^N ≤ Φ(−z)`, `s` the baseline's survival at the span's duration): LOW, or
+//!   MEDIUM a hundred times past that; at most one per key and window; never pages.
+//!
+//! `latency_threshold_stddev` = z sets the family-wise false-alarm level `Φ(−z)` (z = 3: 0.00135): per
+//! trace over its spans, and per window over the keys judged (each window test runs at `Φ(−z)/K`).
+//! Baselines learn only from windows that were not anomalous (unless anomalous for
+//! `relearn_after_seconds`) and forget by weight: each keeps about [`MEMORY`] values.
+//! Severity of window findings: the share of the window's requests affected, in percent, by
+//! `severity_cutoffs.latency`; fewer than [`MIN_AFFECTED_TO_PAGE`] requests never page.
 
-use crate::anomaly::{Anomaly, Subtype, Window};
+pub mod own_time;
+pub mod shift;
+
+use crate::anomaly::{Anomaly, MAX_EXAMPLES, Severity, Subtype, Window};
 use crate::config::DetectionConfig;
-use crate::keys::KeyId;
-use crate::span::Span;
-use crate::stats::probability::upper_truncated_variance;
-use crate::stats::{Baseline, BaselineParams};
+use crate::detect::call_path::{self, CallBaseline, CallChange};
+use crate::keys::{KeyId, KeyInterner};
+use crate::span::{Span, SpanId, TraceId, UnixNanos};
+use crate::stats::QuantileSketch;
+use crate::stats::probability::normal_cdf;
+use crate::traces::KeyedSpan;
+use hashbrown::HashMap;
+use shift::Shift;
+use std::collections::BTreeMap;
 
-/// Durations below this (1 µs) are treated as this, so that the logarithm stays finite.
-const MIN_DURATION_MS: f64 = 0.001;
-/// Spans remembered by a latency baseline once warm.
-const MEMORY: f64 = 2_000.0;
-/// The smallest log-duration spread: below it, timer resolution and not the service speaks.
-const MIN_LOG_SPREAD: f64 = 0.02;
+/// Values a baseline remembers (older ones are scaled down past this weight).
+pub const MEMORY: f64 = 5_000.0;
+/// Windows a key must have learned before it is judged.
+const WARMUP_WINDOWS: u32 = 2;
+/// A window finding about fewer requests than this is at most MEDIUM.
+pub const MIN_AFFECTED_TO_PAGE: u64 = 5;
+/// Called keys whose way is learned, per key.
+const MAX_WAYS: usize = 32;
+
+/// What a (service, operation) usually does.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct KeyBaseline {
+    total: QuantileSketch,
+    own: QuantileSketch,
+    ways: Vec<(KeyId, QuantileSketch)>,
+    calls: CallBaseline,
+    /// Traced spans (weighted, as `calls.traced`) that had children.
+    with_children: f64,
+    windows: u32,
+    anomalous_since: Option<u64>,
+}
+
+/// One key's values in one window.
+#[derive(Default)]
+struct WindowSample {
+    total: QuantileSketch,
+    own: QuantileSketch,
+    ways: Vec<(KeyId, QuantileSketch)>,
+    /// Spans seen in whole traces, and how many had children.
+    traced: u32,
+    with_children: u32,
+    calls: Vec<(KeyId, u32)>,
+    /// The slowest spans (nanoseconds, trace, span), slowest first.
+    slowest: Vec<(u64, TraceId, SpanId)>,
+    trace_flagged: bool,
+}
+
+impl WindowSample {
+    fn keep_if_slow(&mut self, span: &Span) {
+        let entry = (span.duration_nanos, span.trace_id, span.span_id);
+        if self.slowest.len() == MAX_EXAMPLES && self.slowest.last().is_some_and(|s| s.0 >= entry.0)
+        {
+            return;
+        }
+        if self.slowest.iter().any(|s| s.1 == entry.1) {
+            return;
+        }
+        let at = self.slowest.partition_point(|s| s.0 >= entry.0);
+        self.slowest.insert(at, entry);
+        self.slowest.truncate(MAX_EXAMPLES);
+    }
+}
+
+fn way_mut(ways: &mut Vec<(KeyId, QuantileSketch)>, key: KeyId) -> Option<&mut QuantileSketch> {
+    if let Some(i) = ways.iter().position(|(k, _)| *k == key) {
+        return Some(&mut ways[i].1);
+    }
+    if ways.len() >= MAX_WAYS {
+        return None;
+    }
+    ways.push((key, QuantileSketch::new()));
+    ways.last_mut().map(|(_, s)| s)
+}
+
+fn way(ways: &[(KeyId, QuantileSketch)], key: KeyId) -> Option<&QuantileSketch> {
+    ways.iter().find(|(k, _)| *k == key).map(|(_, s)| s)
+}
+
+fn forget(sketch: &mut QuantileSketch) {
+    if sketch.total() > MEMORY {
+        sketch.scale(MEMORY / sketch.total());
+    }
+}
 
 pub struct LatencyDetector {
-    baselines: Vec<Baseline>,
-    params: BaselineParams,
+    baselines: Vec<KeyBaseline>,
+    windows: BTreeMap<u64, HashMap<KeyId, WindowSample>>,
+    /// Windows below this index are judged; values for them are no longer taken.
+    judged_before: u64,
+}
+
+/// What one key's window showed, before it is turned into findings and learned.
+struct Verdict {
+    key: KeyId,
+    latency: Option<Anomaly>,
+    calls: Option<Anomaly>,
 }
 
 impl LatencyDetector {
-    pub fn new(config: &DetectionConfig) -> Self {
+    pub fn new() -> Self {
         LatencyDetector {
             baselines: Vec::new(),
-            params: BaselineParams {
-                warmup: config.warmup_min_samples,
-                memory: MEMORY,
-                min_spread: MIN_LOG_SPREAD,
-                truncation_variance: upper_truncated_variance(config.latency_threshold_stddev),
-                relearn_after_nanos: config.relearn_after_seconds * crate::UnixNanos::NANOS_PER_SEC,
-            },
+            windows: BTreeMap::new(),
+            judged_before: 0,
         }
     }
 
     /// The learned baselines, by key index (for [`crate::learned`]).
-    pub(crate) fn baselines(&self) -> &[Baseline] {
+    pub(crate) fn baselines(&self) -> &[KeyBaseline] {
         &self.baselines
     }
 
-    pub(crate) fn set_baselines(&mut self, baselines: Vec<Baseline>) {
+    pub(crate) fn set_baselines(&mut self, baselines: Vec<KeyBaseline>) {
         self.baselines = baselines;
     }
 
-    pub fn baseline(&self, key: KeyId) -> Option<&Baseline> {
-        self.baselines.get(key.index())
+    /// The usual duration quantile `q` of a key, once learned.
+    pub fn usual_quantile(&self, key: KeyId, q: f64) -> Option<f64> {
+        self.baselines.get(key.index())?.total.quantile(q)
     }
 
-    pub fn observe(
+    fn sample(&mut self, window_index: u64, key: KeyId) -> Option<&mut WindowSample> {
+        if window_index < self.judged_before {
+            return None;
+        }
+        Some(
+            self.windows
+                .entry(window_index)
+                .or_default()
+                .entry(key)
+                .or_default(),
+        )
+    }
+
+    /// Every span given to the engine: its total duration, in its start's window.
+    pub fn observe_span(&mut self, window_index: u64, key: KeyId, span: &Span) {
+        if let Some(sample) = self.sample(window_index, key) {
+            sample.total.add(span.duration_ms());
+            sample.keep_if_slow(span);
+        }
+    }
+
+    /// A whole (sampled) trace: own times, ways and calls of its spans, and the trace-level test.
+    pub fn observe_trace(
         &mut self,
-        key: KeyId,
-        span: &Span,
+        trace: &[KeyedSpan],
         config: &DetectionConfig,
         out: &mut Vec<Anomaly>,
     ) {
-        if self.baselines.len() <= key.index() {
-            self.baselines.resize_with(key.index() + 1, Baseline::new);
+        let window_nanos = config.window_nanos();
+        let times = own_time::split(trace);
+        for ((key, span), time) in trace.iter().zip(&times) {
+            let Some(sample) = self.sample(span.start.0 / window_nanos, *key) else {
+                continue;
+            };
+            sample.traced += 1;
+            sample.with_children += u32::from(time.has_children);
+            sample.own.add(time.own_ms);
+            for &child in &time.child_keys {
+                match sample.calls.iter_mut().find(|(k, _)| *k == child) {
+                    Some((_, n)) => *n += 1,
+                    None => sample.calls.push((child, 1)),
+                }
+            }
+            for &(child, ms) in &time.ways {
+                if let Some(w) = way_mut(&mut sample.ways, child) {
+                    w.add(ms);
+                }
+            }
         }
-        let baseline = &mut self.baselines[key.index()];
-        let observed_ms = span.duration_ms().max(MIN_DURATION_MS);
-        let x = observed_ms.ln();
-        let threshold = config.latency_threshold_for(&span.service);
-        let judgement = baseline.judge(x, threshold, &self.params);
-        let anomalous = judgement.is_some_and(|j| j.z >= j.threshold);
-        baseline.learn(x, anomalous, span.end().0, &self.params);
+        self.judge_trace(trace, config, out);
+    }
 
-        let Some(j) = judgement.filter(|_| anomalous) else {
+    /// Flags the trace when its most extreme span is extreme given how many spans were judged.
+    fn judge_trace(
+        &mut self,
+        trace: &[KeyedSpan],
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
+        let warm = f64::from(config.warmup_min_samples);
+        let mut judged = 0u32;
+        let mut worst: Option<(f64, usize)> = None;
+        for (i, (key, span)) in trace.iter().enumerate() {
+            let Some(b) = self.baselines.get(key.index()) else {
+                continue;
+            };
+            if b.total.total() < warm || b.windows < WARMUP_WINDOWS {
+                continue;
+            }
+            judged += 1;
+            let s = b.total.survival(span.duration_ms());
+            if worst.is_none_or(|(w, _)| s < w) {
+                worst = Some((s, i));
+            }
+        }
+        let Some((s, i)) = worst else {
             return;
         };
-        let expected_ms = j.mean.exp();
-        if observed_ms - expected_ms < config.latency_min_excess_ms {
+        let (key, span) = &trace[i];
+        let alpha = normal_cdf(-config.latency_threshold_for(&span.service));
+        // 1 − (1 − s)^N, computed without losing small s.
+        let p = -(f64::from(judged) * (-s).ln_1p()).exp_m1();
+        let baseline = &self.baselines[key.index()].total;
+        let (median, p99) = (
+            baseline.quantile(0.5).unwrap_or(0.0),
+            baseline.quantile(0.99).unwrap_or(0.0),
+        );
+        let observed = span.duration_ms();
+        if p > alpha || observed - median < config.latency_min_excess_ms {
             return;
         }
-        let limit_ms = (j.mean + j.threshold * j.spread).exp();
+        let window_nanos = config.window_nanos();
+        let Some(sample) = self.sample(span.start.0 / window_nanos, *key) else {
+            return;
+        };
+        if std::mem::replace(&mut sample.trace_flagged, true) {
+            return;
+        }
+        let severity = if p <= alpha / 100.0 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
         out.push(Anomaly {
             subtype: Subtype::LatencySpike,
-            severity: config.severity_cutoffs.latency.grade(j.z),
+            severity,
             service: span.service.clone(),
             operation: Some(span.operation.clone()),
             client: None,
             peer_service: None,
             trace_id: Some(span.trace_id),
             span_id: Some(span.span_id),
-            observed: observed_ms,
-            expected: expected_ms,
-            spread: j.spread,
-            score: j.z,
-            threshold: j.threshold,
+            observed,
+            expected: median,
+            spread: (p99 / median.max(1e-9)).ln(),
+            score: -p.max(1e-300).log10(),
+            threshold: -alpha.log10(),
             unit: "ms",
             window: Window {
                 start: span.start,
@@ -101,92 +273,397 @@ impl LatencyDetector {
             detected_at: span.end(),
             examples: vec![span.trace_id],
             description: format!(
-                "{op} on {svc} took {observed_ms:.1} ms where {expected_ms:.1} ms is typical: \
-                 z = {z:.1} on log-duration (σ = {s:.2}, {n} spans learned); \
-                 anything over {limit_ms:.1} ms ({t:.1}σ) is anomalous",
+                "one trace: {op} on {svc} took {observed:.1} ms where {median:.1} ms is typical and \
+                 {p99:.1} ms the usual p99; that extreme in a trace of {judged} judged spans has \
+                 probability {p:.1e} (limit {alpha:.1e})",
                 op = span.operation,
                 svc = span.service,
-                z = j.z,
-                s = j.spread,
-                n = j.samples,
-                t = j.threshold,
             ),
         });
     }
+
+    /// Judges every window below `end` (their traces are complete).
+    pub fn close_before(
+        &mut self,
+        end: u64,
+        keys: &KeyInterner,
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() >= end {
+                break;
+            }
+            let (index, samples) = entry.remove_entry();
+            self.judged_before = index + 1;
+            self.close(index, samples, keys, config, out);
+        }
+        self.judged_before = self.judged_before.max(end);
+    }
+
+    fn close(
+        &mut self,
+        index: u64,
+        samples: HashMap<KeyId, WindowSample>,
+        keys: &KeyInterner,
+        config: &DetectionConfig,
+        out: &mut Vec<Anomaly>,
+    ) {
+        let window_nanos = config.window_nanos();
+        let window = Window {
+            start: UnixNanos(index * window_nanos),
+            end: UnixNanos((index + 1) * window_nanos),
+        };
+        let mut order: Vec<KeyId> = samples.keys().copied().collect();
+        order.sort_unstable();
+        if let Some(max) = order.last()
+            && self.baselines.len() <= max.index()
+        {
+            self.baselines
+                .resize_with(max.index() + 1, KeyBaseline::default);
+        }
+        let warm = f64::from(config.warmup_min_samples);
+        let is_warm = |b: &KeyBaseline| b.total.total() >= warm && b.windows >= WARMUP_WINDOWS;
+        // Family-wise: each key is tested on its total and its own time.
+        let tests = order
+            .iter()
+            .filter(|k| {
+                is_warm(&self.baselines[k.index()])
+                    && samples[*k].total.total() >= shift::MIN_WINDOW_VALUES
+            })
+            .count()
+            .max(1)
+            * 2;
+        let judge = Judge {
+            baselines: &self.baselines,
+            samples: &samples,
+            keys,
+            config,
+            window,
+            tests: tests as f64,
+        };
+        let verdicts: Vec<Verdict> = order
+            .iter()
+            .filter(|k| is_warm(&self.baselines[k.index()]))
+            .map(|&key| judge.key(key))
+            .collect();
+        let mut flagged: HashMap<KeyId, bool> = HashMap::new();
+        for v in verdicts {
+            flagged.insert(v.key, v.latency.is_some() || v.calls.is_some());
+            out.extend(v.latency);
+            out.extend(v.calls);
+        }
+        let relearn = config.relearn_after_seconds * UnixNanos::NANOS_PER_SEC;
+        for key in order {
+            let sample = &samples[&key];
+            let baseline = &mut self.baselines[key.index()];
+            let anomalous = flagged.get(&key).copied().unwrap_or(false);
+            if anomalous {
+                let since = *baseline.anomalous_since.get_or_insert(window.start.0);
+                if window.end.0.saturating_sub(since) < relearn {
+                    continue;
+                }
+            } else {
+                baseline.anomalous_since = None;
+            }
+            baseline.learn(sample);
+        }
+    }
+
+    /// Judges and learns every window still open (the input has ended).
+    pub fn finish(&mut self, keys: &KeyInterner, config: &DetectionConfig, out: &mut Vec<Anomaly>) {
+        self.close_before(u64::MAX, keys, config, out);
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Severity;
-    use crate::span::{SpanId, TraceId, UnixNanos};
+impl Default for LatencyDetector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
-    fn span(i: u64, ms: f64) -> Span {
-        Span {
-            trace_id: TraceId::from_slice(&i.to_be_bytes()).unwrap(),
-            span_id: SpanId((i + 1).to_be_bytes()),
-            service: "cart".into(),
-            operation: "GET /cart".into(),
-            start: UnixNanos::from_secs(1_000 + i),
-            duration_nanos: (ms * 1e6) as u64,
-            ..Span::default()
+impl KeyBaseline {
+    fn learn(&mut self, sample: &WindowSample) {
+        self.total.merge(&sample.total);
+        forget(&mut self.total);
+        self.own.merge(&sample.own);
+        forget(&mut self.own);
+        for (child, w) in &sample.ways {
+            if let Some(mine) = way_mut(&mut self.ways, *child) {
+                mine.merge(w);
+                forget(mine);
+            }
         }
+        self.calls.learn(sample.traced, &sample.calls);
+        self.with_children += f64::from(sample.with_children);
+        if self.calls.traced > MEMORY {
+            let factor = MEMORY / self.calls.traced;
+            self.calls.scale(factor);
+            self.with_children *= factor;
+        }
+        self.windows = self.windows.saturating_add(1);
     }
 
-    /// Durations 40–60 ms with a fixed pattern, so the test needs no random numbers.
-    fn normal_ms(i: u64) -> f64 {
-        50.0 * (1.0 + 0.1 * ((i * 7919 % 200) as f64 / 100.0 - 1.0))
+    /// A key whose traced spans (almost) never have children: its own time is its total.
+    fn is_leaf(&self, sample: &WindowSample) -> bool {
+        sample.with_children == 0 && self.with_children <= 0.05 * self.calls.traced
     }
+}
 
-    #[test]
-    fn quiet_on_normal_traffic_and_fires_on_a_slow_span_with_an_explanation() {
-        let config = DetectionConfig::default();
-        let mut detector = LatencyDetector::new(&config);
-        let mut out = Vec::new();
-        for i in 0..1_000 {
-            detector.observe(KeyId(0), &span(i, normal_ms(i)), &config, &mut out);
-        }
-        assert!(out.is_empty(), "{out:?}");
-        detector.observe(KeyId(0), &span(5_000, 900.0), &config, &mut out);
-        let [a] = out.as_slice() else {
-            panic!("{out:?}")
+/// One window's judgement, over every key's sample.
+struct Judge<'a> {
+    baselines: &'a [KeyBaseline],
+    samples: &'a HashMap<KeyId, WindowSample>,
+    keys: &'a KeyInterner,
+    config: &'a DetectionConfig,
+    window: Window,
+    tests: f64,
+}
+
+impl Judge<'_> {
+    fn key(&self, key: KeyId) -> Verdict {
+        let baseline = &self.baselines[key.index()];
+        let sample = &self.samples[&key];
+        let service = self.keys.service(key);
+        let alpha = normal_cdf(-self.config.latency_threshold_for(service)) / self.tests;
+        let min_excess = self.config.latency_min_excess_ms;
+        let warm = f64::from(self.config.warmup_min_samples);
+        let total = shift::judge(&baseline.total, &sample.total, alpha, min_excess);
+        let (own, own_known) = if baseline.is_leaf(sample) {
+            (total.clone(), true)
+        } else if baseline.own.total() >= warm {
+            let own = shift::judge(&baseline.own, &sample.own, alpha, min_excess);
+            (own, sample.own.total() >= shift::MIN_WINDOW_VALUES)
+        } else {
+            (None, false)
         };
-        assert_eq!(a.subtype, Subtype::LatencySpike);
-        assert_eq!(a.severity, Severity::Critical);
-        assert!((a.observed - 900.0).abs() < 0.01);
-        assert!((a.expected - 50.0).abs() < 3.0, "{}", a.expected);
-        assert!(a.description.contains("900.0 ms"), "{}", a.description);
+        let latency = match (own, total) {
+            (Some(own), _) => Some(self.moved_here(key, &own, alpha)),
+            (None, Some(total)) if own_known => Some(self.affected(key, &total)),
+            (None, Some(total)) => {
+                Some(self.moved(key, &total, "duration (own time unknown: no whole traces)"))
+            }
+            (None, None) => None,
+        };
+        let changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, alpha);
+        let calls = (!changes.is_empty()).then(|| self.call_change(key, &changes));
+        Verdict {
+            key,
+            latency,
+            calls,
+        }
     }
 
-    #[test]
-    fn nothing_is_judged_during_warm_up() {
-        let config = DetectionConfig::default();
-        let mut detector = LatencyDetector::new(&config);
-        let mut out = Vec::new();
-        for i in 0..u64::from(config.warmup_min_samples) - 1 {
-            detector.observe(KeyId(0), &span(i, normal_ms(i)), &config, &mut out);
+    /// The key's own time moved: it is where the time went. When exactly one way to a called service
+    /// moved, that service is named as the peer.
+    fn moved_here(&self, key: KeyId, own: &Shift, alpha: f64) -> Anomaly {
+        let baseline = &self.baselines[key.index()];
+        let sample = &self.samples[&key];
+        let moved_ways: Vec<(KeyId, Shift)> = sample
+            .ways
+            .iter()
+            .filter_map(|(child, w)| {
+                let usual = way(&baseline.ways, *child)?;
+                if usual.total() < f64::from(self.config.warmup_min_samples) {
+                    return None;
+                }
+                shift::judge(usual, w, alpha, self.config.latency_min_excess_ms)
+                    .map(|s| (*child, s))
+            })
+            .collect();
+        match moved_ways.as_slice() {
+            [(child, way_shift)] => {
+                let what = format!(
+                    "time on the way to {} `{}`",
+                    self.keys.service(*child),
+                    self.keys.operation(*child)
+                );
+                let mut a = self.moved(key, way_shift, &what);
+                a.peer_service = Some(self.keys.service(*child).to_owned());
+                a
+            }
+            _ => self.moved(key, own, "own time"),
         }
-        detector.observe(KeyId(0), &span(99, 10_000.0), &config, &mut out);
-        assert!(out.is_empty());
     }
 
-    #[test]
-    fn an_incident_does_not_teach_the_baseline() {
-        let config = DetectionConfig::default();
-        let mut detector = LatencyDetector::new(&config);
-        let mut out = Vec::new();
-        for i in 0..500 {
-            detector.observe(KeyId(0), &span(i, normal_ms(i)), &config, &mut out);
+    /// A finding that can page: `what` (own time, or the way to a peer) moved.
+    fn moved(&self, key: KeyId, s: &Shift, what: &str) -> Anomaly {
+        let mut severity = self
+            .config
+            .severity_cutoffs
+            .latency
+            .grade(s.share() * 100.0);
+        if s.affected < MIN_AFFECTED_TO_PAGE {
+            severity = severity.min(Severity::Medium);
         }
-        for i in 500..700 {
-            detector.observe(KeyId(0), &span(i, 10.0 * normal_ms(i)), &config, &mut out);
-        }
-        assert_eq!(
-            out.len(),
-            200,
-            "every slow span of a 200-span incident is reported"
+        let description = format!(
+            "{op} on {svc}: {what} {how}; {affected} of {n} requests affected",
+            op = self.keys.operation(key),
+            svc = self.keys.service(key),
+            how = describe_shift(s),
+            affected = s.affected,
+            n = s.n,
         );
-        let mean_ms = detector.baseline(KeyId(0)).unwrap().mean().exp();
-        assert!((mean_ms - 50.0).abs() < 3.0, "{mean_ms}");
+        self.window_anomaly(key, s, severity, description)
+    }
+
+    /// Only the total moved while the own time is normal: the key waits on something it calls.
+    fn affected(&self, key: KeyId, s: &Shift) -> Anomaly {
+        let severity = self
+            .config
+            .severity_cutoffs
+            .latency
+            .grade(s.share() * 100.0)
+            .min(Severity::Medium);
+        let waiting = self
+            .slowest_callee(key)
+            .map(|(child, extra)| {
+                format!(
+                    "waiting on {} `{}` (+{extra:.1} ms at the median)",
+                    self.keys.service(child),
+                    self.keys.operation(child)
+                )
+            })
+            .unwrap_or_else(|| "waiting on what it calls".to_owned());
+        let description = format!(
+            "{op} on {svc} is slower ({how}) while its own time is normal: {waiting}; affected, not the origin",
+            op = self.keys.operation(key),
+            svc = self.keys.service(key),
+            how = describe_shift(s),
+        );
+        let mut a = self.window_anomaly(key, s, severity, description);
+        if let Some((child, _)) = self.slowest_callee(key) {
+            let peer = self.keys.service(child);
+            if peer != self.keys.service(key) {
+                a.peer_service = Some(peer.to_owned());
+            }
+        }
+        a
+    }
+
+    /// The called key whose median grew the most in this window, and by how much.
+    fn slowest_callee(&self, key: KeyId) -> Option<(KeyId, f64)> {
+        let sample = &self.samples[&key];
+        sample
+            .calls
+            .iter()
+            .filter_map(|&(child, _)| {
+                let now = self.samples.get(&child)?.total.quantile(0.5)?;
+                let usual = self.baselines.get(child.index())?.total.quantile(0.5)?;
+                Some((child, now - usual))
+            })
+            .filter(|(_, extra)| *extra > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+
+    fn window_anomaly(
+        &self,
+        key: KeyId,
+        s: &Shift,
+        severity: Severity,
+        description: String,
+    ) -> Anomaly {
+        let sample = &self.samples[&key];
+        let slowest = sample.slowest.first();
+        Anomaly {
+            subtype: Subtype::LatencyDegradation,
+            severity,
+            service: self.keys.service(key).to_owned(),
+            operation: Some(self.keys.operation(key).to_owned()),
+            client: None,
+            peer_service: None,
+            trace_id: slowest.map(|s| s.1),
+            span_id: slowest.map(|s| s.2),
+            observed: s.observed_ms,
+            expected: s.expected_ms,
+            spread: (s.usual_p99_ms / s.expected_ms.max(1e-9)).ln().max(0.0),
+            score: s.share() * 100.0,
+            threshold: shift::MIN_TAIL_SHARE * 100.0,
+            unit: "ms",
+            window: self.window,
+            detected_at: self.window.end,
+            examples: sample.slowest.iter().map(|s| s.1).collect(),
+            description,
+        }
+    }
+
+    fn call_change(&self, key: KeyId, changes: &[CallChange]) -> Anomaly {
+        let sample = &self.samples[&key];
+        let (service, operation) = (self.keys.service(key), self.keys.operation(key));
+        let share = call_path::changed_share(changes, sample.traced);
+        let changed = (share * f64::from(sample.traced)).round() as u64;
+        let mut severity = self.config.severity_cutoffs.latency.grade(share * 100.0);
+        if changed < MIN_AFFECTED_TO_PAGE {
+            severity = severity.min(Severity::Medium);
+        }
+        let parts: Vec<String> = changes
+            .iter()
+            .take(3)
+            .map(|c| {
+                let callee = format!(
+                    "{} `{}`",
+                    self.keys.service(c.child),
+                    self.keys.operation(c.child)
+                );
+                if c.is_new() {
+                    format!(
+                        "{} of {} requests called {callee}, a call it never made",
+                        c.calls, sample.traced
+                    )
+                } else {
+                    format!(
+                        "only {} of {} requests called {callee}, where {:.0} % usually do",
+                        c.calls,
+                        sample.traced,
+                        c.usual_share * 100.0
+                    )
+                }
+            })
+            .collect();
+        let first = &changes[0];
+        let peer = self.keys.service(first.child);
+        Anomaly {
+            subtype: Subtype::CallPathChange,
+            severity,
+            service: service.to_owned(),
+            operation: Some(operation.to_owned()),
+            client: None,
+            peer_service: (peer != service).then(|| peer.to_owned()),
+            trace_id: sample.slowest.first().map(|s| s.1),
+            span_id: None,
+            observed: f64::from(first.calls) / f64::from(sample.traced.max(1)),
+            expected: first.usual_share,
+            spread: 0.0,
+            score: share * 100.0,
+            threshold: call_path::MIN_CHANGED_SHARE * 100.0,
+            unit: "ratio",
+            window: self.window,
+            detected_at: self.window.end,
+            examples: sample.slowest.iter().map(|s| s.1).collect(),
+            description: format!(
+                "{operation} on {service} changed what it calls: {}",
+                parts.join("; ")
+            ),
+        }
+    }
+}
+
+fn describe_shift(s: &Shift) -> String {
+    if s.median_moved {
+        format!(
+            "×{:.1} (median {:.1} → {:.1} ms; p99 {:.1} → {:.1} ms)",
+            s.ratio(),
+            s.expected_ms,
+            s.observed_ms,
+            s.usual_p99_ms,
+            s.window_p99_ms
+        )
+    } else {
+        format!(
+            "{:.0} % above the usual p99 of {:.1} ms where 1 % is usual (p99 now {:.1} ms)",
+            s.share() * 100.0,
+            s.usual_p99_ms,
+            s.window_p99_ms
+        )
     }
 }

@@ -106,6 +106,12 @@ impl RateDetector {
         out: &mut Vec<Anomaly>,
     ) {
         let counts = self.windows.remove(&window_index).unwrap_or_default();
+        if counts.is_empty() {
+            if complete {
+                out.extend(self.all_silent(window, keys, config));
+            }
+            return;
+        }
         let empty = KeyCounts::default();
         let mut services: BTreeMap<&str, ServiceWindow> = BTreeMap::new();
         for (index, state) in self.keys.iter_mut().enumerate() {
@@ -166,6 +172,47 @@ impl RateDetector {
                 out.extend(summary.anomalies);
             }
         }
+    }
+
+    /// Not one span of any service in the window: one problem (the telemetry pipeline, or everything
+    /// down), so one finding about the service that was expected to be busiest, naming how many fell
+    /// silent, rather than one per service. Nothing is learned from such a window.
+    fn all_silent(
+        &self,
+        window: Window,
+        keys: &KeyInterner,
+        config: &DetectionConfig,
+    ) -> Option<Anomaly> {
+        let mut services: BTreeMap<&str, ServiceWindow> = BTreeMap::new();
+        for (index, state) in self.keys.iter().enumerate() {
+            let summary = services
+                .entry(keys.service(KeyId(index as u32)))
+                .or_default();
+            summary.expected += state.throughput.expected(&self.params);
+            summary.operations += 1;
+            summary.last_trace = summary.last_trace.or(state.last_trace);
+        }
+        let min = f64::from(config.min_requests_per_window);
+        let silent = services.values().filter(|s| s.expected >= min).count();
+        let (service, busiest) = services
+            .into_iter()
+            .filter(|(_, s)| s.expected >= min)
+            .max_by(|a, b| a.1.expected.total_cmp(&b.1.expected))?;
+        let mut a = throughput::silent_service(
+            service,
+            busiest.expected,
+            busiest.operations,
+            window,
+            busiest.last_trace,
+            config,
+        );
+        if silent > 1 {
+            a.description = format!(
+                "no span at all arrived in the window from any of {silent} services that were expected                  to send some (the telemetry pipeline, or everything, is down); {service}, the busiest,                  expected {expected:.0} requests",
+                expected = busiest.expected,
+            );
+        }
+        Some(a)
     }
 
     /// The oldest window holding counts that has not closed yet.

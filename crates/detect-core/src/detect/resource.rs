@@ -11,7 +11,7 @@
 //!   ≥ `shape_span_count_threshold_stddev` σ (log scale) and ≥ 2× above its usual. Not reported when
 //!   N+1 or fan-out already explains the trace. Score: new operations + 1, or the span-count ratio.
 //!
-//! Severity: `severity_cutoffs.resource`.
+//! Severity: `severity_cutoffs.resource`; an unusual shape (one trace) is at most MEDIUM.
 
 use crate::anomaly::{Anomaly, Subtype, Window};
 use crate::config::DetectionConfig;
@@ -362,7 +362,13 @@ impl ResourceDetector {
         }
         Some(Anomaly {
             subtype: Subtype::UnusualTraceShape,
-            severity: config.severity_cutoffs.resource.grade(score),
+            // One odd trace never pages by itself; a share of an operation's requests changing its
+            // calls is a window-level `call_path_change`.
+            severity: config
+                .severity_cutoffs
+                .resource
+                .grade(score)
+                .min(crate::Severity::Medium),
             service: keys.service(*root_key).to_owned(),
             operation: Some(keys.operation(*root_key).to_owned()),
             client: None,

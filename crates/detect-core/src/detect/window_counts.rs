@@ -47,6 +47,10 @@ impl WindowCounts {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.per_key.is_empty()
+    }
+
     pub fn get(&self, key: KeyId) -> Option<&KeyCounts> {
         self.per_key.get(&key)
     }

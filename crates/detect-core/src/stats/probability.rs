@@ -75,6 +75,33 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     sum.min(1.0)
 }
 
+/// P(X ≤ k) for X ~ Binomial(n, p), summed exactly in log space from k downward.
+pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k >= n || p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let (nf, lp, lq) = (n as f64, p.ln(), (1.0 - p).ln());
+    let log_pmf = |i: u64| {
+        let i = i as f64;
+        libm::lgamma(nf + 1.0) - libm::lgamma(i + 1.0) - libm::lgamma(nf - i + 1.0)
+            + i * lp
+            + (nf - i) * lq
+    };
+    let mut sum = 0.0;
+    for i in (0..=k).rev() {
+        let term = log_pmf(i).exp();
+        sum += term;
+        // Below the mode terms only shrink; stop when they no longer matter.
+        if (i as f64) < nf * p && term < sum * 1e-12 {
+            break;
+        }
+    }
+    sum.min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +147,13 @@ mod tests {
         assert!((binomial_upper_tail(5, 5, 0.5) - 0.03125).abs() < 1e-12);
         assert_eq!(binomial_upper_tail(0, 5, 0.5), 1.0);
         assert_eq!(binomial_upper_tail(6, 5, 0.5), 0.0);
+        // P(X ≤ 0) = (1 − p)^n, and the two tails meet.
+        assert!((binomial_lower_tail(0, 20, 0.1) - 0.9f64.powi(20)).abs() < 1e-12);
+        let (lower, upper) = (
+            binomial_lower_tail(4, 30, 0.2),
+            binomial_upper_tail(5, 30, 0.2),
+        );
+        assert!((lower + upper - 1.0).abs() < 1e-9);
         let big = binomial_upper_tail(150, 10_000, 0.01);
         assert!(big > 0.0 && big < 1e-5, "{big}");
     }
