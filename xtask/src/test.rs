@@ -1,5 +1,5 @@
 //! `cargo xtask test`: the README's test command. Runs every workspace test, then the detection
-//! quality gate (`eval --check`) in release, because replaying an hour of traffic in a debug build
+//! quality gates (`eval --check` on generated traffic, `eval-real --check` on the real datasets) in release, because replaying an hour of traffic in a debug build
 //! would take minutes for nothing.
 
 use anyhow::{Context, Result, bail};
@@ -24,6 +24,18 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             "xtask",
             "--",
             "eval",
+            "--check",
+        ])?;
+        // Real traces with injected faults; skipped, with a message, where the datasets are absent.
+        cargo(&[
+            "run",
+            "--release",
+            "--locked",
+            "--quiet",
+            "-p",
+            "xtask",
+            "--",
+            "eval-real",
             "--check",
         ])?;
     }

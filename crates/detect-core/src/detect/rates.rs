@@ -155,11 +155,18 @@ impl RateDetector {
                 ));
             }
         }
+        let min = f64::from(config.min_requests_per_window);
+        let is_silent = |s: &ServiceWindow| complete && s.requests == 0 && s.expected >= min;
+        let expected_services = services.values().filter(|s| s.expected >= min).count();
+        let silent_services = services.values().filter(|s| is_silent(s)).count();
+        if silent_services >= 2 && silent_services * 2 >= expected_services {
+            // Most services fell silent at once: one problem (the telemetry pipeline, or a shared
+            // dependency), one finding, as when none sent anything.
+            out.extend(self.all_silent(window, keys, config));
+            return;
+        }
         for (service, summary) in services {
-            let silent = complete
-                && summary.requests == 0
-                && summary.expected >= f64::from(config.min_requests_per_window);
-            if silent {
+            if is_silent(&summary) {
                 out.push(throughput::silent_service(
                     service,
                     summary.expected,
@@ -174,9 +181,9 @@ impl RateDetector {
         }
     }
 
-    /// Not one span of any service in the window: one problem (the telemetry pipeline, or everything
-    /// down), so one finding about the service that was expected to be busiest, naming how many fell
-    /// silent, rather than one per service. Nothing is learned from such a window.
+    /// Not one span of any service in the window (or most services silent at once): one problem (the
+    /// telemetry pipeline, or everything down), so one finding about the service that was expected to
+    /// be busiest, naming how many were expected, rather than one per service.
     fn all_silent(
         &self,
         window: Window,
