@@ -358,6 +358,7 @@ async function anomalyDetail(id) {
     h("dt", {}, "Service"), h("dd", {}, a.service_name || "—"),
     h("dt", {}, "Operation"), h("dd", {}, a.operation || "—"),
     a.client && [h("dt", {}, "Client"), h("dd", {}, a.client)],
+    a.peer_service && [h("dt", {}, "Peer service"), h("dd", { id: "peer-service" }, a.peer_service)],
     h("dt", {}, "Observed"), h("dd", { id: "observed" }, `${fmtValue(a.observed_value)} ${unit}`),
     h("dt", {}, "Expected"), h("dd", {}, `${fmtValue(a.expected_value)} ${unit}`),
     d.spread !== undefined && [h("dt", {}, "Baseline spread"), h("dd", {}, `${fmtValue(d.spread)} (σ, where the score is computed)`)],

@@ -190,6 +190,7 @@ fn alert_of(record: &AnomalyRecord, event: AlertEvent) -> Alert {
         subtype: record.anomaly_subtype.clone(),
         service: record.service_name.clone(),
         operation: record.operation.clone(),
+        peer_service: record.peer_service.clone(),
         observed: record.observed_value,
         expected: record.expected_value,
         unit,

@@ -21,6 +21,9 @@ pub struct AnomalyJson {
     pub service_name: Option<String>,
     pub operation: Option<String>,
     pub client: Option<String>,
+    /// The service called, when the finding is about time spent on the way to it (a client span's
+    /// own time: the wire and queues between two services) or about a call to it.
+    pub peer_service: Option<String>,
     pub observed_value: Option<f64>,
     pub expected_value: Option<f64>,
     pub score: Option<f64>,
@@ -55,6 +58,7 @@ impl From<AnomalyRecord> for AnomalyJson {
             service_name: r.service_name,
             operation: r.operation,
             client: r.client,
+            peer_service: r.peer_service,
             observed_value: r.observed_value,
             expected_value: r.expected_value,
             score: r.score,

@@ -50,6 +50,7 @@ fn detection(i: i64, severity: Severity, service: &str) -> NewAnomaly {
         service_name: service.into(),
         operation: Some("GET /x".into()),
         client: None,
+        peer_service: None,
         observed_value: 100.0,
         expected_value: 10.0,
         score: 5.0,
@@ -252,6 +253,53 @@ async fn get_and_resolve_with_clear_errors() {
         kept["resolution_notes"], "restarted the pod",
         "the first resolution is kept"
     );
+}
+
+#[actix_web::test]
+async fn the_peer_service_is_shown_and_filters_the_list() {
+    let (state, _dir) = state().await;
+    let mut wire = detection(1, Severity::High, "checkout");
+    wire.peer_service = Some("payments".into());
+    let outcome = state
+        .store
+        .insert_anomalies(&[wire, detection(2, Severity::High, "checkout")])
+        .await
+        .unwrap();
+    let [
+        store_pg::InsertOutcome::Inserted(wire_id),
+        store_pg::InsertOutcome::Inserted(plain_id),
+    ] = outcome[..]
+    else {
+        panic!("{outcome:?}")
+    };
+    let app = app!(state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{wire_id}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["peer_service"], "payments");
+    let (_, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{plain_id}")),
+    )
+    .await;
+    assert_eq!(
+        body.get("peer_service"),
+        Some(&Value::Null),
+        "present and null when absent: {body}"
+    );
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomalies?peer_service=payments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{body}");
+    assert_eq!(items[0]["id"], wire_id.to_string());
+    assert_eq!(items[0]["peer_service"], "payments");
 }
 
 #[actix_web::test]

@@ -22,6 +22,8 @@ pub struct AnomalyJson {
     pub service_name: String,
     pub operation: Option<String>,
     pub client: Option<String>,
+    /// The service called, when the finding is about the way to it or a call to it; null otherwise.
+    pub peer_service: Option<String>,
     pub observed_value: f64,
     pub expected_value: f64,
     pub spread: f64,
@@ -62,6 +64,7 @@ impl From<&Anomaly> for AnomalyJson {
             service_name: a.service.clone(),
             operation: a.operation.clone(),
             client: a.client.clone(),
+            peer_service: a.peer_service.clone(),
             observed_value: finite(a.observed),
             expected_value: finite(a.expected),
             spread: finite(a.spread),
@@ -103,5 +106,38 @@ mod tests {
             rfc3339(UnixNanos(1_767_571_200_123_000_000)),
             "2026-01-05T00:00:00.123Z"
         );
+    }
+
+    #[test]
+    fn the_peer_service_is_written_and_null_when_absent() {
+        use detect_core::{Severity, Subtype, Window};
+        let mut a = Anomaly {
+            subtype: Subtype::LatencySpike,
+            severity: Severity::High,
+            service: "checkout".into(),
+            operation: Some("POST payments".into()),
+            client: None,
+            peer_service: Some("payments".into()),
+            trace_id: None,
+            span_id: None,
+            observed: 900.0,
+            expected: 40.0,
+            spread: 0.3,
+            score: 9.0,
+            threshold: 3.0,
+            unit: "ms",
+            window: Window {
+                start: UnixNanos(0),
+                end: UnixNanos(1),
+            },
+            detected_at: UnixNanos(1),
+            examples: vec![],
+            description: String::new(),
+        };
+        let line = |a: &Anomaly| serde_json::to_value(AnomalyJson::from(a)).unwrap();
+        assert_eq!(line(&a)["peer_service"], "payments");
+        a.peer_service = None;
+        let json = line(&a);
+        assert!(json["peer_service"].is_null() && json.get("peer_service").is_some());
     }
 }

@@ -45,6 +45,8 @@ pub struct Alert {
     pub subtype: Option<String>,
     pub service: Option<String>,
     pub operation: Option<String>,
+    /// The service called, when the anomaly is about the way to it or a call to it.
+    pub peer_service: Option<String>,
     pub observed: Option<f64>,
     pub expected: Option<f64>,
     /// The unit of observed and expected (`ms`, `ratio`, `requests/window`, …).

@@ -75,12 +75,22 @@ fn what(alert: &Alert) -> String {
     field(&kind)
 }
 
+/// Service and operation, and the service called when the anomaly is about the way to it.
 fn where_(alert: &Alert) -> Option<String> {
-    match (&alert.service, &alert.operation) {
+    let place = match (&alert.service, &alert.operation) {
         (Some(s), Some(o)) => Some(format!("<b>{}</b> · <code>{}</code>", field(s), field(o))),
         (Some(s), None) => Some(format!("<b>{}</b>", field(s))),
         (None, Some(o)) => Some(format!("<code>{}</code>", field(o))),
         (None, None) => None,
+    };
+    let peer = alert
+        .peer_service
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("on the way to <b>{}</b>", field(p)));
+    match (place, peer) {
+        (Some(place), Some(peer)) => Some(format!("{place} {peer}")),
+        (place, peer) => place.or(peer),
     }
 }
 
@@ -263,6 +273,7 @@ pub(crate) mod tests {
             subtype: Some("latency_spike".into()),
             service: Some("checkout-api".into()),
             operation: Some("GET /api/orders".into()),
+            peer_service: None,
             observed: Some(2013.4),
             expected: Some(20.26),
             unit: Some("ms".into()),
@@ -300,6 +311,26 @@ pub(crate) mod tests {
              <a href=\"https://grafana.example/explore?trace=00f0\"><code>00f0</code></a>\n\
              <a href=\"https://tw.example/anomalies/00000000-0000-0000-0000-000000000007\">Open in tracewatch</a>\n\
              <i>2.0 s against a 20 ms baseline</i>"
+        );
+    }
+
+    #[test]
+    fn the_peer_service_is_named_when_the_anomaly_is_on_the_way_to_it() {
+        let mut a = alert(AlertEvent::Opened);
+        a.operation = Some("POST payments".into());
+        a.peer_service = Some("<payments>".into());
+        let text = render(&a, &Links::default());
+        assert_eq!(
+            text.lines().nth(1),
+            Some(
+                "<b>checkout-api</b> · <code>POST payments</code> on the way to <b>&lt;payments&gt;</b>"
+            ),
+            "{text}"
+        );
+        let digest = render_digest(&[a.clone(), a], &Links::default());
+        assert!(
+            digest.contains("on the way to <b>&lt;payments&gt;</b>"),
+            "{digest}"
         );
     }
 

@@ -48,6 +48,7 @@ fn detection(i: usize) -> NewAnomaly {
         service_name: format!("service-{}", i % 20),
         operation: Some("GET /items".into()),
         client: None,
+        peer_service: None,
         observed_value: 400.0,
         expected_value: 40.0,
         score: 7.0,

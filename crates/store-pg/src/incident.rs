@@ -14,6 +14,9 @@ pub(crate) struct Incident<'a> {
     pub count: i64,
     pub last_seen: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
+    /// The first peer service its detections name: like the row's service, operation and client, it
+    /// says what the incident is about, and a detection that names none does not erase it.
+    pub peer_service: Option<&'a str>,
     pub notify: bool,
     /// Indexes of its detections in the batch.
     pub members: Vec<usize>,
@@ -39,6 +42,7 @@ pub(crate) fn fold<'a>(
                 incident.last_seen = incident.last_seen.max(a.detected_at);
                 incident.window_end = incident.window_end.max(a.window_end);
                 incident.notify |= a.notify;
+                incident.peer_service = incident.peer_service.or(a.peer_service.as_deref());
                 if a.severity > incident.peak.severity {
                     incident.peak = a;
                 }
@@ -52,6 +56,7 @@ pub(crate) fn fold<'a>(
                     count: 1,
                     last_seen: a.detected_at,
                     window_end: a.window_end,
+                    peer_service: a.peer_service.as_deref(),
                     notify: a.notify,
                     members: vec![i],
                 });

@@ -22,6 +22,8 @@ pub struct NewAnomaly {
     pub service_name: String,
     pub operation: Option<String>,
     pub client: Option<String>,
+    /// The service called, when the finding is about the way to it or a call to it.
+    pub peer_service: Option<String>,
     pub observed_value: f64,
     pub expected_value: f64,
     pub score: f64,
@@ -57,6 +59,8 @@ pub struct AnomalyRecord {
     pub service_name: Option<String>,
     pub operation: Option<String>,
     pub client: Option<String>,
+    /// The service called, when the finding is about the way to it or a call to it.
+    pub peer_service: Option<String>,
     pub observed_value: Option<f64>,
     pub expected_value: Option<f64>,
     pub score: Option<f64>,
@@ -91,6 +95,8 @@ pub struct AnomalyFilter {
     pub resolved: Option<bool>,
     pub service: Option<String>,
     pub operation: Option<String>,
+    /// The service called (`peer_service`), exactly.
+    pub peer_service: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Case-insensitive text to find in the description.
@@ -299,6 +305,7 @@ impl NewAnomaly {
             service_name: a.service.clone(),
             operation: a.operation.clone(),
             client: a.client.clone(),
+            peer_service: a.peer_service.clone(),
             observed_value: finite(a.observed),
             expected_value: finite(a.expected),
             score: finite(a.score),

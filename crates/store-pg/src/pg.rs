@@ -128,6 +128,7 @@ struct AnomalyRow {
     resolved_at: Option<DateTime<Utc>>,
     resolved_by: Option<String>,
     details: Option<Value>,
+    peer_service: Option<String>,
 }
 
 impl From<AnomalyRow> for AnomalyRecord {
@@ -157,6 +158,7 @@ impl From<AnomalyRow> for AnomalyRecord {
             resolved_at: r.resolved_at,
             resolved_by: r.resolved_by,
             details: r.details,
+            peer_service: r.peer_service,
         }
     }
 }
@@ -255,6 +257,9 @@ impl Repository for PgStore {
         }
         if let Some(v) = &filter.operation {
             query = query.filter(t::operation.eq(v.clone()));
+        }
+        if let Some(v) = &filter.peer_service {
+            query = query.filter(t::peer_service.eq(v.clone()));
         }
         if let Some(v) = filter.since {
             query = query.filter(t::detected_at.ge(v));

@@ -275,6 +275,7 @@ struct AnomalyRow {
     resolved_at: Option<DateTime<Utc>>,
     resolved_by: Option<String>,
     details: Option<JsonText>,
+    peer_service: Option<String>,
 }
 
 impl From<AnomalyRow> for AnomalyRecord {
@@ -304,6 +305,7 @@ impl From<AnomalyRow> for AnomalyRecord {
             resolved_at: r.resolved_at,
             resolved_by: r.resolved_by,
             details: r.details.map(|d| d.0),
+            peer_service: r.peer_service,
         }
     }
 }
@@ -437,6 +439,9 @@ fn list_query(
     }
     if let Some(v) = &filter.operation {
         query = query.filter(t::operation.eq(v.clone()));
+    }
+    if let Some(v) = &filter.peer_service {
+        query = query.filter(t::peer_service.eq(v.clone()));
     }
     if let Some(v) = filter.since {
         query = query.filter(t::detected_at.ge(Ts(v)));

@@ -34,6 +34,7 @@ fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
         service_name: "cart".into(),
         operation: Some("GET /cart".into()),
         client: None,
+        peer_service: None,
         observed_value: 400.0 + minute as f64,
         expected_value: 40.0,
         score: 7.5,
@@ -192,6 +193,75 @@ mod suite {
             .map(|o| o.event)
             .collect();
         assert_eq!(events, vec!["opened"]);
+    }
+
+    pub async fn the_peer_service_round_trips_and_survives_merges<R: Repository>(store: &R) {
+        // The client span's own time on the way to `payments`, and an incident that names no peer.
+        let mut wire = detection("fp-w", 1, Severity::High);
+        wire.peer_service = Some("payments".into());
+        let plain = detection("fp-n", 1, Severity::High);
+        let [
+            InsertOutcome::Inserted(wire_id),
+            InsertOutcome::Inserted(plain_id),
+        ] = store.insert_anomalies(&[wire, plain]).await.unwrap()[..]
+        else {
+            panic!("inserted");
+        };
+        let peer = async |id| store.get_anomaly(id).await.unwrap().peer_service;
+        assert_eq!(peer(wire_id).await.as_deref(), Some("payments"));
+        assert_eq!(peer(plain_id).await, None);
+
+        // Later detections of the open incident, one naming no peer and one escalating with another:
+        // the row keeps the peer it named first.
+        let quiet = detection("fp-w", 2, Severity::Medium);
+        let mut elsewhere = detection("fp-w", 3, Severity::Critical);
+        elsewhere.peer_service = Some("ledger".into());
+        let outcomes = store.insert_anomalies(&[quiet, elsewhere]).await.unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                InsertOutcome::Merged(wire_id),
+                InsertOutcome::Merged(wire_id)
+            ]
+        );
+        let r = store.get_anomaly(wire_id).await.unwrap();
+        assert_eq!((r.occurrences, r.severity.as_str()), (3, "CRITICAL"));
+        assert_eq!(r.peer_service.as_deref(), Some("payments"));
+
+        // An incident stored with no peer takes the first one a later detection names.
+        let mut named = detection("fp-n", 2, Severity::Low);
+        named.peer_service = Some("inventory".into());
+        store.insert_anomalies(&[named]).await.unwrap();
+        assert_eq!(peer(plain_id).await.as_deref(), Some("inventory"));
+
+        // A new incident folded from a batch whose first detection names no peer.
+        let mut later = detection("fp-b", 2, Severity::High);
+        later.peer_service = Some("search".into());
+        let folded = store
+            .insert_anomalies(&[detection("fp-b", 1, Severity::Low), later])
+            .await
+            .unwrap();
+        let InsertOutcome::Inserted(folded_id) = folded[0] else {
+            panic!("{folded:?}");
+        };
+        assert_eq!(folded[1], InsertOutcome::Merged(folded_id));
+        assert_eq!(peer(folded_id).await.as_deref(), Some("search"));
+
+        // The list shows it and filters by it.
+        let page = store
+            .list_anomalies(
+                &AnomalyFilter {
+                    peer_service: Some("payments".into()),
+                    ..Default::default()
+                },
+                50,
+                None,
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = page.items.iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![wire_id]);
+        assert_eq!(page.items[0].peer_service.as_deref(), Some("payments"));
     }
 
     pub async fn text_search_ignores_case_beyond_ascii<R: Repository>(store: &R) {
@@ -916,6 +986,7 @@ macro_rules! conformance {
             processing_a_window_again_adds_nothing,
             an_open_incident_merges_and_escalates,
             a_batch_folds_the_detections_of_a_new_incident,
+            the_peer_service_round_trips_and_survives_merges,
             text_search_ignores_case_beyond_ascii,
             a_resolved_incident_that_returns_is_a_new_row,
             resolving_records_who_and_twice_is_a_conflict,

@@ -26,6 +26,7 @@ fn detection(i: usize) -> NewAnomaly {
         service_name: "orders".into(),
         operation: None,
         client: None,
+        peer_service: None,
         observed_value: 40.0,
         expected_value: 10.0,
         score: 4.0,

@@ -65,6 +65,7 @@ fn parse_query(
             }
             "service" => filter.service = Some(value.clone()),
             "operation" => filter.operation = Some(value.clone()),
+            "peer_service" => filter.peer_service = Some(value.clone()),
             "since" => filter.since = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
             "until" => filter.until = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
             "q" => filter.text = Some(value.clone()),
@@ -96,6 +97,7 @@ fn parse_query(
         ("resolved" = Option<bool>, Query),
         ("service" = Option<String>, Query),
         ("operation" = Option<String>, Query),
+        ("peer_service" = Option<String>, Query, description = "the service called, for findings about the way to it or a call to it"),
         ("since" = Option<String>, Query, description = "RFC 3339"),
         ("until" = Option<String>, Query, description = "RFC 3339"),
         ("q" = Option<String>, Query, description = "text in the description, case-insensitive"),

@@ -148,10 +148,10 @@ async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Res
                 $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                 $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::float8[], $13::float8[],
                 $14::float8[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[], $18::int8[],
-                $19::timestamptz[]
+                $19::timestamptz[], $20::text[]
             ) AS i(fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
                    detected_at, service_name, operation, client, observed_value, expected_value, score,
-                   window_start, window_end, details, occurrences, last_seen_at)
+                   window_start, window_end, details, occurrences, last_seen_at, peer_service)
         ),
         prior AS (
             SELECT t.fingerprint, t.severity FROM trace_anomalies t
@@ -162,16 +162,17 @@ async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Res
         INSERT INTO trace_anomalies (
             fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
             detected_at, service_name, operation, client, observed_value, expected_value, score,
-            window_start, window_end, details, occurrences, last_seen_at, resolved
+            window_start, window_end, details, occurrences, last_seen_at, peer_service, resolved
         )
         SELECT fingerprint, trace_id, span_id, anomaly_type, anomaly_subtype, severity, description,
                detected_at, service_name, operation, client, observed_value, expected_value, score,
-               window_start, window_end, details, occurrences, last_seen_at, FALSE
+               window_start, window_end, details, occurrences, last_seen_at, peer_service, FALSE
         FROM input
         ON CONFLICT (fingerprint) WHERE resolved IS NOT TRUE AND fingerprint IS NOT NULL DO UPDATE SET
             occurrences = trace_anomalies.occurrences + EXCLUDED.occurrences,
             last_seen_at = GREATEST(trace_anomalies.last_seen_at, EXCLUDED.last_seen_at),
             window_end = GREATEST(trace_anomalies.window_end, EXCLUDED.window_end),
+            peer_service = COALESCE(trace_anomalies.peer_service, EXCLUDED.peer_service),
             {severity}, {description}, {observed}, {expected}, {score}, {details}
         RETURNING id, fingerprint, (xmax = 0) AS inserted
         )
@@ -213,6 +214,7 @@ async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Res
         .bind::<Array<Jsonb>, _>(details)
         .bind::<Array<Int8>, _>(incidents.iter().map(|i| i.count).collect::<Vec<i64>>())
         .bind::<Array<Timestamptz>, _>(time(&|i| i.last_seen))
+        .bind::<Array<Nullable<Text>>, _>(optional(&|i| i.peer_service.map(str::to_owned)))
         .load(conn)
         .await?;
     Ok(rows)

@@ -27,6 +27,7 @@ diesel::table! {
         resolved_at -> Nullable<Timestamptz>,
         resolved_by -> Nullable<Text>,
         details -> Nullable<Jsonb>,
+        peer_service -> Nullable<Text>,
     }
 }
 

@@ -33,6 +33,7 @@ struct OpenRow {
     id: Id,
     fingerprint: Option<String>,
     severity: String,
+    peer_service: Option<String>,
     occurrences: i64,
     last_seen_at: Option<DateTime<Utc>>,
     window_end: Option<DateTime<Utc>>,
@@ -53,6 +54,7 @@ struct NewRow<'a> {
     service_name: &'a str,
     operation: Option<&'a str>,
     client: Option<&'a str>,
+    peer_service: Option<&'a str>,
     observed_value: f64,
     expected_value: f64,
     score: f64,
@@ -64,13 +66,15 @@ struct NewRow<'a> {
     resolved: bool,
 }
 
-/// Another detection of an open incident: counts and times move on.
+/// Another detection of an open incident: counts and times move on; a peer service is filled in if
+/// the row named none (`None` leaves the column as it is).
 #[derive(AsChangeset)]
 #[diesel(table_name = trace_anomalies)]
-struct Merge {
+struct Merge<'a> {
     occurrences: i64,
     last_seen_at: Ts,
     window_end: Ts,
+    peer_service: Option<&'a str>,
 }
 
 /// A more severe detection of an open incident: it explains the row from now on.
@@ -246,6 +250,10 @@ async fn merge(
         window_end: Ts(row
             .window_end
             .map_or(incident.window_end, |t| t.max(incident.window_end))),
+        peer_service: match row.peer_service {
+            Some(_) => None,
+            None => incident.peer_service,
+        },
     };
     let escalation = escalation.map(|details| Escalation {
         severity: peak.severity.as_str(),
@@ -277,6 +285,7 @@ fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a>
         service_name: &first.service_name,
         operation: first.operation.as_deref(),
         client: first.client.as_deref(),
+        peer_service: incident.peer_service,
         observed_value: peak.observed_value,
         expected_value: peak.expected_value,
         score: peak.score,

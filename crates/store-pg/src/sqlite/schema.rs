@@ -28,6 +28,7 @@ diesel::table! {
         resolved_at -> Nullable<TimestamptzSqlite>,
         resolved_by -> Nullable<Text>,
         details -> Nullable<Text>,
+        peer_service -> Nullable<Text>,
     }
 }
 

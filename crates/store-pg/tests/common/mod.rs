@@ -25,6 +25,7 @@ pub fn detection(fingerprint: &str, key: &str) -> NewAnomaly {
         service_name: "cart".into(),
         operation: Some("GET /cart".into()),
         client: None,
+        peer_service: None,
         observed_value: 900.0,
         expected_value: 300.0,
         score: 9.0,

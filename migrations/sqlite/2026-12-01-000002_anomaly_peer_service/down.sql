@@ -1,0 +1,1 @@
+ALTER TABLE trace_anomalies DROP COLUMN peer_service;
