@@ -175,6 +175,7 @@ async fn seed(store: &store_pg::PgStore, n: u32) -> Result<()> {
                     service_name: format!("svc-{}", k % 40),
                     operation: Some("GET /items".into()),
                     client: None,
+                    peer_service: None,
                     observed_value: 900.0,
                     expected_value: 40.0,
                     score: 8.0,
