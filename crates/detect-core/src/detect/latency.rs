@@ -437,7 +437,15 @@ impl Judge<'_> {
         } else {
             (None, false)
         };
+        // A usual callee that sent no span at all in the window (a silent service, reported as such):
+        // the calls to it look missing and its time looks like the caller's own, but the caller
+        // changed nothing.
+        let silent_callee = baseline.calls.calls.iter().find(|(child, w)| {
+            *w >= call_path::USUAL_CALL_SHARE * baseline.calls.traced
+                && !self.samples.contains_key(child)
+        });
         let latency = match (own, total) {
+            (Some(own), _) if silent_callee.is_some() => Some(self.affected(key, &own)),
             (Some(own), _) => Some(self.moved_here(key, &own, alpha)),
             (None, Some(total)) if own_known => Some(self.affected(key, &total)),
             (None, Some(total)) => {
@@ -445,7 +453,8 @@ impl Judge<'_> {
             }
             (None, None) => None,
         };
-        let changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, alpha);
+        let mut changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, alpha);
+        changes.retain(|c| c.is_new() || self.samples.contains_key(&c.child));
         let calls = (!changes.is_empty()).then(|| self.call_change(key, &changes));
         Verdict {
             key,
