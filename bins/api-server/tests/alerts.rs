@@ -8,7 +8,10 @@ mod common;
 
 use alerting::testing::{Answer, FakeBotApi};
 use api_server::server::ServerSettings;
-use common::{TestServer, export, server_span, slow_after_normal, start};
+use common::{
+    LEARNED_WINDOWS, TestServer, WINDOW_NANOS, export, server_span, slow_after_normal, start,
+    window_spans,
+};
 use std::time::{Duration, Instant};
 
 fn with_telegram(fake: &FakeBotApi) -> impl Fn(&mut ServerSettings) + '_ {
@@ -68,7 +71,7 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
     let server = start(with_telegram(&fake)).await;
     let hostile = "<img src=x onerror=alert(1)>";
     let resp = server
-        .post_otlp(&slow_after_normal("checkout", hostile, 300))
+        .post_otlp(&slow_after_normal("checkout", hostile, 100))
         .await;
     assert_eq!(resp.status(), 200);
     let anomaly = first_anomaly(&server).await;
@@ -77,7 +80,7 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
     let text = &messages[0];
     let first_line = text.lines().next().unwrap();
     assert!(
-        first_line.contains("performance / latency_spike")
+        first_line.contains("performance / latency_degradation")
             && (first_line.contains("<b>HIGH</b>") || first_line.contains("<b>CRITICAL</b>")),
         "{text}"
     );
@@ -128,7 +131,7 @@ async fn rate_limits_are_honoured_and_a_restart_neither_loses_nor_repeats_an_ale
     fake.script([Answer::RetryAfter(2), Answer::RetryAfter(1)]);
     let mut server = start(with_telegram(&fake)).await;
     server
-        .post_otlp(&slow_after_normal("cart", "GET /cart", 300))
+        .post_otlp(&slow_after_normal("cart", "GET /cart", 100))
         .await;
     first_anomaly(&server).await;
     // The first attempt is refused with retry_after 2: restart the sender while the alert waits.
@@ -154,25 +157,18 @@ async fn rate_limits_are_honoured_and_a_restart_neither_loses_nor_repeats_an_ale
 async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_cooldown() {
     let fake = FakeBotApi::start();
     let server = start(with_telegram(&fake)).await;
-    // Eight operations learn their baseline, then each has one 2 s span: eight incidents at once.
-    let t0 = common::now_nanos() - 5_000_000_000;
+    // Eight operations learn their baseline, then most of their requests are 5× slower for a
+    // window: eight incidents at once.
+    let slow_window = common::judged_window_start();
+    let ops: Vec<String> = (0..8).map(|op| format!("GET /op{op}")).collect();
     let mut spans = Vec::new();
-    for op in 0..8u64 {
-        for i in 0..300u64 {
-            let jitter = 1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5);
-            spans.push(server_span(
-                op * 1_000 + i,
-                &format!("GET /op{op}"),
-                t0 + i * 10_000_000,
-                20.0 * jitter,
-            ));
+    for w in 0..=LEARNED_WINDOWS {
+        let window_start = slow_window - (LEARNED_WINDOWS - w) * WINDOW_NANOS;
+        for (op, name) in ops.iter().enumerate() {
+            let first_id = op as u64 * 100_000 + w * 1_000;
+            let slow = w == LEARNED_WINDOWS;
+            spans.extend(window_spans(first_id, name, 100, window_start, slow));
         }
-        spans.push(server_span(
-            op * 1_000 + 500,
-            &format!("GET /op{op}"),
-            t0 + 300 * 10_000_000,
-            2_000.0,
-        ));
     }
     spans.sort_by_key(|s| s.start_time_unix_nano);
     server.post_otlp(&export("storm", spans)).await;
@@ -184,16 +180,21 @@ async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_coold
         "{}",
         messages[0]
     );
-    // The same incidents fire again: merged into the open rows, no message within the cool-down.
+    // The same incidents fire again in the window still open: merged into the open rows, no message
+    // within the cool-down. A span a minute on moves the event clock past the window's judgement.
+    let open_window = (common::now_nanos() / WINDOW_NANOS - 1) * WINDOW_NANOS;
     let mut again = Vec::new();
-    for op in 0..8u64 {
-        again.push(server_span(
-            op * 1_000 + 900,
-            &format!("GET /op{op}"),
-            t0 + 301 * 10_000_000,
-            2_100.0,
-        ));
+    for (op, name) in ops.iter().enumerate() {
+        let first_id = op as u64 * 100_000 + 50_000;
+        again.extend(window_spans(first_id, name, 100, open_window, true));
     }
+    again.sort_by_key(|s| s.start_time_unix_nano);
+    again.push(server_span(
+        90_000_000,
+        &ops[0],
+        open_window + 2 * WINDOW_NANOS + 1_000_000_000,
+        20.0,
+    ));
     server.post_otlp(&export("storm", again)).await;
     assert_eq!(settle(&fake).await.len(), 1);
 }
@@ -207,7 +208,7 @@ async fn an_incident_that_recovers_resolves_itself_with_a_notice() {
     })
     .await;
     server
-        .post_otlp(&slow_after_normal("search", "GET /search", 300))
+        .post_otlp(&slow_after_normal("search", "GET /search", 100))
         .await;
     let messages = wait_for_messages(&fake, 2, Duration::from_secs(30)).await;
     assert_resolved_notice(

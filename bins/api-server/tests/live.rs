@@ -56,11 +56,18 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
     let request = slow_after_normal("live", "POST /pay", 120);
     let sent = server.post_otlp(&request).await;
     assert_eq!(sent.status(), 200);
-    let new = next_event(&mut stream, &mut buffer, "new")
-        .await
-        .expect("a new anomaly arrives on the stream");
-    assert_eq!(new["service_name"], "live");
-    assert_eq!(new["anomaly_subtype"], "latency_spike");
+    // Trace-level findings (LOW) may come first, as traces complete; the window's finding follows.
+    let mut new = Value::Null;
+    for _ in 0..20 {
+        new = next_event(&mut stream, &mut buffer, "new")
+            .await
+            .expect("a new anomaly arrives on the stream");
+        assert_eq!(new["service_name"], "live");
+        if new["anomaly_subtype"] != "latency_spike" {
+            break;
+        }
+    }
+    assert_eq!(new["anomaly_subtype"], "latency_degradation", "{new}");
 
     let id = new["id"].as_str().unwrap();
     // The first page is served from memory now…
@@ -120,7 +127,7 @@ async fn a_manual_run_is_served_by_the_in_process_detectors() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(last["status"], "succeeded", "{last}");
-    assert_eq!(last["spans"], 61, "{last}");
+    assert_eq!(last["spans"], 240, "{last}");
     assert!(last["anomalies"].as_i64().unwrap() >= 1, "{last}");
     server.stop().await;
 }

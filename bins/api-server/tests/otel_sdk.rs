@@ -11,7 +11,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::time::{Duration, SystemTime};
 
-/// Exports 120 ordinary `GET /orders/{id}` spans of about 20 ms and then one of 3 s, through the SDK.
+/// Exports, through the SDK, three windows of 100 ordinary `GET /orders/{id}` spans of about 20 ms
+/// and then a window of 100 in which 9 in 10 take 5× as long, far enough back that the server judges
+/// it at once (as `common::slowdown` does).
 fn export_with_the_sdk(endpoint: String) {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -25,9 +27,11 @@ fn export_with_the_sdk(endpoint: String) {
         .with_batch_exporter(exporter)
         .build();
     let tracer = provider.tracer("tracewatch-test");
-    let t0 = SystemTime::now() - Duration::from_secs(10);
+    let slow_window = SystemTime::UNIX_EPOCH + Duration::from_nanos(common::judged_window_start());
+    let t0 = slow_window - Duration::from_secs(3 * 60);
+    // 100 spans a window: one every 600 ms.
     let one = |i: u32, ms: f64| {
-        let start = t0 + Duration::from_millis(u64::from(i) * 20);
+        let start = t0 + Duration::from_millis(u64::from(i) * 600);
         let mut span = tracer
             .span_builder("GET /orders/{id}")
             .with_kind(SpanKind::Server)
@@ -40,13 +44,11 @@ fn export_with_the_sdk(endpoint: String) {
             .start(&tracer);
         span.end_with_timestamp(start + Duration::from_secs_f64(ms / 1_000.0));
     };
-    for i in 0..120 {
-        one(
-            i,
-            20.0 * (1.0 + 0.2 * (f64::from(i * 37 % 100) / 100.0 - 0.5)),
-        );
+    for i in 0..400 {
+        let slow = i >= 300 && i % 10 != 9;
+        let ms = 20.0 * (1.0 + 0.2 * (f64::from(i * 37 % 100) / 100.0 - 0.5));
+        one(i, if slow { 5.0 * ms } else { ms });
     }
-    one(120, 3_000.0);
     provider
         .force_flush()
         .expect("the SDK's exporter delivered the spans");
@@ -62,12 +64,17 @@ async fn spans_from_the_sdk_exporter_become_an_anomaly_in_the_api() {
         .unwrap();
     let found = server
         .wait_for_anomaly("service=sdk-orders", Duration::from_secs(10), |a| {
-            a["anomaly_subtype"] == "latency_spike" && a["operation"] == "GET /orders/{id}"
+            a["anomaly_subtype"] == "latency_degradation" && a["operation"] == "GET /orders/{id}"
         })
         .await
-        .expect("the 3 s span is an anomaly");
+        .expect("the slow window is an anomaly");
+    let expected = found["expected_value"].as_f64().unwrap();
     assert!(
-        found["observed_value"].as_f64().unwrap() >= 2_900.0,
+        found["observed_value"].as_f64().unwrap() >= 3.0 * expected,
+        "{found}"
+    );
+    assert!(
+        matches!(found["severity"].as_str(), Some("HIGH" | "CRITICAL")),
         "{found}"
     );
     assert_eq!(found["anomaly_type"], "PERFORMANCE");

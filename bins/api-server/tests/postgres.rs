@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestDatabase, slow_after_normal, start};
+use common::{TestDatabase, slowdown, start};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -18,12 +18,11 @@ async fn the_api_on_postgresql_end_to_end() {
     assert_eq!(status, 200);
     assert_eq!(ready["store"], "postgres");
 
-    for service in ["pg-a", "pg-b"] {
-        let request = slow_after_normal(service, "POST /pay", 120);
-        let resp = server.post_otlp(&request).await;
-        assert_eq!(resp.status(), 200);
-    }
-    let slow = |a: &Value| a["anomaly_subtype"] == "latency_spike";
+    // Both services in one request: its history is judged as soon as the clock reaches it.
+    let request = slowdown(&["pg-a", "pg-b"], "POST /pay", 120);
+    let resp = server.post_otlp(&request).await;
+    assert_eq!(resp.status(), 200);
+    let slow = |a: &Value| a["anomaly_subtype"] == "latency_degradation";
     let a = server
         .wait_for_anomaly("service=pg-a", Duration::from_secs(10), slow)
         .await

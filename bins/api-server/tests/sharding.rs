@@ -7,8 +7,9 @@
 
 mod common;
 
-use common::{TestServer, slow_after_normal, start};
+use common::{TestServer, slowdown, start};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
 use serde_json::Value;
 use std::collections::{BTreeSet, hash_map::DefaultHasher};
 use std::hash::{Hash, Hasher};
@@ -56,13 +57,32 @@ async fn anomalies(server: &TestServer, expected: usize) -> BTreeSet<(String, St
 async fn two_instances_routed_by_service_find_what_one_instance_finds() {
     let mut single = start(|_| {}).await;
     let mut shards = [start(|_| {}).await, start(|_| {}).await];
+    // One request of every service in time order, routed as the exporter does: each resource's
+    // spans whole to the instance that owns its service.
+    let request = slowdown(&SERVICES, "GET /work", 150);
+    send(&single, &request).await;
+    let mut routed = [
+        ExportTraceServiceRequest::default(),
+        ExportTraceServiceRequest::default(),
+    ];
+    for resource in &request.resource_spans {
+        let service = resource.resource.as_ref().unwrap().attributes[0]
+            .value
+            .as_ref()
+            .unwrap();
+        let Some(any_value::Value::StringValue(service)) = &service.value else {
+            panic!("service.name is a string");
+        };
+        routed[owner(service, shards.len())]
+            .resource_spans
+            .push(resource.clone());
+    }
     let mut owned = [0, 0];
     for service in SERVICES {
-        let request = slow_after_normal(service, "GET /work", 150);
-        send(&single, &request).await;
-        let shard = owner(service, shards.len());
-        owned[shard] += 1;
-        send(&shards[shard], &request).await;
+        owned[owner(service, shards.len())] += 1;
+    }
+    for (shard, request) in shards.iter().zip(&routed) {
+        send(shard, request).await;
     }
     assert!(
         owned.iter().all(|n| *n > 0),
@@ -72,7 +92,16 @@ async fn two_instances_routed_by_service_find_what_one_instance_finds() {
     let whole = anomalies(&single, SERVICES.len()).await;
     let mut split = anomalies(&shards[0], owned[0]).await;
     split.extend(anomalies(&shards[1], owned[1]).await);
-    assert_eq!(whole.len(), SERVICES.len(), "{whole:?}");
+    for service in SERVICES {
+        assert!(
+            whole.contains(&(
+                service.to_owned(),
+                "GET /work".to_owned(),
+                "latency_degradation".to_owned()
+            )),
+            "{whole:?}"
+        );
+    }
     assert_eq!(split, whole);
     single.stop().await;
     for s in &mut shards {

@@ -13,7 +13,7 @@
 
 use crate::gen_traces::labels::{Label, SideEffect, TAIL_Z, Target};
 use detect_core::{Anomaly, AnomalyType, Severity, Subtype};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What one detection was judged to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,8 +83,10 @@ pub struct Scores {
     pub by_subtype: BTreeMap<Subtype, SubtypeScore>,
     /// One verdict per detection, in detection order.
     pub verdicts: Vec<Verdict>,
-    /// Per label (in label order): whether any detection matched it.
+    /// Per label (in label order): whether a detection found it (see [`Truth::finds`]).
     pub detected: Vec<bool>,
+    /// Per label: the subtypes of the detections that matched it.
+    pub matched_by: Vec<BTreeSet<Subtype>>,
 }
 
 /// Labels indexed for matching.
@@ -154,6 +156,20 @@ impl<'a> Truth<'a> {
         self.tails.get(&key).copied()
     }
 
+    /// Whether a detection of `subtype` that matches label `i` finds it. Any detection of the label's
+    /// type on its targets finds an ordinary label (its subtype is told apart in `same-kind`). A
+    /// near-threshold label is there to catch one detector going deaf, so only that detector's finding
+    /// counts: the label's subtype, or either latency finding (span or window) for a latency label.
+    fn finds(&self, i: usize, subtype: Subtype) -> bool {
+        let label = &self.labels[i];
+        if !label.near_threshold {
+            return true;
+        }
+        let latency = [Subtype::LatencySpike, Subtype::LatencyDegradation];
+        label.subtype == subtype.as_str()
+            || (latency.contains(&subtype) && latency.iter().any(|l| l.as_str() == label.subtype))
+    }
+
     pub fn judge(&self, a: &Anomaly) -> (Verdict, Vec<usize>) {
         let matched = self.matching_labels(a);
         if !matched.is_empty() {
@@ -173,9 +189,9 @@ impl<'a> Truth<'a> {
     pub fn score(&self, detections: &[Anomaly]) -> Scores {
         let mut scores = Scores {
             detected: vec![false; self.labels.len()],
+            matched_by: vec![BTreeSet::new(); self.labels.len()],
             ..Scores::default()
         };
-        let mut same_subtype = vec![false; self.labels.len()];
         for t in AnomalyType::ALL {
             scores.by_type.insert(t, TypeScore::default());
         }
@@ -209,10 +225,8 @@ impl<'a> Truth<'a> {
                 }
             }
             for i in matched {
-                scores.detected[i] = true;
-                if self.labels[i].subtype == a.subtype.as_str() {
-                    same_subtype[i] = true;
-                }
+                scores.detected[i] |= self.finds(i, a.subtype);
+                scores.matched_by[i].insert(a.subtype);
             }
             scores.verdicts.push(verdict);
         }
@@ -226,7 +240,7 @@ impl<'a> Truth<'a> {
                 let ss = scores.by_subtype.entry(s).or_default();
                 ss.labels += 1;
                 ss.detected += usize::from(scores.detected[i]);
-                ss.detected_same_subtype += usize::from(same_subtype[i]);
+                ss.detected_same_subtype += usize::from(scores.matched_by[i].contains(&s));
             }
         }
         for ts in scores.by_type.values_mut() {
@@ -335,6 +349,7 @@ mod tests {
             examples: vec![],
             traces: vec![],
             description: String::new(),
+            near_threshold: false,
         }
     }
 
@@ -423,6 +438,96 @@ mod tests {
         assert!((perf.precision - 2.0 / 3.0).abs() < 1e-9);
         let error = &scores.by_subtype[&Subtype::ErrorRateSpike];
         assert_eq!((error.detected, error.detected_same_subtype), (1, 0));
+    }
+
+    #[test]
+    fn a_window_level_latency_label_is_found_on_its_key_whatever_the_trace() {
+        // A near-threshold shift names the key for the window, no trace; grown ancestors are side
+        // effects.
+        let labels = vec![label(
+            Subtype::LatencySpike,
+            (1_000, 2_000),
+            vec![key("cart", Some("SELECT cart_items"))],
+            vec![SideEffect {
+                anomaly_type: "PERFORMANCE".into(),
+                subtype: "latency_spike".into(),
+                service: Some("gateway".into()),
+                operation: Some("GET /api/cart".into()),
+                client: None,
+                trace_id: None,
+            }],
+        )];
+        let tails = HashMap::new();
+        let truth = Truth::new(&labels, &tails, 0);
+        let mut span = anomaly(
+            Subtype::LatencySpike,
+            "cart",
+            Some("SELECT cart_items"),
+            (1_500, 1_500),
+        );
+        span.trace_id = Some(TraceId([3; 16]));
+        let window = anomaly(
+            Subtype::LatencySpike,
+            "cart",
+            Some("SELECT cart_items"),
+            (1_000, 1_600),
+        );
+        let ancestor = anomaly(
+            Subtype::LatencySpike,
+            "gateway",
+            Some("GET /api/cart"),
+            (1_000, 1_600),
+        );
+        let elsewhere = anomaly(
+            Subtype::LatencySpike,
+            "cart",
+            Some("INSERT cart_items"),
+            (1_000, 1_600),
+        );
+        let scores = truth.score(&[span, window, ancestor, elsewhere]);
+        assert_eq!(
+            scores.verdicts,
+            vec![
+                Verdict::TruePositive,
+                Verdict::TruePositive,
+                Verdict::SideEffect,
+                Verdict::FalsePositive { near_tail: false },
+            ]
+        );
+        assert_eq!(scores.detected, vec![true]);
+    }
+
+    #[test]
+    fn only_its_own_detector_finds_a_near_threshold_label() {
+        let near = |subtype, target| Label {
+            near_threshold: true,
+            ..label(subtype, (1_000, 2_000), vec![target], vec![])
+        };
+        let labels = vec![
+            near(
+                Subtype::ThroughputDrop,
+                key("gateway", Some("GET /api/search")),
+            ),
+            near(Subtype::LatencySpike, key("cart", Some("GET /v1/cart"))),
+        ];
+        let tails = HashMap::new();
+        let truth = Truth::new(&labels, &tails, 0);
+        let at = |subtype, service, op| anomaly(subtype, service, Some(op), (1_500, 1_600));
+        // A slow span on the dropping route: right type and place, so no false positive, but not
+        // the drop detector.
+        let scores = truth.score(&[
+            at(Subtype::LatencySpike, "gateway", "GET /api/search"),
+            at(Subtype::LatencyDegradation, "cart", "GET /v1/cart"),
+        ]);
+        assert_eq!(
+            scores.verdicts,
+            vec![Verdict::TruePositive, Verdict::TruePositive]
+        );
+        assert_eq!(scores.detected, vec![false, true]);
+        let drop = &scores.by_subtype[&Subtype::ThroughputDrop];
+        assert_eq!((drop.labels, drop.detected, drop.recall), (1, 0, 0.0));
+        let scores = truth.score(&[at(Subtype::ThroughputDrop, "gateway", "GET /api/search")]);
+        assert_eq!(scores.detected, vec![true, false]);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! Every injection is made clearly beyond the detectors' default rules (see the constants), and what
 //! it legitimately causes besides (a flood also raises throughput; an N+1 parent is slow) is listed as
-//! the label's side effects.
+//! the label's side effects. Four more are placed last just past those rules, so that a detector that
+//! goes deaf fails the gate too (`near_threshold`).
 
 use super::labels::{SideEffect, Target};
 use super::topology::{Access, Key, OpId, OpKind, RouteId, Step, SvcId, Topology};
@@ -28,6 +29,8 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use std::collections::{BTreeSet, VecDeque};
+
+mod near_threshold;
 
 /// No injection starts before this (event seconds from the start).
 pub const WARMUP_SECONDS: u64 = 16 * 60;
@@ -52,6 +55,8 @@ pub struct LabelDraft {
     pub side_effects: BTreeSet<SideEffect>,
     pub traces: Vec<[u8; 16]>,
     pub description: String,
+    /// Placed just past a detector's default rule (`near_threshold`).
+    pub near_threshold: bool,
 }
 
 impl LabelDraft {
@@ -64,6 +69,7 @@ impl LabelDraft {
             side_effects: BTreeSet::new(),
             traces: Vec::new(),
             description,
+            near_threshold: false,
         }
     }
 
@@ -101,11 +107,30 @@ impl LabelDraft {
 
 #[derive(Debug, Clone, Copy)]
 enum WindowKind {
-    LatencyIncident { op: OpId, factor: f64 },
-    ErrorSpike { op: OpId, prob: f64 },
-    ThroughputSpike { route: RouteId, factor: f64 },
-    ThroughputDrop { route: RouteId, factor: f64 },
-    ServiceSilent { service: SvcId },
+    LatencyIncident {
+        op: OpId,
+        factor: f64,
+    },
+    /// Like an incident, but labelled by key for the window, not by slowed span (`near_threshold`).
+    LatencyShift {
+        op: OpId,
+        factor: f64,
+    },
+    ErrorSpike {
+        op: OpId,
+        prob: f64,
+    },
+    ThroughputSpike {
+        route: RouteId,
+        factor: f64,
+    },
+    ThroughputDrop {
+        route: RouteId,
+        factor: f64,
+    },
+    ServiceSilent {
+        service: SvcId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +192,8 @@ pub struct Plan {
     pub unplaced: Vec<Subtype>,
     next_attacker: u32,
     used_users: BTreeSet<usize>,
+    /// Indices into `windowed` of the near-threshold injections.
+    near_threshold: Vec<usize>,
 }
 
 /// Expected calls per minute of each operation at the lowest point of the rate cycle.
@@ -218,6 +245,7 @@ impl Plan {
             unplaced: Vec::new(),
             next_attacker: 10,
             used_users: BTreeSet::new(),
+            near_threshold: Vec::new(),
         };
         let first = plan.warmup_end;
         let last = epoch + minutes * 60 * NANOS_PER_SEC;
@@ -261,6 +289,8 @@ impl Plan {
                 }
             }
         }
+        // Last, so that they move none of the others.
+        plan.place_near_threshold(topo, traffic, population, &rates, rng, first, limit);
         plan.attacks.sort_by_key(|r| r.start);
         let mut pending: Vec<TraceInjection> = plan.pending.drain(..).collect();
         pending.sort_by_key(|p| p.at);
@@ -281,12 +311,33 @@ impl Plan {
         first: u64,
         limit: u64,
     ) -> bool {
+        self.place_with(
+            topo,
+            traffic,
+            population,
+            rng,
+            subtype,
+            (first, limit),
+            |rng| Self::candidate(topo, traffic, rates, rng, subtype),
+        )
+    }
+
+    /// Tries to place one injection of `subtype` drawn by `candidate` somewhere in `[first, limit)`.
+    #[allow(clippy::too_many_arguments)]
+    fn place_with(
+        &mut self,
+        topo: &Topology,
+        traffic: &Traffic,
+        population: &Population,
+        rng: &mut StdRng,
+        subtype: Subtype,
+        (first, limit): (u64, u64),
+        mut candidate: impl FnMut(&mut StdRng) -> Option<Placement>,
+    ) -> bool {
         for _attempt in 0..400 {
-            let (dur, primary, affected, kind) =
-                match self.candidate(topo, traffic, rates, rng, subtype) {
-                    Some(c) => c,
-                    None => return false,
-                };
+            let Some((dur, primary, affected, kind)) = candidate(rng) else {
+                return false;
+            };
             if limit <= first + dur {
                 return false;
             }
@@ -317,15 +368,14 @@ impl Plan {
         false
     }
 
-    /// A random candidate: (duration, primary tags, affected tags, what).
+    /// A random candidate of `subtype`.
     fn candidate(
-        &self,
         topo: &Topology,
         traffic: &Traffic,
         rates: &[f64],
         rng: &mut StdRng,
         subtype: Subtype,
-    ) -> Option<(u64, BTreeSet<String>, BTreeSet<String>, Candidate)> {
+    ) -> Option<Placement> {
         let routes_with = |access: &[Access]| -> Vec<RouteId> {
             (0..topo.routes.len())
                 .filter(|&r| access.contains(&topo.routes[r].access))
@@ -334,6 +384,8 @@ impl Plan {
         let route_tags = |r: RouteId| tags(&topo.route_keys[r]);
         let normal = [Access::Public, Access::User];
         Some(match subtype {
+            // Window-level findings of real-traffic faults: not injected one by one here.
+            Subtype::LatencyDegradation | Subtype::CallPathChange => return None,
             Subtype::ServiceSilent => {
                 let services: Vec<SvcId> = (1..topo.services.len())
                     .filter(|&s| {
@@ -505,7 +557,8 @@ impl Plan {
             Candidate::Window(kind) => {
                 let label = self.labels.len();
                 let description = match kind {
-                    WindowKind::LatencyIncident { op, factor } => {
+                    WindowKind::LatencyIncident { op, factor }
+                    | WindowKind::LatencyShift { op, factor } => {
                         let key = topo.key(topo.ops[op].service, op);
                         format!("{} {} is {factor:.1}× slower", key.0, key.1)
                     }
@@ -544,9 +597,9 @@ impl Plan {
                             ..Target::default()
                         });
                     }
-                    WindowKind::ErrorSpike { op, .. } => {
-                        // The failing operation and its callers' client spans; ancestors that fail
-                        // with it are added as the traces show them.
+                    WindowKind::ErrorSpike { op, .. } | WindowKind::LatencyShift { op, .. } => {
+                        // The operation and its callers' client spans; for errors, ancestors that
+                        // fail with it are added as the traces show them.
                         draft.key_target(&topo.key(topo.ops[op].service, op));
                         for caller in &topo.ops {
                             if caller.stages.iter().flatten().any(|s| s.target == op) {
@@ -794,17 +847,18 @@ impl Plan {
         let topo = b.topo;
         let t = trace.spans[0].start;
         let mut injected = !trace.labels.is_empty();
-        // Latency incidents: every span of the key is slower.
-        let incidents: Vec<(OpId, f64, usize)> = self
+        // Latency incidents and shifts: every span of the key is slower.
+        let incidents: Vec<(OpId, f64, usize, bool)> = self
             .windowed
             .iter()
             .filter(|w| w.start <= t && t < w.end)
             .filter_map(|w| match w.kind {
-                WindowKind::LatencyIncident { op, factor } => Some((op, factor, w.label)),
+                WindowKind::LatencyIncident { op, factor } => Some((op, factor, w.label, false)),
+                WindowKind::LatencyShift { op, factor } => Some((op, factor, w.label, true)),
                 _ => None,
             })
             .collect();
-        for (op, factor, label) in incidents {
+        for (op, factor, label, shift) in incidents {
             for idx in 0..trace.spans.len() {
                 let span = &trace.spans[idx];
                 if span.op != op || !matches!(span.role, Role::Server | Role::Db) || span.injected {
@@ -813,7 +867,11 @@ impl Plan {
                 let delta = ((factor - 1.0) * span.dur as f64) as u64;
                 let at = span.end();
                 insert_delay(trace, idx, at, delta);
-                self.slowed(topo, trace, idx, label);
+                if shift {
+                    self.shifted(topo, trace, idx, label);
+                } else {
+                    self.slowed(topo, trace, idx, label);
+                }
                 injected = true;
             }
         }
@@ -1090,6 +1148,11 @@ impl Plan {
         for (label, key) in &trace.skipped {
             let draft = &mut self.labels[*label];
             draft.side_effect(Subtype::ThroughputDrop, Some(key), None, None);
+            // A skipped call changes what its caller calls, and the caller's time no longer splits
+            // into the callee's: its call path and own time move. The trace does not say which span
+            // would have called, so any caller's window finding of these kinds is the injection's.
+            draft.side_effect(Subtype::CallPathChange, None, None, None);
+            draft.side_effect(Subtype::LatencyDegradation, None, None, None);
             if draft.subtype == Subtype::ServiceSilent {
                 let service = (key.0.clone(), String::new());
                 draft.side_effects.insert(SideEffect {
@@ -1148,6 +1211,9 @@ impl Plan {
         self.pending.len()
     }
 }
+
+/// A candidate injection: (duration, primary tags, affected tags, what).
+type Placement = (u64, BTreeSet<String>, BTreeSet<String>, Candidate);
 
 #[derive(Debug, Clone, Copy)]
 enum Candidate {

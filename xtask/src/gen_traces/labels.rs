@@ -5,7 +5,8 @@
 //! "targets":[{"service","operation","client","trace_id","span_id"}],"side_effects":[{"anomaly_type",
 //! "subtype","service","operation","client","trace_id"}],"examples":[…],"traces":[…],"description"}`.
 //! `null` fields of targets and side effects are wildcards. `traces` lists every trace the injection
-//! created or altered (for counting normal spans); `examples` a few of them.
+//! created or altered (for counting normal spans); `examples` a few of them. `"near_threshold":true`
+//! marks the few injections placed just past a detector's default rule (absent otherwise).
 //!
 //! A tail: `{"tail":true,"trace_id","span_id","z"}` for a normal span whose duration is ≥ 3σ above its
 //! key's median in the generator's own log-normal. Spans with 2.5 ≤ z < 3 are written too, with
@@ -55,6 +56,9 @@ pub struct Label {
     pub traces: Vec<String>,
     #[serde(default)]
     pub description: String,
+    /// The injection sits just past a detector's default rule, to catch lost sensitivity.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub near_threshold: bool,
 }
 
 impl Label {

@@ -169,16 +169,63 @@ pub fn export(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
-/// `n` ordinary spans of about 20 ms, spread over the last few seconds, then one of 2 s: a latency
-/// anomaly of `operation` once the baseline has learned.
-pub fn slow_after_normal(service: &str, operation: &str, n: u64) -> ExportTraceServiceRequest {
-    let t0 = now_nanos() - 5_000_000_000;
-    let mut spans: Vec<Span> = (0..n)
+/// The detectors' window (the default `window_seconds`).
+pub const WINDOW_NANOS: u64 = 60_000_000_000;
+/// Windows of ordinary traffic an operation learns from before its slow window (two are needed).
+pub const LEARNED_WINDOWS: u64 = 3;
+
+/// The start of a window far enough back that it is judged as soon as the server's clock reaches the
+/// wall clock: a window is judged once closed and its traces complete, 60 s after its end.
+pub fn judged_window_start() -> u64 {
+    (now_nanos() / WINDOW_NANOS - 3) * WINDOW_NANOS
+}
+
+/// About 20 ms, varying a little with `i`.
+fn ordinary_ms(i: u64) -> f64 {
+    20.0 * (1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5))
+}
+
+/// `n` spans of `operation` spread over the window starting at `window_start`, ids from `first_id`;
+/// when `slow`, 9 in 10 take five times as long (a slowdown of most of the operation's requests).
+pub fn window_spans(
+    first_id: u64,
+    operation: &str,
+    n: u64,
+    window_start: u64,
+    slow: bool,
+) -> Vec<Span> {
+    (0..n)
         .map(|i| {
-            let jitter = 1.0 + 0.2 * ((i * 7919 % 100) as f64 / 100.0 - 0.5);
-            server_span(i, operation, t0 + i * 10_000_000, 20.0 * jitter)
+            let factor = if slow && i % 10 != 9 { 5.0 } else { 1.0 };
+            server_span(
+                first_id + i,
+                operation,
+                window_start + i * (WINDOW_NANOS / n),
+                ordinary_ms(i) * factor,
+            )
         })
-        .collect();
-    spans.push(server_span(n, operation, t0 + n * 10_000_000, 2_000.0));
-    export(service, spans)
+        .collect()
+}
+
+/// A latency incident of `operation` on each of `services`, in one request in time order: for each,
+/// [`LEARNED_WINDOWS`] windows of `n` ordinary spans of about 20 ms, then a window of `n` in which
+/// most requests are five times slower, judged at once (a window-level `latency_degradation` that
+/// pages). `4 n` spans per service.
+pub fn slowdown(services: &[&str], operation: &str, n: u64) -> ExportTraceServiceRequest {
+    let slow_window = judged_window_start();
+    let mut resource_spans = Vec::new();
+    for w in 0..=LEARNED_WINDOWS {
+        let window_start = slow_window - (LEARNED_WINDOWS - w) * WINDOW_NANOS;
+        for (s, service) in services.iter().enumerate() {
+            let first_id = s as u64 * 1_000_000 + w * 10_000;
+            let spans = window_spans(first_id, operation, n, window_start, w == LEARNED_WINDOWS);
+            resource_spans.extend(export(service, spans).resource_spans);
+        }
+    }
+    ExportTraceServiceRequest { resource_spans }
+}
+
+/// [`slowdown`] of one service: `4 n` spans, a HIGH or CRITICAL `latency_degradation` of `operation`.
+pub fn slow_after_normal(service: &str, operation: &str, n: u64) -> ExportTraceServiceRequest {
+    slowdown(&[service], operation, n)
 }

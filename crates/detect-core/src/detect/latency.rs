@@ -57,6 +57,9 @@ pub(crate) struct KeyBaseline {
     with_children: f64,
     windows: u32,
     anomalous_since: Option<u64>,
+    /// The total's p99 and tail exponent, kept from the last learning (see [`QuantileSketch::tail`]).
+    #[serde(skip)]
+    tail: Option<(f64, f64)>,
 }
 
 /// One key's values in one window.
@@ -139,7 +142,10 @@ impl LatencyDetector {
         &self.baselines
     }
 
-    pub(crate) fn set_baselines(&mut self, baselines: Vec<KeyBaseline>) {
+    pub(crate) fn set_baselines(&mut self, mut baselines: Vec<KeyBaseline>) {
+        for b in &mut baselines {
+            b.tail = b.total.tail();
+        }
         self.baselines = baselines;
     }
 
@@ -217,8 +223,11 @@ impl LatencyDetector {
             if b.total.total() < warm || b.windows < WARMUP_WINDOWS {
                 continue;
             }
+            let Some((p99, exponent)) = b.tail else {
+                continue;
+            };
             judged += 1;
-            let s = b.total.survival(span.duration_ms());
+            let s = QuantileSketch::tail_survival(span.duration_ms(), p99, exponent);
             if worst.is_none_or(|(w, _)| s < w) {
                 worst = Some((s, i));
             }
@@ -402,6 +411,7 @@ impl KeyBaseline {
             self.with_children *= factor;
         }
         self.windows = self.windows.saturating_add(1);
+        self.tail = self.total.tail();
     }
 
     /// A key whose traced spans (almost) never have children: its own time is its total.

@@ -155,17 +155,33 @@ impl QuantileSketch {
     /// latency tails are), `0.01 · (ms / p99)^(−a)` with `a = ln 10 / ln(p99.9 / p99)`, so values past
     /// everything seen get a small finite probability rather than zero.
     pub fn survival(&self, ms: f64) -> f64 {
-        let (Some(p99), Some(p999)) = (self.quantile(0.99), self.quantile(0.999)) else {
+        // At least two buckets between p99 and p99.9 (in `tail`): a p99.9 estimated from few values
+        // must not make the tail look thinner than the sketch can tell.
+        let Some((p99, exponent)) = self.tail() else {
             return 1.0;
         };
         if ms <= p99 {
             return self.share_above(ms).max(0.01);
         }
-        // At least two buckets between the two quantiles: a p99.9 estimated from few values must not
-        // make the tail look thinner than the sketch can tell.
+        Self::tail_survival(ms, p99, exponent)
+    }
+
+    /// The p99 and the exponent of the power-law tail beyond it, as [`QuantileSketch::survival`] uses
+    /// them; computed once per learning so that judging a value is a few operations.
+    pub fn tail(&self) -> Option<(f64, f64)> {
+        let (p99, p999) = (self.quantile(0.99)?, self.quantile(0.999)?);
         let log_span = (p999 / p99).ln().max(2.0 * LN_GAMMA);
-        let a = std::f64::consts::LN_10 / log_span;
-        0.01 * (ms / p99).powf(-a)
+        Some((p99, std::f64::consts::LN_10 / log_span))
+    }
+
+    /// The survival beyond the p99 from [`QuantileSketch::tail`]'s parameters; at or below the p99, 1
+    /// (not extreme: such a value is never the one that makes a trace extreme).
+    pub fn tail_survival(ms: f64, p99: f64, exponent: f64) -> f64 {
+        if ms <= p99 {
+            1.0
+        } else {
+            0.01 * (ms / p99).powf(-exponent)
+        }
     }
 
     /// Buckets in use (for memory figures).
