@@ -71,8 +71,8 @@ fn attr(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 some
-/// take 2 s; in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
+/// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 nine
+/// in ten take five times as long (a window-level slowdown); in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
 /// shard 1.)
 fn traffic() -> BTreeMap<String, StoredTrace> {
     let mut traces = BTreeMap::new();
@@ -80,13 +80,11 @@ fn traffic() -> BTreeMap<String, StoredTrace> {
         let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
         let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
         let minute = i / 240;
-        let slow = minute == 10 && i % 20 == 0;
+        let slow = minute == 10 && i % 10 != 9;
         let failing = minute == 11 && service == "cart" && i % 2 == 0;
-        let ms = if slow {
-            2_000.0
-        } else {
-            20.0 * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
-        };
+        let ms = 20.0
+            * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
+            * if slow { 5.0 } else { 1.0 };
         let mut id = [0u8; 16];
         // The low half is what the sampling rule reads: spread it; the high half starts with zeros.
         id[..8].copy_from_slice(&(n + 1).to_be_bytes());
@@ -297,7 +295,7 @@ async fn latency_rows(store: &PgStore) -> Vec<store_pg::AnomalyRecord> {
 }
 
 async fn latency_rows_of(store: &PgStore, service: &str) -> Vec<store_pg::AnomalyRecord> {
-    rows_of(store, service, "latency_spike").await
+    rows_of(store, service, "latency_degradation").await
 }
 
 #[actix_web::test]
@@ -308,13 +306,20 @@ async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
     assert!(ok, "{stderr}");
     let store = db.store().await;
     let rows = latency_rows(&store).await;
-    assert!(!rows.is_empty(), "the slow minute is found: {stderr}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "the slow minute is found once: {stderr} {rows:?}"
+    );
     let occurrences: i64 = rows.iter().map(|r| r.occurrences).sum();
-    assert!(occurrences >= 10, "{rows:?}");
+    let row = &rows[0];
     assert!(
-        rows.iter().all(|r| r.observed_value.unwrap() > 1_500.0),
+        matches!(row.severity.as_str(), "HIGH" | "CRITICAL"),
         "{rows:?}"
     );
+    let expected = row.expected_value.unwrap();
+    assert!(expected < 30.0, "{rows:?}");
+    assert!(row.observed_value.unwrap() > 3.0 * expected, "{rows:?}");
     let cursor = store.get_cursor("tempo:windows").await.unwrap().unwrap();
     assert_eq!(
         cursor.timestamp_nanos_opt().unwrap() as u64,
@@ -337,20 +342,16 @@ async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
     );
 }
 
-/// The number in "… N spans learned)" of a latency anomaly's description.
-fn spans_learned(description: &str) -> u64 {
-    let before = description.split(" spans learned").next().unwrap();
-    before.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 #[actix_web::test]
 async fn a_second_process_goes_on_from_what_the_first_learned() {
     let tempo = start_tempo().await;
     let db = TestDatabase::new().await;
-    // Two processes, one after the other: minutes 0–6, then 6–12 (the slow minute is 10).
-    let (ok, stderr) = once_over(&tempo, &db, 0, 6).await;
+    // Two processes, one after the other: minutes 0–9, then 9–12 (the slow minute is 10). The second
+    // sees a single ordinary window before the slow one, too few to judge on its own (a key needs
+    // two learned windows): the slow minute is found only from what the first process learned.
+    let (ok, stderr) = once_over(&tempo, &db, 0, 9).await;
     assert!(ok, "{stderr}");
-    let (ok, stderr) = once_over(&tempo, &db, 6, MINUTES).await;
+    let (ok, stderr) = once_over(&tempo, &db, 9, MINUTES).await;
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("went on from the learned state"),
@@ -358,13 +359,8 @@ async fn a_second_process_goes_on_from_what_the_first_learned() {
     );
     let store = db.store().await;
     let rows = latency_rows(&store).await;
-    let learned = spans_learned(rows[0].description.as_deref().unwrap());
-    // Ten minutes of history at 2 spans a second on this key (minus the warm-up), not four.
-    assert!(
-        learned > 6 * 60 * 4,
-        "{learned} spans learned: {:?}",
-        rows[0].description
-    );
+    assert_eq!(rows.len(), 1, "{stderr} {rows:?}");
+    assert!(rows[0].expected_value.unwrap() < 30.0, "{rows:?}");
 }
 
 #[actix_web::test]
