@@ -447,15 +447,16 @@ impl Judge<'_> {
         } else {
             (None, false)
         };
-        // A usual callee that sent no span at all in the window (a silent service, reported as such):
-        // the calls to it look missing and its time looks like the caller's own, but the caller
-        // changed nothing.
-        let silent_callee = baseline.calls.calls.iter().find(|(child, w)| {
+        // A usual callee with no span at all in the window while the caller's own time grew: the calls
+        // still happen (the caller waits as long) but the callee's spans are gone, a silent service
+        // reported as such. The caller changed nothing. (A caller that stops calling gets faster.)
+        let absent_callee = baseline.calls.calls.iter().any(|(child, w)| {
             *w >= call_path::USUAL_CALL_SHARE * baseline.calls.traced
                 && !self.samples.contains_key(child)
         });
+        let callee_silent = absent_callee && own.is_some();
         let latency = match (own, total) {
-            (Some(own), _) if silent_callee.is_some() => Some(self.affected(key, &own)),
+            (Some(own), _) if callee_silent => Some(self.affected(key, &own)),
             (Some(own), _) => Some(self.moved_here(key, &own, alpha)),
             (None, Some(total)) if own_known => Some(self.affected(key, &total)),
             (None, Some(total)) => {
@@ -464,7 +465,9 @@ impl Judge<'_> {
             (None, None) => None,
         };
         let mut changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, alpha);
-        changes.retain(|c| c.is_new() || self.samples.contains_key(&c.child));
+        if callee_silent {
+            changes.retain(|c| c.is_new() || self.samples.contains_key(&c.child));
+        }
         let calls = (!changes.is_empty()).then(|| self.call_change(key, &changes));
         Verdict {
             key,
