@@ -52,18 +52,17 @@ pub struct EvalRealArgs {
 }
 
 /// The gate of `--check`. Issue 12 asks for ≥ 29 of 32 faults found, every fault type found, ≤ 3
-/// paging fingerprints about other services per fault period and no chronic pager; the gate holds
-/// what the detectors reach today (docs/DETECTION.md) so that a change cannot make them worse:
-/// ≥ 26 of 32 found (the same share on a subset), every type found, ≤ 3 noise per period, and at
-/// most [`Gate::MAX_CHRONIC`] chronic pagers in all.
+/// paging fingerprints about other services per fault period and no chronic pager; the gate holds what
+/// the detectors reach today (docs/DETECTION.md) so that a change cannot make them worse: ≥ 28 of 32
+/// found (the same share on a subset), every type found, ≤ 3 noise per period, no chronic pager.
 pub struct Gate;
 
 impl Gate {
-    pub const MIN_FOUND_SHARE: f64 = 26.0 / 32.0;
+    pub const MIN_FOUND_SHARE: f64 = 28.0 / 32.0;
     pub const MAX_NOISE_PER_PERIOD: f64 = 3.0;
     /// A fingerprint paging about another service in more than this share of a file's periods is chronic.
     pub const CHRONIC_SHARE: f64 = 0.25;
-    pub const MAX_CHRONIC: usize = 7;
+    pub const MAX_CHRONIC: usize = 0;
 }
 
 /// How long a trace waits for more spans on these files: each line holds a minute of one pod's spans,

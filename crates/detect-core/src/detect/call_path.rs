@@ -10,9 +10,14 @@
 //!   `P(X ≥ m | n, 1/(N+1)) ≤ α` (N spans learned: the rule of three's spirit), `m ≥ 3` and
 //!   `m/n ≥` [`MIN_NEW_SHARE`].
 //!
+//! A stopped call must also be beyond the window-to-window spread of its share over ordinary windows
+//! (`z` standard deviations, [`Dispersion`]): an operation whose calls depend on the request mix
+//! (one name, several routes) swings more than the binomial says.
+//!
 //! Score: the share of the window's spans whose calls changed.
 
 use crate::keys::KeyId;
+use crate::stats::Dispersion;
 use crate::stats::probability::{binomial_lower_tail, binomial_upper_tail};
 
 /// A call made by at least this share of a parent's spans is a usual one.
@@ -48,10 +53,33 @@ impl CallChange {
 pub struct CallBaseline {
     pub traced: f64,
     pub calls: Vec<(KeyId, f64)>,
+    /// How the share of a window's spans making each usual call varies between ordinary windows (kept
+    /// negated: a drop is what is tested).
+    pub spreads: Vec<(KeyId, Dispersion)>,
 }
 
 impl CallBaseline {
     pub fn learn(&mut self, traced: u32, calls: &[(KeyId, u32)]) {
+        if traced >= MIN_WINDOW_SPANS && self.traced >= MIN_LEARNED_SPANS {
+            for &(child, weight) in &self.calls {
+                if weight < USUAL_CALL_SHARE * self.traced {
+                    continue;
+                }
+                let made = calls
+                    .iter()
+                    .find(|(k, _)| *k == child)
+                    .map_or(0, |(_, m)| *m);
+                let share = f64::from(made) / f64::from(traced);
+                match self.spreads.iter_mut().find(|(k, _)| *k == child) {
+                    Some((_, d)) => d.learn(-share),
+                    None => {
+                        let mut d = Dispersion::default();
+                        d.learn(-share);
+                        self.spreads.push((child, d));
+                    }
+                }
+            }
+        }
         self.traced += f64::from(traced);
         for &(child, n) in calls {
             match self.calls.iter_mut().find(|(k, _)| *k == child) {
@@ -81,6 +109,7 @@ pub fn judge(
     baseline: &CallBaseline,
     traced: u32,
     calls: &[(KeyId, u32)],
+    z: f64,
     alpha: f64,
 ) -> Vec<CallChange> {
     if traced < MIN_WINDOW_SPANS || baseline.traced < MIN_LEARNED_SPANS {
@@ -102,7 +131,12 @@ pub fn judge(
         let m = made(child);
         let share = f64::from(m) / f64::from(traced);
         let p_value = binomial_lower_tail(u64::from(m), n, q);
-        if p_value <= alpha && q - share >= MIN_CHANGED_SHARE && share <= q / 2.0 {
+        let beyond_spread = baseline
+            .spreads
+            .iter()
+            .find(|(k, _)| *k == child)
+            .is_none_or(|(_, d)| d.is_beyond(-share, z));
+        if p_value <= alpha && q - share >= MIN_CHANGED_SHARE && share <= q / 2.0 && beyond_spread {
             changes.push(CallChange {
                 child,
                 usual_share: q,
@@ -164,18 +198,19 @@ mod tests {
                 &b,
                 60,
                 &[(KeyId(1), 60), (KeyId(2), 17), (KeyId(3), 2)],
+                3.0,
                 1e-5
             )
             .is_empty()
         );
-        assert!(judge(&b, 60, &[(KeyId(1), 60), (KeyId(2), 27)], 1e-5).is_empty());
+        assert!(judge(&b, 60, &[(KeyId(1), 60), (KeyId(2), 27)], 3.0, 1e-5).is_empty());
     }
 
     #[test]
     fn a_stopped_call_and_a_new_call_are_found() {
         let b = learned();
         // An exception after the first call: the second stops.
-        let changes = judge(&b, 60, &[(KeyId(1), 60)], 1e-5);
+        let changes = judge(&b, 60, &[(KeyId(1), 60)], 3.0, 1e-5);
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0].child, KeyId(2));
         assert!((changed_share(&changes, 60) - 0.33).abs() < 0.01);
@@ -184,6 +219,7 @@ mod tests {
             &b,
             60,
             &[(KeyId(1), 60), (KeyId(2), 20), (KeyId(9), 12)],
+            3.0,
             1e-5,
         );
         assert_eq!(changes.len(), 1, "{changes:?}");
@@ -194,7 +230,7 @@ mod tests {
     fn too_little_history_or_traffic_is_not_judged() {
         let mut young = CallBaseline::default();
         young.learn(50, &[(KeyId(1), 50)]);
-        assert!(judge(&young, 60, &[], 1e-5).is_empty());
-        assert!(judge(&learned(), 4, &[], 1e-5).is_empty());
+        assert!(judge(&young, 60, &[], 3.0, 1e-5).is_empty());
+        assert!(judge(&learned(), 4, &[], 3.0, 1e-5).is_empty());
     }
 }

@@ -20,7 +20,8 @@
 //! Baselines learn only from windows that were not anomalous (unless anomalous for
 //! `relearn_after_seconds`) and forget by weight: each keeps about [`MEMORY`] values.
 //! Severity of window findings: the share of the window's requests affected, in percent, by
-//! `severity_cutoffs.latency`; fewer than [`MIN_AFFECTED_TO_PAGE`] requests never page.
+//! `severity_cutoffs.latency`; fewer than [`MIN_AFFECTED_TO_PAGE`] requests never page, nor does a key
+//! with fewer than five learned windows (its window-to-window spread is not known yet).
 
 pub mod own_time;
 pub mod shift;
@@ -30,11 +31,11 @@ use crate::config::DetectionConfig;
 use crate::detect::call_path::{self, CallBaseline, CallChange};
 use crate::keys::{KeyId, KeyInterner};
 use crate::span::{Span, SpanId, TraceId, UnixNanos};
-use crate::stats::QuantileSketch;
 use crate::stats::probability::normal_cdf;
+use crate::stats::{QuantileSketch, dispersion};
 use crate::traces::KeyedSpan;
 use hashbrown::HashMap;
-use shift::Shift;
+use shift::{Shift, Spread};
 use std::collections::BTreeMap;
 
 /// Values a baseline remembers (older ones are scaled down past this weight).
@@ -52,6 +53,10 @@ pub(crate) struct KeyBaseline {
     total: QuantileSketch,
     own: QuantileSketch,
     ways: Vec<(KeyId, QuantileSketch)>,
+    /// How the window statistics of the total, the own time and each way vary between ordinary windows.
+    total_spread: Spread,
+    own_spread: Spread,
+    way_spreads: Vec<(KeyId, Spread)>,
     calls: CallBaseline,
     /// Traced spans (weighted, as `calls.traced`) that had children.
     with_children: f64,
@@ -203,13 +208,14 @@ impl LatencyDetector {
                 }
             }
         }
-        self.judge_trace(trace, config, out);
+        self.judge_trace(trace, &times, config, out);
     }
 
     /// Flags the trace when its most extreme span is extreme given how many spans were judged.
     fn judge_trace(
         &mut self,
         trace: &[KeyedSpan],
+        times: &[own_time::SpanTime],
         config: &DetectionConfig,
         out: &mut Vec<Anomaly>,
     ) {
@@ -255,6 +261,28 @@ impl LatencyDetector {
         if std::mem::replace(&mut sample.trace_flagged, true) {
             return;
         }
+        // Where the span's time went: when most of it was on the way to one other service, that
+        // service is the peer ("one trace: … 240 ms, 200 ms of it on the way to X").
+        let way = times[i]
+            .ways
+            .iter()
+            .filter(|(child, _)| {
+                trace
+                    .iter()
+                    .any(|(k, s)| k == child && s.service != span.service)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|(_, ms)| *ms >= 0.5 * observed);
+        let peer = way.and_then(|(child, _)| {
+            trace
+                .iter()
+                .find(|(k, _)| k == child)
+                .map(|(_, s)| s.service.clone())
+        });
+        let where_ = match (&peer, way) {
+            (Some(peer), Some((_, ms))) => format!(", {ms:.1} ms of it on the way to {peer},"),
+            _ => String::new(),
+        };
         let severity = if p <= alpha / 100.0 {
             Severity::Medium
         } else {
@@ -266,7 +294,7 @@ impl LatencyDetector {
             service: span.service.clone(),
             operation: Some(span.operation.clone()),
             client: None,
-            peer_service: None,
+            peer_service: peer,
             trace_id: Some(span.trace_id),
             span_id: Some(span.span_id),
             observed,
@@ -282,7 +310,7 @@ impl LatencyDetector {
             detected_at: span.end(),
             examples: vec![span.trace_id],
             description: format!(
-                "one trace: {op} on {svc} took {observed:.1} ms where {median:.1} ms is typical and \
+                "one trace: {op} on {svc} took {observed:.1} ms{where_} where {median:.1} ms is typical and \
                  {p99:.1} ms the usual p99; that extreme in a trace of {judged} judged spans has \
                  probability {p:.1e} (limit {alpha:.1e})",
                 op = span.operation,
@@ -393,6 +421,20 @@ impl Default for LatencyDetector {
 
 impl KeyBaseline {
     fn learn(&mut self, sample: &WindowSample) {
+        self.total_spread.learn(&self.total, &sample.total);
+        self.own_spread.learn(&self.own, &sample.own);
+        for (child, w) in &sample.ways {
+            if let Some(usual) = way(&self.ways, *child) {
+                match self.way_spreads.iter_mut().find(|(k, _)| k == child) {
+                    Some((_, spread)) => spread.learn(usual, w),
+                    None => {
+                        let mut spread = Spread::default();
+                        spread.learn(usual, w);
+                        self.way_spreads.push((*child, spread));
+                    }
+                }
+            }
+        }
         self.total.merge(&sample.total);
         forget(&mut self.total);
         self.own.merge(&sample.own);
@@ -435,14 +477,29 @@ impl Judge<'_> {
         let baseline = &self.baselines[key.index()];
         let sample = &self.samples[&key];
         let service = self.keys.service(key);
-        let alpha = normal_cdf(-self.config.latency_threshold_for(service)) / self.tests;
+        let z = self.config.latency_threshold_for(service);
+        let alpha = normal_cdf(-z) / self.tests;
         let min_excess = self.config.latency_min_excess_ms;
         let warm = f64::from(self.config.warmup_min_samples);
-        let total = shift::judge(&baseline.total, &sample.total, alpha, min_excess);
+        let total = shift::judge(
+            &baseline.total,
+            &sample.total,
+            &baseline.total_spread,
+            z,
+            alpha,
+            min_excess,
+        );
         let (own, own_known) = if baseline.is_leaf(sample) {
             (total.clone(), true)
         } else if baseline.own.total() >= warm {
-            let own = shift::judge(&baseline.own, &sample.own, alpha, min_excess);
+            let own = shift::judge(
+                &baseline.own,
+                &sample.own,
+                &baseline.own_spread,
+                z,
+                alpha,
+                min_excess,
+            );
             (own, sample.own.total() >= shift::MIN_WINDOW_VALUES)
         } else {
             (None, false)
@@ -457,14 +514,14 @@ impl Judge<'_> {
         let callee_silent = absent_callee && own.is_some();
         let latency = match (own, total) {
             (Some(own), _) if callee_silent => Some(self.affected(key, &own)),
-            (Some(own), _) => Some(self.moved_here(key, &own, alpha)),
+            (Some(own), _) => Some(self.moved_here(key, &own, z, alpha)),
             (None, Some(total)) if own_known => Some(self.affected(key, &total)),
             (None, Some(total)) => {
                 Some(self.moved(key, &total, "duration (own time unknown: no whole traces)"))
             }
             (None, None) => None,
         };
-        let mut changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, alpha);
+        let mut changes = call_path::judge(&baseline.calls, sample.traced, &sample.calls, z, alpha);
         if callee_silent {
             changes.retain(|c| c.is_new() || self.samples.contains_key(&c.child));
         }
@@ -476,9 +533,15 @@ impl Judge<'_> {
         }
     }
 
+    /// A key with fewer than [`dispersion::MIN_WINDOWS`] learned windows cannot tell its ordinary
+    /// window-to-window swings yet: its findings are shown, but do not page.
+    fn is_young(&self, key: KeyId) -> bool {
+        self.baselines[key.index()].windows < dispersion::MIN_WINDOWS
+    }
+
     /// The key's own time moved: it is where the time went. When exactly one way to a called service
     /// moved, that service is named as the peer.
-    fn moved_here(&self, key: KeyId, own: &Shift, alpha: f64) -> Anomaly {
+    fn moved_here(&self, key: KeyId, own: &Shift, z: f64, alpha: f64) -> Anomaly {
         let baseline = &self.baselines[key.index()];
         let sample = &self.samples[&key];
         let moved_ways: Vec<(KeyId, Shift)> = sample
@@ -489,8 +552,21 @@ impl Judge<'_> {
                 if usual.total() < f64::from(self.config.warmup_min_samples) {
                     return None;
                 }
-                shift::judge(usual, w, alpha, self.config.latency_min_excess_ms)
-                    .map(|s| (*child, s))
+                let spread = baseline
+                    .way_spreads
+                    .iter()
+                    .find(|(k, _)| k == child)
+                    .map(|(_, s)| *s)
+                    .unwrap_or_default();
+                shift::judge(
+                    usual,
+                    w,
+                    &spread,
+                    z,
+                    alpha,
+                    self.config.latency_min_excess_ms,
+                )
+                .map(|s| (*child, s))
             })
             .collect();
         match moved_ways.as_slice() {
@@ -515,7 +591,7 @@ impl Judge<'_> {
             .severity_cutoffs
             .latency
             .grade(s.share() * 100.0);
-        if s.affected < MIN_AFFECTED_TO_PAGE {
+        if s.affected < MIN_AFFECTED_TO_PAGE || self.is_young(key) {
             severity = severity.min(Severity::Medium);
         }
         let description = format!(
@@ -615,7 +691,7 @@ impl Judge<'_> {
         let share = call_path::changed_share(changes, sample.traced);
         let changed = (share * f64::from(sample.traced)).round() as u64;
         let mut severity = self.config.severity_cutoffs.latency.grade(share * 100.0);
-        if changed < MIN_AFFECTED_TO_PAGE {
+        if changed < MIN_AFFECTED_TO_PAGE || self.is_young(key) {
             severity = severity.min(Severity::Medium);
         }
         let parts: Vec<String> = changes

@@ -214,8 +214,14 @@ impl RateDetector {
             config,
         );
         if silent > 1 {
+            // Most of the system at once is far more often the telemetry pipeline (a collector down,
+            // a recording paused) than every service failing together, which the entry points' own
+            // health checks would catch: shown once, without paging.
+            a.severity = a.severity.min(crate::Severity::Medium);
             a.description = format!(
-                "no span at all arrived in the window from any of {silent} services that were expected                  to send some (the telemetry pipeline, or everything, is down); {service}, the busiest,                  expected {expected:.0} requests",
+                "most services sent no span at all in the window ({silent} were expected to send \
+                 some): the telemetry pipeline, or a dependency they all share, is down; {service}, \
+                 the busiest, expected {expected:.0} requests",
                 expected = busiest.expected,
             );
         }

@@ -8,13 +8,16 @@
 //!   more) then lies above `MEDIAN_RATIO × median`, where the baseline puts a share `s₀`; the move is
 //!   significant when `P(X ≥ k | n, s₀) ≤ α`, and it must be `latency_min_excess_ms` or more.
 //!
+//! Each test must also be beyond the window-to-window spread of its statistic over ordinary windows
+//! (`z` standard deviations, [`Dispersion`]): real traffic is overdispersed.
+//!
 //! `α` is set by the caller (the window's family-wise level over the keys judged). A baseline learned
 //! from `W` values knows a share `s` only roughly (about `√(sW)` values either way), so the chance
 //! share a test assumes is its upper bound `(sW + 2√(sW) + 1) / W`: a young baseline's p99 is not taken
 //! at its word (at W = 100 the "1 %" above p99 is tested as 4 %, at W = 5,000 as 1.3 %).
 
-use crate::stats::QuantileSketch;
 use crate::stats::probability::binomial_upper_tail;
+use crate::stats::{Dispersion, QuantileSketch};
 
 /// The smallest share of a window above the usual p99 that counts as slow: five times the 1 % expected.
 pub const MIN_TAIL_SHARE: f64 = 0.05;
@@ -58,10 +61,40 @@ fn upper_share(s: f64, w: f64) -> f64 {
     ((count + 2.0 * count.sqrt() + 1.0) / w).min(1.0)
 }
 
-/// Judges `window` against `baseline`; `None` when too few values, or when nothing moved.
+/// The two statistics of a window that the tests move on, for learning their window-to-window spread:
+/// the share above the usual p99, and the log of the median's ratio to the usual median.
+pub fn window_stats(baseline: &QuantileSketch, window: &QuantileSketch) -> Option<(f64, f64)> {
+    if window.total() < MIN_WINDOW_VALUES {
+        return None;
+    }
+    let share = window.share_above(baseline.quantile(0.99)?);
+    let ratio = window.quantile(0.5)? / baseline.quantile(0.5)?.max(1e-9);
+    Some((share, ratio.max(1e-9).ln()))
+}
+
+/// The window-to-window spread of a key's two statistics (see [`Dispersion`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spread {
+    pub tail_share: Dispersion,
+    pub log_median_ratio: Dispersion,
+}
+
+impl Spread {
+    pub fn learn(&mut self, baseline: &QuantileSketch, window: &QuantileSketch) {
+        if let Some((share, log_ratio)) = window_stats(baseline, window) {
+            self.tail_share.learn(share);
+            self.log_median_ratio.learn(log_ratio);
+        }
+    }
+}
+
+/// Judges `window` against `baseline`; `None` when too few values, or when nothing moved. Each test
+/// must also be beyond the ordinary windows' own `spread` by `z`.
 pub fn judge(
     baseline: &QuantileSketch,
     window: &QuantileSketch,
+    spread: &Spread,
+    z: f64,
     alpha: f64,
     min_excess_ms: f64,
 ) -> Option<Shift> {
@@ -79,14 +112,18 @@ pub fn judge(
     let above_limit = window.weight_above(limit).round() as u64;
     let s0 = upper_share(baseline.share_above(limit), baseline.total());
     let median_p = binomial_upper_tail(above_limit, n, s0);
-    let median_moved =
-        above_limit * 2 >= n && median_p <= alpha && window_median - usual_median >= min_excess_ms;
+    let log_ratio = (window_median / usual_median.max(1e-9)).max(1e-9).ln();
+    let median_moved = above_limit * 2 >= n
+        && median_p <= alpha
+        && spread.log_median_ratio.is_beyond(log_ratio, z)
+        && window_median - usual_median >= min_excess_ms;
 
     let above_p99 = window.weight_above(usual_p99).round() as u64;
     let tail_p = binomial_upper_tail(above_p99, n, upper_share(0.01, baseline.total()));
     let tail_moved = above_p99 >= 3
         && above_p99 as f64 >= MIN_TAIL_SHARE * n_f
         && tail_p <= alpha
+        && spread.tail_share.is_beyond(above_p99 as f64 / n_f, z)
         && window_p99 - usual_p99 >= min_excess_ms;
 
     if median_moved {
@@ -143,7 +180,11 @@ mod tests {
         let baseline = sketch((0..5_000).map(usual));
         for w in 0..50u64 {
             let window = sketch((0..200).map(|i| usual(w * 7_001 + i * 13)));
-            assert_eq!(judge(&baseline, &window, 1e-5, 1.0), None, "window {w}");
+            assert_eq!(
+                judge(&baseline, &window, &Spread::default(), 3.0, 1e-5, 1.0),
+                None,
+                "window {w}"
+            );
         }
     }
 
@@ -151,13 +192,14 @@ mod tests {
     fn a_doubled_median_and_a_fat_tail_are_found() {
         let baseline = sketch((0..5_000).map(usual));
         let doubled = sketch((0..200).map(|i| 2.0 * usual(i)));
-        let shift = judge(&baseline, &doubled, 1e-5, 1.0).expect("median ×2");
+        let shift =
+            judge(&baseline, &doubled, &Spread::default(), 3.0, 1e-5, 1.0).expect("median ×2");
         assert!(shift.median_moved);
         assert!((1.7..2.3).contains(&shift.ratio()), "{shift:?}");
 
         // The median stays, but one request in five takes over a second.
         let tail = sketch((0..200).map(|i| if i % 5 == 0 { 1_500.0 } else { usual(i) }));
-        let shift = judge(&baseline, &tail, 1e-5, 1.0).expect("tail");
+        let shift = judge(&baseline, &tail, &Spread::default(), 3.0, 1e-5, 1.0).expect("tail");
         assert!(!shift.median_moved);
         assert!((0.19..0.23).contains(&shift.share()), "{shift:?}");
     }
@@ -167,10 +209,27 @@ mod tests {
         let baseline = sketch((0..5_000).map(usual));
         // Two of four above p99: too few values to judge at all.
         assert_eq!(
-            judge(&baseline, &sketch([2_000.0, 2_000.0, 8.0, 9.0]), 1e-5, 1.0),
+            judge(
+                &baseline,
+                &sketch([2_000.0, 2_000.0, 8.0, 9.0]),
+                &Spread::default(),
+                3.0,
+                1e-5,
+                1.0
+            ),
             None
         );
         // All of six far above: significant.
-        assert!(judge(&baseline, &sketch([3_000.0; 6]), 1e-5, 1.0).is_some());
+        assert!(
+            judge(
+                &baseline,
+                &sketch([3_000.0; 6]),
+                &Spread::default(),
+                3.0,
+                1e-5,
+                1.0
+            )
+            .is_some()
+        );
     }
 }
