@@ -62,7 +62,6 @@ impl Gate {
     pub const MAX_NOISE_PER_PERIOD: f64 = 3.0;
     /// A fingerprint paging about another service in more than this share of a file's periods is chronic.
     pub const CHRONIC_SHARE: f64 = 0.25;
-    pub const MAX_CHRONIC: usize = 0;
 }
 
 /// How long a trace waits for more spans on these files: each line holds a minute of one pod's spans,

@@ -21,7 +21,7 @@
 //! `relearn_after_seconds`) and forget by weight: each keeps about [`MEMORY`] values.
 //! Severity of window findings: the share of the window's requests affected, in percent, by
 //! `severity_cutoffs.latency`; fewer than [`MIN_AFFECTED_TO_PAGE`] requests never page, nor does a key
-//! with fewer than five learned windows (its window-to-window spread is not known yet).
+//! with fewer than [`PAGE_AFTER_WINDOWS`] learned windows (it hardly knows its window-to-window spread).
 
 pub mod own_time;
 pub mod shift;
@@ -31,8 +31,8 @@ use crate::config::DetectionConfig;
 use crate::detect::call_path::{self, CallBaseline, CallChange};
 use crate::keys::{KeyId, KeyInterner};
 use crate::span::{Span, SpanId, TraceId, UnixNanos};
+use crate::stats::QuantileSketch;
 use crate::stats::probability::normal_cdf;
-use crate::stats::{QuantileSketch, dispersion};
 use crate::traces::KeyedSpan;
 use hashbrown::HashMap;
 use shift::{Shift, Spread};
@@ -42,6 +42,8 @@ use std::collections::BTreeMap;
 pub const MEMORY: f64 = 5_000.0;
 /// Windows a key must have learned before it is judged.
 const WARMUP_WINDOWS: u32 = 2;
+/// Windows a key must have learned before its findings page.
+pub const PAGE_AFTER_WINDOWS: u32 = 3;
 /// A window finding about fewer requests than this is at most MEDIUM.
 pub const MIN_AFFECTED_TO_PAGE: u64 = 5;
 /// Called keys whose way is learned, per key.
@@ -533,10 +535,10 @@ impl Judge<'_> {
         }
     }
 
-    /// A key with fewer than [`dispersion::MIN_WINDOWS`] learned windows cannot tell its ordinary
+    /// A key with fewer than [`PAGE_AFTER_WINDOWS`] learned windows hardly knows its ordinary
     /// window-to-window swings yet: its findings are shown, but do not page.
     fn is_young(&self, key: KeyId) -> bool {
-        self.baselines[key.index()].windows < dispersion::MIN_WINDOWS
+        self.baselines[key.index()].windows < PAGE_AFTER_WINDOWS
     }
 
     /// The key's own time moved: it is where the time went. When exactly one way to a called service
