@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | 40–45 | one client fails `POST /api/login` 30 times; probes with a SQL injection | security |
 //! | 90–120 | catalog runs one query per item (N+1) | resource |
-//! | 150–240 | payments `Charge` slows down: 80 % of charges 5× slower (after two learned minutes) | latency |
+//! | 180–240 | payments `Charge` slows down: 80 % of charges 5× slower (after three learned minutes: findings page from a key's third window) | latency |
 //! | 240–290 | checkout fails 40 % of orders (judged once the error baseline has 10 minutes) | error rate |
 //!
 //! Latency is judged per window once the window is closed and its traces are complete, so the
@@ -40,7 +40,7 @@ fn incidents_at(second_of_cycle: u64) -> Incidents {
     Incidents {
         login_attack: (40..45).contains(&second_of_cycle),
         n_plus_one: (90..120).contains(&second_of_cycle),
-        slow_payments: (150..240).contains(&second_of_cycle),
+        slow_payments: (180..240).contains(&second_of_cycle),
         checkout_errors: (240..290).contains(&second_of_cycle),
     }
 }
@@ -358,7 +358,7 @@ mod tests {
             )
         };
         let pages = |a: &&detect_core::Anomaly| a.severity >= detect_core::Severity::High;
-        // The slowdown of payments `Charge` (150–240 s) pages, from a window within it.
+        // The slowdown of payments `Charge` (180–240 s) pages, from its window.
         let window_start = |a: &detect_core::Anomaly| (a.window.start.0 - start) / 1_000_000_000;
         let slowdown: Vec<_> = found
             .iter()
@@ -370,7 +370,7 @@ mod tests {
             slowdown
                 .iter()
                 .any(|a| a.subtype == Subtype::LatencyDegradation
-                    && (120..240).contains(&window_start(a))),
+                    && (180..240).contains(&window_start(a))),
             "{found:#?}"
         );
         // No other latency finding pages: not the callers of `Charge` (only affected), not the
@@ -387,7 +387,7 @@ mod tests {
         let stray = found
             .iter()
             .filter(|a| a.subtype == Subtype::LatencySpike)
-            .filter(|a| !matches!(offset(a) % CYCLE_SECONDS, 90..=121 | 150..=241))
+            .filter(|a| !matches!(offset(a) % CYCLE_SECONDS, 90..=121 | 180..=241))
             .count() as u64;
         let spans = engine.stats().spans;
         assert!(stray * 2_000 < spans, "{stray} stray in {spans}");
