@@ -11,7 +11,7 @@
 mod common;
 
 use api_server::auth::Authenticator;
-use common::{TestServer, slow_after_normal, start};
+use common::{TestServer, slowdown_of, start};
 use prost::Message;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,13 +44,13 @@ fn scripts() -> PathBuf {
     dir
 }
 
-async fn post(server: &TestServer, service: &str, operation: &str) {
+async fn post(server: &TestServer, keys: &[(&str, &str)]) {
     let resp = server
         .http
         .post(server.url("/v1/traces"))
         .bearer_auth(ADMIN)
         .header("Content-Type", "application/x-protobuf")
-        .body(slow_after_normal(service, operation, 300).encode_to_vec())
+        .body(slowdown_of(keys, 300).encode_to_vec())
         .send()
         .await
         .unwrap();
@@ -73,8 +73,14 @@ async fn the_dashboard_works_in_a_real_browser() {
     })
     .await;
     // Two open incidents, one on a span whose name is an HTML injection.
-    post(&server, "checkout", "<img src=x onerror=alert(1)>").await;
-    post(&server, "payments", "POST /pay").await;
+    post(
+        &server,
+        &[
+            ("checkout", "<img src=x onerror=alert(1)>"),
+            ("payments", "POST /pay"),
+        ],
+    )
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let body: serde_json::Value = server

@@ -13,19 +13,29 @@ function expect(cond, what) {
   console.log(`ok - ${what}`);
 }
 
-/** A latency anomaly of `service` once the baseline has learned: OTLP/JSON, as an SDK sends it. */
+/** A latency incident of `service`, as an SDK sends it (OTLP/JSON): three minutes of ordinary
+ * traffic, then a minute in which 9 requests in 10 are five times slower, in windows ahead of the
+ * server's clock (earlier ones are closed), and one span two minutes later that moves event time past
+ * the slow minute, so that it is judged (a window is judged once closed and its traces complete). */
 function slowAfterNormal(service, operation) {
-  const now = Date.now() * 1e6 - 5e9;
+  const minute = 60e9;
+  const first = (Math.floor(Date.now() / 60000) + 1) * minute;
   const spans = [];
-  for (let i = 0; i <= 300; i++) {
-    const ms = i === 300 ? 2000 : 20 * (1 + 0.2 * (((i * 7919) % 100) / 100 - 0.5));
-    const start = now + i * 1e7;
+  const span = (i, start, ms) => {
     const id = (i + 1).toString(16).padStart(16, "0");
     spans.push({
       traceId: (Date.now() % 1e9).toString(16).padStart(16, "0") + id, spanId: id, name: operation, kind: 2,
       startTimeUnixNano: String(start), endTimeUnixNano: String(start + Math.round(ms * 1e6)),
     });
+  };
+  for (let w = 0; w < 4; w++) {
+    for (let i = 0; i < 200; i++) {
+      const ordinary = 20 * (1 + 0.2 * (((i * 7919) % 100) / 100 - 0.5));
+      const slow = w === 3 && i % 10 !== 9;
+      span(w * 1000 + i, first + w * minute + i * (minute / 200), slow ? 5 * ordinary : ordinary);
+    }
   }
+  span(9999, first + 6 * minute, 20);
   return { resourceSpans: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
     scopeSpans: [{ spans }] }] };
 }

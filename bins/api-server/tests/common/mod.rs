@@ -212,11 +212,18 @@ pub fn window_spans(
 /// most requests are five times slower, judged at once (a window-level `latency_degradation` that
 /// pages). `4 n` spans per service.
 pub fn slowdown(services: &[&str], operation: &str, n: u64) -> ExportTraceServiceRequest {
+    let pairs: Vec<(&str, &str)> = services.iter().map(|s| (*s, operation)).collect();
+    slowdown_of(&pairs, n)
+}
+
+/// [`slowdown`] of each (service, operation) of `keys`, windows interleaved so that no key's ordinary
+/// windows arrive after another key's slow window has moved the server's clock past them.
+pub fn slowdown_of(keys: &[(&str, &str)], n: u64) -> ExportTraceServiceRequest {
     let slow_window = judged_window_start();
     let mut resource_spans = Vec::new();
     for w in 0..=LEARNED_WINDOWS {
         let window_start = slow_window - (LEARNED_WINDOWS - w) * WINDOW_NANOS;
-        for (s, service) in services.iter().enumerate() {
+        for (s, (service, operation)) in keys.iter().enumerate() {
             let first_id = s as u64 * 1_000_000 + w * 10_000;
             let spans = window_spans(first_id, operation, n, window_start, w == LEARNED_WINDOWS);
             resource_spans.extend(export(service, spans).resource_spans);
