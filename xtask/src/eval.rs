@@ -179,20 +179,7 @@ fn replay(
     let mut detections = Vec::new();
     let (mut spans, mut normal_spans) = (0u64, 0u64);
     let mut first_start = u64::MAX;
-    let mut line = String::new();
-    let mut line_no = 0;
-    loop {
-        line.clear();
-        if reader
-            .read_line(&mut line)
-            .with_context(|| format!("reading {}", path.display()))?
-            == 0
-        {
-            break;
-        }
-        line_no += 1;
-        let decoded = tempo_client::decode_json_line(&line, line_no)
-            .with_context(|| format!("decoding {}", path.display()))?;
+    crate::eval_real::for_each_line(&mut reader, path, |decoded| {
         for span in decoded {
             spans += 1;
             first_start = first_start.min(span.start.0);
@@ -202,7 +189,7 @@ fn replay(
             normal_spans += u64::from(!touched);
             engine.ingest(span, &mut detections);
         }
-    }
+    })?;
     if spans == 0 {
         bail!("{} holds no spans", path.display());
     }

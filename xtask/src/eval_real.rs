@@ -178,28 +178,12 @@ fn replay(path: &Path, config: DetectionConfig) -> anyhow::Result<Replay> {
     let mut engine = Engine::new(config);
     let mut anomalies = Vec::new();
     let mut minutes = std::collections::BTreeSet::new();
-    let mut line = String::new();
-    let mut line_no = 0;
-    loop {
-        line.clear();
-        if reader
-            .read_line(&mut line)
-            .with_context(|| format!("reading {}", path.display()))?
-            == 0
-        {
-            break;
-        }
-        line_no += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let spans = tempo_client::decode_json_line(&line, line_no)
-            .with_context(|| format!("decoding {}", path.display()))?;
+    for_each_line(&mut reader, path, |spans| {
         for span in spans {
             minutes.insert(span.start.0 / 60_000_000_000);
             engine.ingest(span, &mut anomalies);
         }
-    }
+    })?;
     engine.finish(&mut anomalies);
     let stats = engine.stats();
     if stats.spans == 0 {
@@ -211,6 +195,34 @@ fn replay(path: &Path, config: DetectionConfig) -> anyhow::Result<Replay> {
         late: stats.late_spans,
         minutes: minutes.len() as u64,
     })
+}
+
+/// Decodes an OTLP JSON-lines stream line by line (blank lines skipped), handing each line's spans to
+/// `feed`; the first unreadable line is an error naming the file.
+pub(crate) fn for_each_line(
+    reader: &mut impl BufRead,
+    path: &Path,
+    mut feed: impl FnMut(Vec<detect_core::Span>),
+) -> anyhow::Result<()> {
+    let mut line = String::new();
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        if reader
+            .read_line(&mut line)
+            .with_context(|| format!("reading {}", path.display()))?
+            == 0
+        {
+            return Ok(());
+        }
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let spans = tempo_client::decode_json_line(&line, line_no)
+            .with_context(|| format!("decoding {}", path.display()))?;
+        feed(spans);
+    }
 }
 
 #[cfg(test)]

@@ -15,31 +15,26 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> Result<ExitCode> {
     cargo(&["test", "--workspace", "--locked"])?;
     if !args.no_eval {
-        cargo(&[
-            "run",
-            "--release",
-            "--locked",
-            "--quiet",
-            "-p",
-            "xtask",
-            "--",
-            "eval",
-            "--check",
-        ])?;
+        release_xtask(&["eval", "--check"])?;
         // Real traces with injected faults; skipped, with a message, where the datasets are absent.
-        cargo(&[
-            "run",
-            "--release",
-            "--locked",
-            "--quiet",
-            "-p",
-            "xtask",
-            "--",
-            "eval-real",
-            "--check",
-        ])?;
+        release_xtask(&["eval-real", "--check"])?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A task of this xtask, in release (replaying hours of traffic in a debug build would take minutes).
+fn release_xtask(task: &[&str]) -> Result<()> {
+    let mut args = vec![
+        "run",
+        "--release",
+        "--locked",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--",
+    ];
+    args.extend_from_slice(task);
+    cargo(&args)
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -152,15 +152,18 @@ impl FileScore {
                 self.periods.len()
             );
         }
-        println!(
-            "detections: {} ({:.1} a minute), paging {} ({:.2} a minute)",
-            self.anomalies,
-            self.anomalies as f64 / self.minutes.max(1) as f64,
-            self.paging,
-            self.paging as f64 / self.minutes.max(1) as f64,
-        );
+        print_rates(self.anomalies, self.paging, self.minutes);
         println!();
     }
+}
+
+fn print_rates(anomalies: usize, paging: usize, minutes: u64) {
+    let minutes = minutes.max(1) as f64;
+    println!(
+        "detections: {anomalies} ({:.1} a minute), paging {paging} ({:.2} a minute)",
+        anomalies as f64 / minutes,
+        paging as f64 / minutes,
+    );
 }
 
 fn yes(b: bool) -> &'static str {
@@ -232,13 +235,7 @@ impl Totals {
             "paging fingerprints about other services: {noise:.2} per fault period; chronic pagers: {}",
             self.chronic
         );
-        println!(
-            "detections: {} ({:.1} a minute), paging {} ({:.2} a minute)",
-            self.anomalies,
-            self.anomalies as f64 / self.minutes.max(1) as f64,
-            self.paging,
-            self.paging as f64 / self.minutes.max(1) as f64,
-        );
+        print_rates(self.anomalies, self.paging, self.minutes);
         let passed = self.found as f64 >= Gate::MIN_FOUND_SHARE * faults - 1e-9
             && self.by_kind.values().all(|(_, found)| *found > 0)
             && noise <= Gate::MAX_NOISE_PER_PERIOD

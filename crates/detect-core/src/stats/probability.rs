@@ -45,6 +45,18 @@ pub fn confident_threshold(z: f64, n: f64) -> f64 {
     small_sample_threshold(z, n) + 2.0 * ((1.0 + z * z / 2.0) / n).sqrt()
 }
 
+/// `i ↦ ln P(X = i)` for X ~ Binomial(n, p), 0 < p < 1.
+fn binomial_log_pmf(n: u64, p: f64) -> impl Fn(u64) -> f64 {
+    let (nf, lp, lq) = (n as f64, p.ln(), (1.0 - p).ln());
+    let log_n_factorial = libm::lgamma(nf + 1.0);
+    move |i: u64| {
+        let i = i as f64;
+        log_n_factorial - libm::lgamma(i + 1.0) - libm::lgamma(nf - i + 1.0)
+            + i * lp
+            + (nf - i) * lq
+    }
+}
+
 /// P(X ≥ k) for X ~ Binomial(n, p), summed exactly in log space from k upward.
 pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     if k == 0 {
@@ -56,13 +68,8 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     if p >= 1.0 {
         return 1.0;
     }
-    let (nf, lp, lq) = (n as f64, p.ln(), (1.0 - p).ln());
-    let log_pmf = |i: u64| {
-        let i = i as f64;
-        libm::lgamma(nf + 1.0) - libm::lgamma(i + 1.0) - libm::lgamma(nf - i + 1.0)
-            + i * lp
-            + (nf - i) * lq
-    };
+    let nf = n as f64;
+    let log_pmf = binomial_log_pmf(n, p);
     let mut sum = 0.0;
     for i in k..=n {
         let term = log_pmf(i).exp();
@@ -83,13 +90,8 @@ pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
     if p >= 1.0 {
         return 0.0;
     }
-    let (nf, lp, lq) = (n as f64, p.ln(), (1.0 - p).ln());
-    let log_pmf = |i: u64| {
-        let i = i as f64;
-        libm::lgamma(nf + 1.0) - libm::lgamma(i + 1.0) - libm::lgamma(nf - i + 1.0)
-            + i * lp
-            + (nf - i) * lq
-    };
+    let nf = n as f64;
+    let log_pmf = binomial_log_pmf(n, p);
     let mut sum = 0.0;
     for i in (0..=k).rev() {
         let term = log_pmf(i).exp();
