@@ -10,7 +10,6 @@
 
 use crate::keys::KeyId;
 use crate::traces::KeyedSpan;
-use hashbrown::HashMap;
 
 /// Calls past this many children of one span are not split into ways (the own time still is).
 const MAX_CHILDREN_SPLIT: usize = 64;
@@ -29,25 +28,25 @@ pub struct SpanTime {
 
 /// The split of every span of `trace`, in the trace's order.
 pub fn split(trace: &[KeyedSpan]) -> Vec<SpanTime> {
-    let mut children: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
-    for (i, (_, span)) in trace.iter().enumerate() {
-        if let Some(parent) = span.parent_span_id {
-            children.entry(parent.0).or_default().push(i);
-        }
-    }
+    // (parent id, child index), sorted: each span's children are one run, found by binary search.
+    let mut children: Vec<([u8; 8], usize)> = trace
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, span))| span.parent_span_id.map(|p| (p.0, i)))
+        .collect();
+    children.sort_unstable();
     trace
         .iter()
         .map(|(_, span)| {
-            let kids = children
-                .get(&span.span_id.0)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            split_one(trace, span, kids)
+            let id = span.span_id.0;
+            let from = children.partition_point(|(p, _)| *p < id);
+            let to = from + children[from..].partition_point(|(p, _)| *p == id);
+            split_one(trace, span, &children[from..to])
         })
         .collect()
 }
 
-fn split_one(trace: &[KeyedSpan], parent: &crate::Span, kids: &[usize]) -> SpanTime {
+fn split_one(trace: &[KeyedSpan], parent: &crate::Span, kids: &[([u8; 8], usize)]) -> SpanTime {
     let (start, end) = (parent.start.0, parent.end().0);
     if kids.is_empty() {
         return SpanTime {
@@ -58,7 +57,7 @@ fn split_one(trace: &[KeyedSpan], parent: &crate::Span, kids: &[usize]) -> SpanT
     // Children clipped to the parent, in start order.
     let mut calls: Vec<(u64, u64, KeyId, bool)> = kids
         .iter()
-        .map(|&i| {
+        .map(|&(_, i)| {
             let (key, child) = &trace[i];
             let s = child.start.0.clamp(start, end);
             let e = child.end().0.clamp(s, end);
