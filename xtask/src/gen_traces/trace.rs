@@ -446,7 +446,10 @@ impl Builder<'_> {
                         .not_found_prob()
                         .is_some_and(|p| self.ctx.not_found || self.rng.random_bool(p));
                 if let Some(code) = hook.or(not_found.then_some(404)) {
-                    outcome = Outcome { code, fault: None };
+                    // An attack's request (a burst of bad passwords) stops here because of the
+                    // attack: what it no longer calls is the attack's doing.
+                    let fault = hook.and(trace.labels.first().copied());
+                    outcome = Outcome { code, fault };
                 }
             }
             if outcome.code >= 400 {

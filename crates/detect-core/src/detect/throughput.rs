@@ -7,6 +7,10 @@
 //! so traffic coming back after a dip is not a spike. Once a [`WeeklyProfile`] knows the hour from an
 //! earlier week, the window must also be far from the same hour of past weeks, so a rhythm that comes
 //! back every week (the Monday-morning ramp) is not an anomaly. `z` is the smallest of the distances.
+//! A shift held over two windows is judged on their mean too: when this window and the one before are
+//! both at least one spread out on the same side, `z₂ = (z₁ + z₂′)/√2` (`z₂′` against the prediction
+//! made before the first window, which has since learned from it) may stand for `z`; a route whose
+//! traffic halves for minutes can stay under the threshold in every single window.
 //! With `ŷ` the prediction and `ĉ = (ŷ/2)² − 3/8` the expected count:
 //! - spike: `z ≥ t(throughput_spike_threshold, n)`, `c ≥ throughput_min_change_ratio · ĉ` and
 //!   `c − ĉ ≥ min_requests_per_window` (a rise from 1 to 3 requests is not a spike);
@@ -32,7 +36,23 @@ pub struct ThroughputBaseline {
     anomalous_since: Option<u64>,
     #[serde(default)]
     weekly: WeeklyProfile,
+    /// The last window judged, for the two-window test.
+    #[serde(default)]
+    previous: Option<Previous>,
 }
+
+/// One judged window, as the next window's two-window test needs it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Previous {
+    window_start: u64,
+    /// Its distance (as judged alone).
+    z: f64,
+    /// What the trend predicted for it, before it was learned.
+    trend_prediction: f64,
+}
+
+/// Both windows of the two-window test must be at least this far out on the same side.
+const PAIR_MIN_Z: f64 = 1.0;
 
 /// Windows the long-run level remembers.
 const LONG_RUN_MEMORY: f64 = 60.0;
@@ -70,6 +90,21 @@ fn anscombe(count: u64) -> f64 {
     2.0 * (count as f64 + 0.375).sqrt()
 }
 
+/// The distance of `y` from the trend's `prediction` and from every level, in spreads: the nearest of
+/// them when all lie on one side of `y`, 0 otherwise; with the value it was measured from.
+fn nearest_distance(y: f64, prediction: f64, spread: f64, levels: &[f64]) -> (f64, f64) {
+    let (mut z, mut from) = ((y - prediction) / spread, prediction);
+    for &level in levels {
+        let z_level = (y - level) / spread;
+        if z_level.signum() != z.signum() {
+            z = 0.0;
+        } else if z_level.abs() < z.abs() {
+            (z, from) = (z_level, level);
+        }
+    }
+    (z, from)
+}
+
 fn expected_count(y: f64) -> f64 {
     ((y / 2.0).powi(2) - 0.375).max(0.0)
 }
@@ -100,18 +135,36 @@ pub fn judge(
     // The window must be far from both the recent trend and the long-run level: traffic coming back
     // after a dip is far above the dip's trend but not above the long-run level, and is no spike.
     let seasonal = baseline.weekly.expected(window.start.0);
+    let levels: Vec<f64> = std::iter::once(baseline.long_run).chain(seasonal).collect();
+    let previous = baseline
+        .previous
+        .filter(|p| p.window_start + (window.end.0 - window.start.0) == window.start.0);
+    let mut single = None;
     let judgement = judgement.map(|mut j| {
-        for level in std::iter::once(baseline.long_run).chain(seasonal) {
-            let z_level = (y - level) / j.spread;
-            if z_level.signum() != j.z.signum() {
-                j.z = 0.0;
-            } else if z_level.abs() < j.z.abs() {
-                j.z = z_level;
-                j.predicted = level;
+        let trend_prediction = j.predicted;
+        (j.z, j.predicted) = nearest_distance(y, j.predicted, j.spread, &levels);
+        single = Some(Previous {
+            window_start: window.start.0,
+            z: j.z,
+            trend_prediction,
+        });
+        // A shift held over two windows, judged on their mean: against the prediction made before
+        // the first of them (which has since learned from it), each window beyond one spread on the
+        // same side. A halving of a route's traffic can be under the threshold in every single window.
+        if let Some(p) = previous
+            && p.z.abs() >= PAIR_MIN_Z
+            && j.z.abs() >= PAIR_MIN_Z
+            && p.z.signum() == j.z.signum()
+        {
+            let (z_now, from) = nearest_distance(y, p.trend_prediction, j.spread, &levels);
+            let z_pair = (p.z + z_now) / std::f64::consts::SQRT_2;
+            if z_pair.signum() == j.z.signum() && z_pair.abs() > j.z.abs() {
+                (j.z, j.predicted) = (z_pair, from);
             }
         }
         j
     });
+    baseline.previous = single;
     // The weekly profile learns every window: a weekly pattern is flagged the first week only.
     baseline.weekly.learn(window.start.0, y);
     let verdict = judgement.and_then(|j| {
@@ -301,6 +354,26 @@ mod tests {
         (0..n)
             .map(|i| (mean as i64 + wobble[i % 10] * (mean as i64).isqrt() / 3) as u64)
             .collect()
+    }
+
+    #[test]
+    fn a_drop_held_for_two_windows_is_seen_though_each_window_alone_is_not() {
+        let level = 250;
+        let mut once = steady(400, 40);
+        once.push(level);
+        once.extend(steady(400, 5));
+        assert!(
+            run(&once).iter().all(Option::is_none),
+            "one window at {level} is under the threshold"
+        );
+        let mut held = steady(400, 40);
+        held.extend([level; 3]);
+        let verdicts = run(&held);
+        assert_eq!(verdicts[40], None, "the first window alone is not enough");
+        assert!(
+            verdicts[41..].contains(&Some(Subtype::ThroughputDrop)),
+            "{verdicts:?}"
+        );
     }
 
     #[test]
