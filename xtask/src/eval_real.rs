@@ -51,14 +51,13 @@ pub struct EvalRealArgs {
     pub verbose: bool,
 }
 
-/// The gate of `--check`. Issue 12 asks for ≥ 29 of 32 faults found, every fault type found, ≤ 3
-/// paging fingerprints about other services per fault period and no chronic pager; the gate holds what
-/// the detectors reach today (docs/DETECTION.md) so that a change cannot make them worse: ≥ 28 of 32
-/// found (the same share on a subset), every type found, ≤ 3 noise per period, no chronic pager.
+/// The gate of `--check`, issue 12's acceptance: ≥ 29 of 32 faults found (the same share on a subset of
+/// the files), every fault type found, ≤ 3 paging fingerprints about other services per fault period
+/// and no chronic pager. The detectors reach 30 of 32 today (docs/DETECTION.md).
 pub struct Gate;
 
 impl Gate {
-    pub const MIN_FOUND_SHARE: f64 = 28.0 / 32.0;
+    pub const MIN_FOUND_SHARE: f64 = 29.0 / 32.0;
     pub const MAX_NOISE_PER_PERIOD: f64 = 3.0;
     /// A fingerprint paging about another service in more than this share of a file's periods is chronic.
     pub const CHRONIC_SHARE: f64 = 0.25;

@@ -224,12 +224,22 @@ fn a_slow_callee_is_where_the_time_went_and_its_callers_only_wait() {
 }
 
 #[test]
-fn a_slower_way_to_a_callee_names_it_as_the_peer() {
+fn a_slower_way_into_a_service_pages_about_it_and_its_caller_names_it_as_the_peer() {
     let (out, _) = Shop::new(3).run(25, Fault::SlowWireToPricing);
     let pages = paging(&out);
-    let shop = pages
+    let quote = pages
         .iter()
-        .find(|a| a.service == "shop")
+        .find(|a| a.service == "pricing" && a.operation.as_deref() == Some("Quote"))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    assert!(
+        quote.description.contains("on the way into it"),
+        "{}",
+        quote.description
+    );
+    assert!(pages.iter().all(|a| a.service == "pricing"), "{pages:#?}");
+    let shop = out
+        .iter()
+        .find(|a| a.service == "shop" && a.subtype == Subtype::LatencyDegradation)
         .unwrap_or_else(|| panic!("{out:#?}"));
     assert_eq!(shop.peer_service.as_deref(), Some("pricing"), "{shop:#?}");
     assert!(
@@ -237,7 +247,7 @@ fn a_slower_way_to_a_callee_names_it_as_the_peer() {
         "{}",
         shop.description
     );
-    assert!(pages.iter().all(|a| a.service == "shop"), "{pages:#?}");
+    assert!(shop.severity <= Severity::Medium, "{shop:#?}");
 }
 
 #[test]

@@ -46,6 +46,8 @@ const WARMUP_WINDOWS: u32 = 2;
 pub const PAGE_AFTER_WINDOWS: u32 = 3;
 /// A window finding about fewer requests than this is at most MEDIUM.
 pub const MIN_AFFECTED_TO_PAGE: u64 = 5;
+/// Calls a way needs in a window to count as clearly slow for [`Judge::caller_slow_elsewhere`].
+const CLEARLY_SLOW_VALUES: f64 = 3.0;
 /// Called keys whose way is learned, per key.
 const MAX_WAYS: usize = 32;
 
@@ -60,6 +62,13 @@ pub(crate) struct KeyBaseline {
     own_spread: Spread,
     way_spreads: Vec<(KeyId, Spread)>,
     calls: CallBaseline,
+    /// The time on the way into this key from its callers in other services (the wire and the queues
+    /// before it), and its window-to-window spread: a slow network into a service shows here even
+    /// when each caller sends it only a few calls.
+    #[serde(default)]
+    inbound: QuantileSketch,
+    #[serde(default)]
+    inbound_spread: Spread,
     /// Traced spans (weighted, as `calls.traced`) that had children.
     with_children: f64,
     windows: u32,
@@ -75,6 +84,8 @@ struct WindowSample {
     total: QuantileSketch,
     own: QuantileSketch,
     ways: Vec<(KeyId, QuantileSketch)>,
+    /// The ways into this key, from every caller in another service.
+    inbound: QuantileSketch,
     /// Spans seen in whole traces, and how many had children.
     traced: u32,
     with_children: u32,
@@ -133,6 +144,10 @@ struct Verdict {
     key: KeyId,
     latency: Option<Anomaly>,
     calls: Option<Anomaly>,
+    /// The called key whose way the latency finding is about.
+    way_to: Option<KeyId>,
+    /// The latency finding is about the way into this key, and the callers' side is not to blame.
+    slow_inbound: bool,
 }
 
 impl LatencyDetector {
@@ -207,6 +222,14 @@ impl LatencyDetector {
             for &(child, ms) in &time.ways {
                 if let Some(w) = way_mut(&mut sample.ways, child) {
                     w.add(ms);
+                }
+            }
+        }
+        for ((_, span), time) in trace.iter().zip(&times) {
+            let window_index = span.start.0 / window_nanos;
+            for &(child, ms) in &time.ways {
+                if let Some(sample) = self.sample(window_index, child) {
+                    sample.inbound.add(ms);
                 }
             }
         }
@@ -363,16 +386,18 @@ impl LatencyDetector {
         }
         let warm = f64::from(config.warmup_min_samples);
         let is_warm = |b: &KeyBaseline| b.total.total() >= warm && b.windows >= WARMUP_WINDOWS;
-        // Family-wise: each key is tested on its total and its own time.
+        // Family-wise: each key is tested on its total and its own time, and on the way into it when
+        // it has enough of those.
         let tests = order
             .iter()
-            .filter(|k| {
-                is_warm(&self.baselines[k.index()])
-                    && samples[*k].total.total() >= shift::MIN_WINDOW_VALUES
+            .filter(|k| is_warm(&self.baselines[k.index()]))
+            .map(|k| {
+                let sample = &samples[k];
+                2 * usize::from(sample.total.total() >= shift::MIN_WINDOW_VALUES)
+                    + usize::from(sample.inbound.total() >= shift::MIN_WINDOW_VALUES)
             })
-            .count()
-            .max(1)
-            * 2;
+            .sum::<usize>()
+            .max(2);
         let judge = Judge {
             baselines: &self.baselines,
             samples: &samples,
@@ -387,7 +412,24 @@ impl LatencyDetector {
             .map(|&key| judge.key(key))
             .collect();
         let mut flagged: HashMap<KeyId, bool> = HashMap::new();
-        for v in verdicts {
+        // A caller's slower way to a key whose way in is slow (for every caller) is that key's
+        // problem, found there: the caller's finding stays, below paging.
+        let slow_inbound: Vec<KeyId> = verdicts
+            .iter()
+            .filter(|v| v.slow_inbound)
+            .map(|v| v.key)
+            .collect();
+        for mut v in verdicts {
+            if let (Some(a), Some(child)) = (v.latency.as_mut(), v.way_to)
+                && slow_inbound.contains(&child)
+            {
+                a.severity = a.severity.min(Severity::Medium);
+                a.description.push_str(&format!(
+                    "; the way into {} `{}` is slow as a whole: found there",
+                    keys.service(child),
+                    keys.operation(child)
+                ));
+            }
             flagged.insert(v.key, v.latency.is_some() || v.calls.is_some());
             out.extend(v.latency);
             out.extend(v.calls);
@@ -425,6 +467,7 @@ impl KeyBaseline {
     fn learn(&mut self, sample: &WindowSample) {
         self.total_spread.learn(&self.total, &sample.total);
         self.own_spread.learn(&self.own, &sample.own);
+        self.inbound_spread.learn(&self.inbound, &sample.inbound);
         for (child, w) in &sample.ways {
             if let Some(usual) = way(&self.ways, *child) {
                 match self.way_spreads.iter_mut().find(|(k, _)| k == child) {
@@ -441,6 +484,8 @@ impl KeyBaseline {
         forget(&mut self.total);
         self.own.merge(&sample.own);
         forget(&mut self.own);
+        self.inbound.merge(&sample.inbound);
+        forget(&mut self.inbound);
         for (child, w) in &sample.ways {
             if let Some(mine) = way_mut(&mut self.ways, *child) {
                 mine.merge(w);
@@ -506,6 +551,18 @@ impl Judge<'_> {
         } else {
             (None, false)
         };
+        let inbound = if baseline.inbound.total() >= warm {
+            shift::judge(
+                &baseline.inbound,
+                &sample.inbound,
+                &baseline.inbound_spread,
+                z,
+                alpha,
+                min_excess,
+            )
+        } else {
+            None
+        };
         // A usual callee with no span at all in the window while the caller's own time grew: the calls
         // still happen (the caller waits as long) but the callee's spans are gone, a silent service
         // reported as such. The caller changed nothing. (A caller that stops calling gets faster.)
@@ -514,9 +571,19 @@ impl Judge<'_> {
                 && !self.samples.contains_key(child)
         });
         let callee_silent = absent_callee && own.is_some();
+        let (mut way_to, mut slow_inbound) = (None, false);
         let latency = match (own, total) {
             (Some(own), _) if callee_silent => Some(self.affected(key, &own)),
-            (Some(own), _) => Some(self.moved_here(key, &own, z, alpha)),
+            (Some(own), _) => {
+                let (a, way) = self.moved_here(key, &own, z, alpha);
+                way_to = way;
+                Some(a)
+            }
+            (None, _) if inbound.is_some() => inbound.as_ref().map(|s| {
+                let (a, callee_side) = self.moved_inbound(key, s);
+                slow_inbound = callee_side;
+                a
+            }),
             (None, Some(total)) if own_known => Some(self.affected(key, &total)),
             (None, Some(total)) => {
                 Some(self.moved(key, &total, "duration (own time unknown: no whole traces)"))
@@ -532,6 +599,8 @@ impl Judge<'_> {
             key,
             latency,
             calls,
+            way_to,
+            slow_inbound,
         }
     }
 
@@ -543,7 +612,7 @@ impl Judge<'_> {
 
     /// The key's own time moved: it is where the time went. When exactly one way to a called service
     /// moved, that service is named as the peer.
-    fn moved_here(&self, key: KeyId, own: &Shift, z: f64, alpha: f64) -> Anomaly {
+    fn moved_here(&self, key: KeyId, own: &Shift, z: f64, alpha: f64) -> (Anomaly, Option<KeyId>) {
         let baseline = &self.baselines[key.index()];
         let sample = &self.samples[&key];
         let moved_ways: Vec<(KeyId, Shift)> = sample
@@ -580,10 +649,87 @@ impl Judge<'_> {
                 );
                 let mut a = self.moved(key, way_shift, &what);
                 a.peer_service = Some(self.keys.service(*child).to_owned());
-                a
+                (a, Some(*child))
             }
-            _ => self.moved(key, own, "own time"),
+            _ => (self.moved(key, own, "own time"), None),
         }
+    }
+
+    /// The time on the way into the key moved. When the callers' ways to other services are slow too,
+    /// the caller's side is slow (its CPU, its network), not the way into this key: then the finding
+    /// names that caller as the peer and is at most MEDIUM.
+    /// Also says whether the callee's side is to blame (no caller is slow elsewhere).
+    fn moved_inbound(&self, key: KeyId, s: &Shift) -> (Anomaly, bool) {
+        let what = "time on the way into it (the network and queues from its callers)";
+        let Some(caller) = self.caller_slow_elsewhere(key) else {
+            return (self.moved(key, s, what), true);
+        };
+        let caller_service = self.keys.service(caller);
+        let description = format!(
+            "{op} on {svc}: {what} {how}, but {caller_service} `{caller_op}` is slow on the way to \
+             other services too: its side, not this one; affected, not the origin",
+            op = self.keys.operation(key),
+            svc = self.keys.service(key),
+            how = describe_shift(s),
+            caller_op = self.keys.operation(caller),
+        );
+        let severity = self
+            .config
+            .severity_cutoffs
+            .latency
+            .grade(s.share() * 100.0)
+            .min(Severity::Medium);
+        let mut a = self.window_anomaly(key, s, severity, description);
+        a.peer_service = Some(caller_service.to_owned());
+        (a, false)
+    }
+
+    /// A caller of `key` in another service whose service's ways to a third service are clearly slow
+    /// in this window too (their median above that way's usual p99, over at least
+    /// [`CLEARLY_SLOW_VALUES`] calls): that caller's side is slow, not the way into `key`. A caller's
+    /// client spans are keys of their own, one per callee, so the whole calling service is looked at.
+    fn caller_slow_elsewhere(&self, key: KeyId) -> Option<KeyId> {
+        let service = self.keys.service(key);
+        let mut callers: Vec<KeyId> = self
+            .samples
+            .iter()
+            .filter(|(caller, sample)| {
+                self.keys.service(**caller) != service
+                    && sample.ways.iter().any(|(child, _)| *child == key)
+            })
+            .map(|(caller, _)| *caller)
+            .collect();
+        callers.sort_unstable();
+        callers.dedup_by_key(|c| self.keys.service(*c));
+        callers.into_iter().find(|caller| {
+            let caller_service = self.keys.service(*caller);
+            self.samples.iter().any(|(other, sample)| {
+                self.keys.service(*other) == caller_service
+                    && self.is_slow_to_a_third_service(*other, sample, service)
+            })
+        })
+    }
+
+    /// Whether one of `key`'s ways to a service other than its own and `excluded` is clearly slow.
+    fn is_slow_to_a_third_service(
+        &self,
+        key: KeyId,
+        sample: &WindowSample,
+        excluded: &str,
+    ) -> bool {
+        let Some(baseline) = self.baselines.get(key.index()) else {
+            return false;
+        };
+        let own_service = self.keys.service(key);
+        sample.ways.iter().any(|(child, w)| {
+            let callee = self.keys.service(*child);
+            callee != excluded
+                && callee != own_service
+                && w.total() >= CLEARLY_SLOW_VALUES
+                && way(&baseline.ways, *child)
+                    .and_then(|usual| Some((usual.quantile(0.99)?, w.quantile(0.5)?)))
+                    .is_some_and(|(usual_p99, median)| median > usual_p99)
+        })
     }
 
     /// A finding that can page: `what` (own time, or the way to a peer) moved.
