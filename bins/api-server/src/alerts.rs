@@ -9,7 +9,7 @@
 //! policy remembers per incident is saved in the store after every message. The one window for a
 //! duplicate: a crash after Telegram accepted a message and before its acknowledgement is written.
 
-use crate::anomaly_json::AnomalyJson;
+use store_pg::AnomalyJson;
 use crate::events::{AnomalyEvent, EventHub, EventKind};
 use crate::telemetry::Metrics;
 use alerting::{

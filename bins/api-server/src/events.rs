@@ -5,7 +5,7 @@
 //! through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
 //! reload the list (the stream never blocks the detectors).
 
-use crate::anomaly_json::AnomalyJson;
+use store_pg::AnomalyJson;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};

@@ -3,7 +3,6 @@
 //! `main.rs` parses the command line; [`server::start`] builds everything, the same way for tests.
 
 pub mod alerts;
-pub mod anomaly_json;
 pub mod auth;
 pub mod demo;
 pub mod error;

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         health::healthz, health::readyz, metrics::prometheus, otlp::export,
     ),
     components(schemas(
-        crate::anomaly_json::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
+        store_pg::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
         config::ConfigList, config::ConfigItem, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
         anomalies::Summary, anomalies::SummaryBucket, whoami::WhoAmI,
     )),

@@ -10,7 +10,7 @@
 //! Time: the engine runs in event time, and a tick moves it to the wall clock every second, so that
 //! windows close and quiet services are noticed even when no span arrives.
 
-use crate::anomaly_json::AnomalyJson;
+use store_pg::AnomalyJson;
 use crate::events::{AnomalyEvent, EventHub, EventKind};
 use crate::telemetry::Metrics;
 use detect_core::{Anomaly, DetectionConfig, Engine, EngineStats, Severity, Span, UnixNanos};

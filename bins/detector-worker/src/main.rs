@@ -1,7 +1,6 @@
 //! detector-worker: runs tracewatch's detectors: `run` (continuous detection from Grafana Tempo),
 //! `once` (a range of windows from Tempo, then exit) and `replay` (OTLP files, offline).
 
-mod anomaly_json;
 mod replay;
 mod shard;
 mod tempo_window;

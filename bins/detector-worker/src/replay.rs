@@ -2,7 +2,7 @@
 //! object per line on stdout, and a summary on stderr. Files are read in the order given; gzip is
 //! read directly, and JSON lines are streamed, so a file need not fit in memory.
 
-use crate::anomaly_json::AnomalyJson;
+
 use anyhow::{Context, Result, bail};
 use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, Severity};
 use flate2::read::MultiGzDecoder;
@@ -135,7 +135,7 @@ fn emit(found: &mut Vec<Anomaly>, summary: &mut ReplaySummary, out: &mut impl Wr
             .by_type
             .entry((anomaly.anomaly_type(), anomaly.severity))
             .or_default() += 1;
-        serde_json::to_writer(&mut *out, &AnomalyJson::from(&anomaly))?;
+        serde_json::to_writer(&mut *out, &store_pg::wire::replay_json(&anomaly))?;
         out.write_all(b"\n")?;
     }
     Ok(())

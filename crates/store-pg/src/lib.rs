@@ -11,6 +11,7 @@ pub mod sqlite;
 pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod wire;
 
 pub use error::{Result, StoreError};
 pub use model::{
@@ -22,3 +23,4 @@ pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};
 pub use sqlite::SqliteStore;
 pub use store::{DEFAULT_DATA_DIR, EMBEDDED_FILE, Store};
+pub use wire::AnomalyJson;

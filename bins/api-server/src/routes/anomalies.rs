@@ -2,7 +2,7 @@
 //! counts), `GET /api/anomalies/:id`, `PUT /api/anomalies/:id/resolve`.
 
 use crate::AppState;
-use crate::anomaly_json::AnomalyJson;
+use store_pg::AnomalyJson;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{AnomalyEvent, EventKind};

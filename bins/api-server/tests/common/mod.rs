@@ -112,6 +112,11 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// The data directory of the embedded store.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
