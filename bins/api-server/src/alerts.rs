@@ -9,7 +9,6 @@
 //! policy remembers per incident is saved in the store after every message. The one window for a
 //! duplicate: a crash after Telegram accepted a message and before its acknowledgement is written.
 
-use store_pg::AnomalyJson;
 use crate::events::{AnomalyEvent, EventHub, EventKind};
 use crate::telemetry::Metrics;
 use alerting::{
@@ -21,6 +20,7 @@ use detect_core::Severity;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use store_pg::AnomalyJson;
 use store_pg::{AnomalyRecord, OutboxItem, Repository, Store, StoreError};
 use tracing::{debug, info, warn};
 

@@ -5,13 +5,13 @@
 //! through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
 //! reload the list (the stream never blocks the detectors).
 
-use store_pg::AnomalyJson;
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use serde::Serialize;
 use std::time::Duration;
+use store_pg::AnomalyJson;
 use tokio::sync::broadcast;
 
 /// Events buffered per subscriber before it counts as lagging.

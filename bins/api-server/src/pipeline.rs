@@ -10,13 +10,14 @@
 //! Time: the engine runs in event time, and a tick moves it to the wall clock every second, so that
 //! windows close and quiet services are noticed even when no span arrives.
 
-use store_pg::AnomalyJson;
 use crate::events::{AnomalyEvent, EventHub, EventKind};
 use crate::telemetry::Metrics;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use detect_core::{Anomaly, DetectionConfig, Engine, EngineStats, Severity, Span, UnixNanos};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
+use store_pg::AnomalyJson;
 use store_pg::{InsertOutcome, NewAnomaly, Repository, RunOutcome, Store, StoreError};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -334,13 +335,19 @@ async fn store_with_retries(
     rows: &[NewAnomaly],
     metrics: &Metrics,
 ) -> Vec<InsertOutcome> {
-    let mut delay = Duration::from_millis(100);
+    let mut delays = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build();
     let mut attempts = 0;
     loop {
         attempts += 1;
         let started = Instant::now();
         let result = store.insert_anomalies(rows).await;
         metrics.db_query("insert_anomalies", started.elapsed());
+        let delay = delays.next().unwrap_or(Duration::from_secs(30));
         match result {
             Ok(outcomes) => return outcomes,
             Err(StoreError::Unavailable(_)) => {
@@ -355,7 +362,6 @@ async fn store_with_retries(
             }
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -5,23 +5,12 @@
 mod common;
 
 use common::start;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-/// xorshift: deterministic, no random crate needed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.next() as usize % from.len()]
-    }
+fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
+    from[rng.random_range(0..from.len())]
 }
 
 const PIECES: &[&str] = &[
@@ -54,7 +43,7 @@ const PIECES: &[&str] = &[
 #[actix_web::test]
 async fn random_input_gets_a_clear_client_error_never_a_server_error() {
     let mut server = start(|s| s.max_body_bytes = 256 * 1024).await;
-    let mut rng = Rng(0x5eed);
+    let mut rng = StdRng::seed_from_u64(0x5eed);
     let params = [
         "anomaly_type",
         "severity",
@@ -70,19 +59,19 @@ async fn random_input_gets_a_clear_client_error_never_a_server_error() {
     ];
     let mut refused = 0;
     for round in 0..300 {
-        let value: String = (0..(rng.next() % 4 + 1))
-            .map(|_| rng.pick(PIECES))
+        let value: String = (0..(rng.random::<u64>() % 4 + 1))
+            .map(|_| pick(&mut rng, PIECES))
             .collect();
-        let id: String = (0..(rng.next() % 3 + 1))
-            .map(|_| rng.pick(PIECES))
+        let id: String = (0..(rng.random::<u64>() % 3 + 1))
+            .map(|_| pick(&mut rng, PIECES))
             .collect();
-        let len = (rng.next() % 300) as usize;
-        let body = rng.bytes(len);
+        let len = (rng.random::<u64>() % 300) as usize;
+        let body = (0..len).map(|_| rng.random::<u8>()).collect::<Vec<u8>>();
         let request = match round % 6 {
             0 => server.http.get(format!(
                 "{}/api/anomalies?{}={}",
                 server.base,
-                rng.pick(&params),
+                pick(&mut rng, &params),
                 value
             )),
             1 => server

@@ -2,7 +2,6 @@
 //! object per line on stdout, and a summary on stderr. Files are read in the order given; gzip is
 //! read directly, and JSON lines are streamed, so a file need not fit in memory.
 
-
 use anyhow::{Context, Result, bail};
 use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, Severity};
 use flate2::read::MultiGzDecoder;

@@ -1,19 +1,21 @@
-//! Retry delays: exponential with full jitter (AWS architecture blog, "Exponential Backoff And
-//! Jitter"), so that many senders retrying after one outage do not hit the API in step.
+//! Retry delays: exponential with jitter (`backon`), so that many senders retrying after one outage do
+//! not hit the API in step. The outbox keeps the attempt count, so a delay is computed from it.
 
-use rand::Rng;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use std::time::Duration;
 
-/// The delay before attempt `attempt + 1` (`attempt` failures so far): uniform in
-/// `[base/2, min(cap, base · 2^attempt)]`.
+/// The delay before attempt `attempt + 1` (`attempt` failures so far): `base · 2^attempt` capped at
+/// `cap`, plus a random part up to as much again, never past `cap`.
 pub fn retry_delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let ceiling = base
-        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
+    ExponentialBuilder::new()
+        .with_min_delay(base)
+        .with_max_delay(cap)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempt.min(64) as usize)
+        .unwrap_or(cap)
         .min(cap)
-        .max(base / 2);
-    let floor = base / 2;
-    let span = ceiling.saturating_sub(floor);
-    floor + span.mul_f64(rand::rng().random::<f64>())
 }
 
 #[cfg(test)]
@@ -25,11 +27,11 @@ mod tests {
         let (base, cap) = (Duration::from_secs(1), Duration::from_secs(60));
         for attempt in 0..40 {
             let d = retry_delay(attempt, base, cap);
-            assert!(d >= base / 2 && d <= cap, "{attempt}: {d:?}");
+            assert!(d >= base && d <= cap, "{attempt}: {d:?}");
         }
-        let late: Vec<Duration> = (0..50).map(|_| retry_delay(10, base, cap)).collect();
-        assert!(late.iter().any(|d| *d > Duration::from_secs(20)));
+        let late: Vec<Duration> = (0..50).map(|_| retry_delay(4, base, cap)).collect();
+        assert!(late.iter().all(|d| *d >= Duration::from_secs(16)));
         assert!(late.iter().any(|d| *d != late[0]), "jittered");
-        assert!(retry_delay(0, base, cap) <= base);
+        assert!(retry_delay(0, base, cap) < 2 * base);
     }
 }

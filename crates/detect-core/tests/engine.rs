@@ -5,25 +5,13 @@ use detect_core::{
     Anomaly, DetectionConfig, Engine, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, Subtype,
     TraceId, UnixNanos,
 };
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const T0: u64 = 1_767_571_200; // 2026-01-05T00:00:00Z
 
-/// A tiny deterministic generator (xorshift) so the tests need no random crate.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 struct Traffic {
-    rng: Rng,
+    rng: StdRng,
     next_id: u64,
     spans: Vec<Span>,
 }
@@ -31,7 +19,7 @@ struct Traffic {
 impl Traffic {
     fn new(seed: u64) -> Self {
         Traffic {
-            rng: Rng(seed),
+            rng: StdRng::seed_from_u64(seed),
             next_id: 1,
             spans: Vec::new(),
         }
@@ -58,7 +46,7 @@ impl Traffic {
         )
         .unwrap();
         let root = SpanId(self.id().to_be_bytes());
-        let jitter = 1.0 + 0.2 * (self.rng.unit() - 0.5);
+        let jitter = 1.0 + 0.2 * (self.rng.random::<f64>() - 0.5);
         let start = UnixNanos(T0 * 1_000_000_000 + at_ms * 1_000_000);
         self.spans.push(Span {
             trace_id,
@@ -108,8 +96,8 @@ impl Traffic {
     /// `minutes` of normal traffic: ~10 requests a second from 50 clients.
     fn normal(&mut self, from_min: u64, minutes: u64) {
         for ms in (from_min * 60_000..(from_min + minutes) * 60_000).step_by(100) {
-            let client = format!("198.51.100.{}", self.rng.next() % 50);
-            let item = self.rng.next() % 1_000;
+            let client = format!("198.51.100.{}", self.rng.random::<u64>() % 50);
+            let item = self.rng.random::<u64>() % 1_000;
             self.request(ms, &client, &format!("/api/items/{item}"), 200, 1);
         }
     }
@@ -271,7 +259,11 @@ fn error_burst_then_silence() -> Traffic {
     let mut t = Traffic::new(6);
     t.normal(0, 20);
     for ms in (20 * 60_000..22 * 60_000).step_by(100) {
-        let status = if t.rng.unit() < 0.4 { 503 } else { 200 };
+        let status = if t.rng.random::<f64>() < 0.4 {
+            503
+        } else {
+            200
+        };
         t.request(ms, "198.51.100.3", "/api/items/1", status, 1);
     }
     t.normal(24, 6);

@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(json["details"]["unit"], "ms");
         assert_eq!(json["details"]["threshold"], 3.0);
         let again = serde_json::to_value(replay_json(&anomaly(Some("payments")))).unwrap();
-        assert_eq!(json["id"], again["id"], "ids are derived from the detection");
+        assert_eq!(
+            json["id"], again["id"],
+            "ids are derived from the detection"
+        );
         let none = serde_json::to_value(replay_json(&anomaly(None))).unwrap();
         assert!(none["peer_service"].is_null() && none.get("peer_service").is_some());
     }

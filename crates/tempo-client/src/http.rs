@@ -3,7 +3,8 @@
 //! the optional tenant (`X-Scope-OrgID`) and `Authorization` headers.
 //!
 //! Retried: 429 (after `Retry-After` when Tempo sends one), 500, 502, 503, 504, timeouts and connection
-//! errors, up to `max_retries` times with exponential backoff and full jitter. Anything else is
+//! errors, up to `max_retries` times with exponential backoff and jitter (`backon`: each wait doubles from
+//! `backoff_base`, plus a random part as large). Anything else is
 //! answered at once as a [`TempoError`] naming the request and Tempo's answer (never the
 //! `Authorization` value).
 
@@ -12,8 +13,8 @@ pub mod search;
 
 use crate::decode::{self, InputFormat, TempoApiVersion};
 use crate::error::DecodeError;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use detect_core::{Span, TraceId};
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use std::sync::Arc;
@@ -178,6 +179,7 @@ impl TempoClient {
         accept: &str,
     ) -> TempoResult<Answer> {
         let mut attempt = 0;
+        let mut delays = self.retry_delays();
         loop {
             attempt += 1;
             let sent = self
@@ -226,7 +228,8 @@ impl TempoClient {
                 Err(_) => None,
             };
             let wait = retry_after
-                .unwrap_or_else(|| self.backoff(attempt))
+                .or_else(|| delays.next())
+                .unwrap_or(MAX_BACKOFF)
                 .min(MAX_BACKOFF);
             tracing::warn!(
                 request = what,
@@ -238,15 +241,14 @@ impl TempoClient {
         }
     }
 
-    /// Full jitter: a random wait between zero and base·2^(attempt-1).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .config
-            .backoff_base
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(MAX_BACKOFF);
-        let nanos = ceiling.as_nanos().min(u128::from(u64::MAX)) as u64;
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    /// The waits between the attempts of one request: from `backoff_base`, doubling, jittered.
+    fn retry_delays(&self) -> ExponentialBackoff {
+        ExponentialBuilder::new()
+            .with_min_delay(self.config.backoff_base)
+            .with_max_delay(MAX_BACKOFF)
+            .with_jitter()
+            .without_max_times()
+            .build()
     }
 
     /// `GET /ready`: true when Tempo says it is ready.

@@ -1,6 +1,8 @@
 //! Decoding the trace-by-id answers recorded from a real Tempo (tests/fixtures, see its README), and
 //! inputs that must not break the decoder.
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 use detect_core::span::{Span, SpanId, SpanKind, SpanStatus, UnixNanos};
@@ -255,21 +257,10 @@ fn truncated_json_is_an_error_not_a_panic() {
     }
 }
 
-/// A tiny xorshift64 generator, so that the garbage is the same on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn garbage_bytes_never_panic() {
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    // Seeded, so that the garbage is the same on every run.
+    let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
     let seeds: Vec<Vec<u8>> = [
         "sdk_trace_by_id_v1.pb",
         "trace_by_id_v2.pb",
@@ -279,10 +270,10 @@ fn garbage_bytes_never_panic() {
     .map(fixture)
     .collect();
     for round in 0..600 {
-        let len = (rng.next() % 256) as usize;
+        let len = (rng.random::<u64>() % 256) as usize;
         let bytes: Vec<u8> = if round % 2 == 0 {
             // Pure noise, sometimes opened like JSON.
-            let mut noise: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut noise: Vec<u8> = (0..len).map(|_| rng.random::<u64>() as u8).collect();
             if round % 4 == 0
                 && let Some(first) = noise.first_mut()
             {
@@ -292,10 +283,10 @@ fn garbage_bytes_never_panic() {
         } else {
             // A real answer with a few bytes flipped: gets much deeper into the decoders.
             let mut mutated = seeds.get(round % seeds.len()).cloned().unwrap_or_default();
-            for _ in 0..1 + rng.next() % 4 {
-                let at = (rng.next() as usize) % mutated.len().max(1);
+            for _ in 0..1 + rng.random::<u64>() % 4 {
+                let at = (rng.random::<u64>() as usize) % mutated.len().max(1);
                 if let Some(byte) = mutated.get_mut(at) {
-                    *byte = rng.next() as u8;
+                    *byte = rng.random::<u64>() as u8;
                 }
             }
             mutated

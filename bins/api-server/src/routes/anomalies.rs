@@ -2,7 +2,6 @@
 //! counts), `GET /api/anomalies/:id`, `PUT /api/anomalies/:id/resolve`.
 
 use crate::AppState;
-use store_pg::AnomalyJson;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{AnomalyEvent, EventKind};
@@ -12,6 +11,7 @@ use detect_core::{AnomalyType, Severity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use store_pg::AnomalyJson;
 use store_pg::{AnomalyFilter, Cursor, Repository};
 use uuid::Uuid;
 

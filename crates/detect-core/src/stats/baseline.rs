@@ -186,21 +186,13 @@ mod tests {
         }
     }
 
-    /// A deterministic pseudo-normal sequence (sum of uniforms) for tests without a random crate.
+    /// A seeded normal sequence: the same on every run.
     fn normals(n: usize, mean: f64, sd: f64) -> Vec<f64> {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        (0..n)
-            .map(|_| {
-                let mut s = 0.0;
-                for _ in 0..12 {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    s += (state >> 11) as f64 / (1u64 << 53) as f64;
-                }
-                mean + sd * (s - 6.0)
-            })
-            .collect()
+        use rand::SeedableRng;
+        use rand_distr::Distribution;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
+        let normal = rand_distr::Normal::new(mean, sd).expect("a finite spread");
+        (0..n).map(|_| normal.sample(&mut rng)).collect()
     }
 
     #[test]
