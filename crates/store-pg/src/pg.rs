@@ -48,7 +48,10 @@ pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
 }
 
-crate::core::repository!(PgStore);
+mod repository {
+    use super::{Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, insert, text_matches};
+    include!("core/repository.rs");
+}
 
 impl PgStore {
     /// Connects, applies pending migrations and builds the pool. The URL is never part of an error.

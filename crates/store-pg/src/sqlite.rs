@@ -84,7 +84,10 @@ pub struct SqliteStore {
     interrupted: Arc<AtomicBool>,
 }
 
-crate::core::repository!(SqliteStore);
+mod repository {
+    use super::{Conn, Db, HOURLY, LOCK_CONFIG, OPEN, SqliteStore as Store, insert, text_matches};
+    include!("core/repository.rs");
+}
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
