@@ -172,40 +172,22 @@ pub enum RunStatus {
     Failed,
 }
 
-impl RunTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunTrigger::Manual => "manual",
-            RunTrigger::Scheduled => "scheduled",
+/// The words an enum is stored as: `as_str` gives one, `parse` reads it back.
+macro_rules! stored_as_words {
+    ($enum:ident { $($variant:ident = $word:literal),* }) => {
+        impl $enum {
+            pub fn as_str(self) -> &'static str {
+                match self { $($enum::$variant => $word),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($word => Some($enum::$variant),)* _ => None }
+            }
         }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [RunTrigger::Manual, RunTrigger::Scheduled]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
+    };
 }
 
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RunStatus::Pending,
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
+stored_as_words!(RunTrigger { Manual = "manual", Scheduled = "scheduled" });
+stored_as_words!(RunStatus { Pending = "pending", Running = "running", Succeeded = "succeeded", Failed = "failed" });
 
 /// One detection run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Queryable, Selectable)]

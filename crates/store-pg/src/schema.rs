@@ -5,7 +5,6 @@
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     trace_anomalies (id) {
         id -> AnyUuid,
         trace_id -> Text,
@@ -38,7 +37,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     anomaly_detection_config (id) {
         id -> AnyUuid,
         config_key -> Text,
@@ -50,7 +48,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     anomaly_detections (detection_key) {
         detection_key -> Text,
         anomaly_id -> Nullable<AnyUuid>,
@@ -61,7 +58,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     detector_baselines (baseline_key) {
         baseline_key -> Text,
         state -> AnyJson,
@@ -72,7 +68,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     detection_runs (id) {
         id -> AnyUuid,
         trigger -> Text,
@@ -94,7 +89,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     work_leases (lease_key) {
         lease_key -> Text,
         holder -> Text,
@@ -106,7 +100,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     work_cursors (cursor_key) {
         cursor_key -> Text,
         position -> AnyTime,
@@ -117,7 +110,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     alert_outbox (id) {
         id -> Int8,
         anomaly_id -> AnyUuid,
@@ -134,7 +126,6 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
-
     config_history (id) {
         id -> Int8,
         config_key -> Text,

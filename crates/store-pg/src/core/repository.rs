@@ -8,9 +8,14 @@ use crate::model::{
 };
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::rows::found;
-use crate::schema::{alert_outbox, anomaly_detection_config, config_history};
-use crate::schema::{detection_runs, detector_baselines, trace_anomalies};
-use crate::schema::{work_cursors, work_leases};
+use crate::schema::alert_outbox::{self, dsl as o};
+use crate::schema::anomaly_detection_config::{self, dsl as c};
+use crate::schema::config_history::{self, dsl as h};
+use crate::schema::detection_runs::{self, dsl as r};
+use crate::schema::detector_baselines::{self, dsl as b};
+use crate::schema::trace_anomalies::{self, dsl as t};
+use crate::schema::work_cursors::{self, dsl as w};
+use crate::schema::work_leases::dsl as l;
 use crate::shared::{
     ABANDONED, check_window, config_from_entries, hour_of, page, severities_at_least,
 };
@@ -31,7 +36,6 @@ type AnomalyQuery =
 
 /// The anomaly list's query: filters, the cursor, newest first, at most `limit` rows.
 fn list_query(filter: &AnomalyFilter, cursor: Option<Cursor>, limit: i64) -> AnomalyQuery {
-    use trace_anomalies::dsl as t;
     let mut query = t::trace_anomalies
         .select(AnomalyRecord::as_select())
         .into_boxed();
@@ -134,7 +138,6 @@ impl Repository for Store {
         notes: Option<&str>,
         by: &str,
     ) -> Result<AnomalyRecord> {
-        use trace_anomalies::dsl as t;
         let (notes, by) = (notes.map(str::to_owned), by.to_owned());
         self.write(async move |conn: &mut Conn| {
             let open = t::resolved.is_null().or(t::resolved.eq(false));
@@ -186,7 +189,6 @@ impl Repository for Store {
     }
 
     async fn update_config(&self, update: &Value, by: &str) -> Result<DetectionConfig> {
-        use anomaly_detection_config::dsl as c;
         let update = update
             .as_object()
             .ok_or(detect_core::ConfigError::NotAnObject)?
@@ -237,7 +239,6 @@ impl Repository for Store {
     }
 
     async fn config_history(&self, limit: u32) -> Result<Vec<ConfigChange>> {
-        use config_history::dsl as h;
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
         self.run(async move |conn: &mut Conn| {
             Ok(h::config_history
@@ -251,7 +252,6 @@ impl Repository for Store {
     }
 
     async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
-        use detector_baselines::dsl as b;
         let states = states.to_vec();
         self.write(async move |conn: &mut Conn| {
             for (key, state) in states {
@@ -291,7 +291,6 @@ impl Repository for Store {
         trigger: RunTrigger,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<RunRecord> {
-        use detection_runs::dsl as r;
         check_window(window)?;
         let row: RunRecord = self
             .run(async move |conn: &mut Conn| {
@@ -317,7 +316,6 @@ impl Repository for Store {
         worker: &str,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<RunRecord> {
-        use detection_runs::dsl as r;
         check_window(Some((start, end)))?;
         let (stream, worker) = (stream.to_owned(), worker.to_owned());
         let running = RunStatus::Running.as_str();
@@ -356,7 +354,6 @@ impl Repository for Store {
     }
 
     async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
-        use detection_runs::dsl as r;
         let worker = worker.to_owned();
         let pending = RunStatus::Pending.as_str();
         let row: Option<RunRecord> = self
@@ -396,7 +393,6 @@ impl Repository for Store {
     }
 
     async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
-        use detection_runs::dsl as r;
         let outcome = outcome.clone();
         let row = self
             .run(async move |conn: &mut Conn| {
@@ -433,7 +429,6 @@ impl Repository for Store {
     }
 
     async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
-        use detection_runs::dsl as r;
         self.run(async move |conn: &mut Conn| {
             Ok(r::detection_runs
                 .order((r::requested_at.desc(), r::id.desc()))
@@ -446,7 +441,6 @@ impl Repository for Store {
     }
 
     async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        use work_leases::dsl as l;
         let (key, holder) = (key.to_owned(), holder.to_owned());
         let taken = self
             .run(async move |conn: &mut Conn| {
@@ -477,7 +471,6 @@ impl Repository for Store {
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
-        use work_leases::dsl as l;
         let (key, holder) = (key.to_owned(), holder.to_owned());
         self.run(async move |conn: &mut Conn| {
             diesel::delete(
@@ -511,7 +504,6 @@ impl Repository for Store {
         expected: Option<DateTime<Utc>>,
         to: DateTime<Utc>,
     ) -> Result<bool> {
-        use work_cursors::dsl as w;
         let key = key.to_owned();
         let moved = self
             .run(async move |conn: &mut Conn| {
@@ -550,7 +542,6 @@ impl Repository for Store {
         limit: u32,
         claim_for: Duration,
     ) -> Result<Vec<OutboxItem>> {
-        use alert_outbox::dsl as o;
         let worker = worker.to_owned();
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
         let mut rows: Vec<OutboxItem> = self
@@ -588,7 +579,6 @@ impl Repository for Store {
     }
 
     async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
-        use alert_outbox::dsl as o;
         let worker = worker.to_owned();
         let acked = self
             .run(async move |conn: &mut Conn| {
@@ -615,7 +605,6 @@ impl Repository for Store {
         error: &str,
         retry_after: Duration,
     ) -> Result<()> {
-        use alert_outbox::dsl as o;
         let (worker, error) = (worker.to_owned(), error.to_owned());
         self.run(async move |conn: &mut Conn| {
             let held = o::alert_outbox
@@ -637,7 +626,6 @@ impl Repository for Store {
     }
 
     async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
-        use trace_anomalies::dsl as t;
         #[derive(QueryableByName)]
         struct ByHour {
             /// `YYYY-MM-DD HH`, UTC.
@@ -674,7 +662,6 @@ impl Repository for Store {
     }
 
     async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
-        use trace_anomalies::dsl as t;
         self.run(async move |conn: &mut Conn| {
             let since = At(quiet_since);
             let never_seen = t::last_seen_at.is_null().and(t::detected_at.lt(since));
