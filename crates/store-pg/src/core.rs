@@ -13,6 +13,7 @@
 //! Updates that claim something (a run, alerts, a resolution) test their condition again as they
 //! write, so that on PostgreSQL two callers never both win; SQLite's single writer cannot race.
 
+use crate::error::Result;
 use std::future::Future;
 
 /// A task on the connection: an async closure whose future can move to another thread (the shape
@@ -29,4 +30,21 @@ where
     Fut: Future<Output = R>,
 {
     type Fut = Fut;
+}
+
+/// What a store's `run` and `write` take: a task on its connection, run to completion on any thread.
+pub(crate) trait Task<C, T>:
+    for<'c> AsyncFnOnce(&'c mut C) -> Result<T>
+    + for<'c> ConnTask<&'c mut C, Result<T>, Fut: Send>
+    + Send
+    + 'static
+{
+}
+
+impl<F, C, T> Task<C, T> for F where
+    F: for<'c> AsyncFnOnce(&'c mut C) -> Result<T>
+        + for<'c> ConnTask<&'c mut C, Result<T>, Fut: Send>
+        + Send
+        + 'static
+{
 }

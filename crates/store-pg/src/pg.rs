@@ -4,7 +4,7 @@
 
 mod insert;
 
-use crate::core::ConnTask;
+use crate::core::Task;
 use crate::error::{Result, StoreError};
 use crate::schema::trace_anomalies;
 use crate::shared::escape_like;
@@ -81,14 +81,7 @@ impl PgStore {
 
     /// Runs `task` on a pooled connection. A failure that left the connection broken (the server
     /// went away mid-statement: it reports that as an ordinary error) is [`StoreError::Unavailable`].
-    async fn run<T, F>(&self, task: F) -> Result<T>
-    where
-        T: Send + 'static,
-        for<'c> F: AsyncFnOnce(&'c mut Conn) -> Result<T>
-            + ConnTask<&'c mut Conn, Result<T>, Fut: Send>
-            + Send
-            + 'static,
-    {
+    async fn run<T: Send + 'static>(&self, task: impl Task<Conn, T>) -> Result<T> {
         let mut conn = self.conn().await?;
         match task(&mut conn).await {
             Err(StoreError::Database(message)) if conn.is_broken() => {
@@ -99,14 +92,7 @@ impl PgStore {
     }
 
     /// Runs `task` in a transaction.
-    async fn write<T, F>(&self, task: F) -> Result<T>
-    where
-        T: Send + 'static,
-        for<'c> F: AsyncFnOnce(&'c mut Conn) -> Result<T>
-            + ConnTask<&'c mut Conn, Result<T>, Fut: Send>
-            + Send
-            + 'static,
-    {
+    async fn write<T: Send + 'static>(&self, task: impl Task<Conn, T>) -> Result<T> {
         self.run(async move |conn: &mut Conn| conn.transaction(task).await)
             .await
     }

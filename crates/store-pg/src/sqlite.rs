@@ -19,7 +19,7 @@
 
 mod insert;
 
-use crate::core::ConnTask;
+use crate::core::Task;
 use crate::error::{Result, StoreError};
 use crate::schema::trace_anomalies;
 use crate::shared::escape_like;
@@ -116,14 +116,7 @@ impl SqliteStore {
     }
 
     /// Runs `task` on the connection, alone, to completion (see the module's documentation).
-    async fn run<T, F>(&self, task: F) -> Result<T>
-    where
-        T: Send + 'static,
-        for<'c> F: AsyncFnOnce(&'c mut Conn) -> Result<T>
-            + ConnTask<&'c mut Conn, Result<T>, Fut: Send>
-            + Send
-            + 'static,
-    {
+    async fn run<T: Send + 'static>(&self, task: impl Task<Conn, T>) -> Result<T> {
         let conn = Arc::clone(&self.conn);
         let path = Arc::clone(&self.path);
         let interrupted = Arc::clone(&self.interrupted);
@@ -150,14 +143,7 @@ impl SqliteStore {
     }
 
     /// Runs `task` in a write transaction: SQLite's write lock is taken at its start.
-    async fn write<T, F>(&self, task: F) -> Result<T>
-    where
-        T: Send + 'static,
-        for<'c> F: AsyncFnOnce(&'c mut Conn) -> Result<T>
-            + ConnTask<&'c mut Conn, Result<T>, Fut: Send>
-            + Send
-            + 'static,
-    {
+    async fn write<T: Send + 'static>(&self, task: impl Task<Conn, T>) -> Result<T> {
         self.run(async move |conn: &mut Conn| {
             let task = async move |conn: &mut Conn| task(conn).await.map_err(Transaction::Task);
             conn.immediate_transaction(task)
