@@ -16,7 +16,6 @@ use alerting::{
     TelegramSettings, retry_delay,
 };
 use chrono::{DateTime, Utc};
-use detect_core::Severity;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,8 +184,8 @@ fn alert_of(record: &AnomalyRecord, event: AlertEvent) -> Alert {
             .fingerprint
             .clone()
             .unwrap_or_else(|| record.id.to_string()),
-        severity: Severity::parse(&record.severity).unwrap_or(Severity::High),
-        anomaly_type: record.anomaly_type.to_lowercase(),
+        severity: record.severity,
+        anomaly_type: record.anomaly_type.as_str().to_lowercase(),
         subtype: record.anomaly_subtype.clone(),
         service: record.service_name.clone(),
         operation: record.operation.clone(),

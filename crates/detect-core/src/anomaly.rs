@@ -6,7 +6,10 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The seed schema's `anomaly_type` values.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum AnomalyType {
     Performance,
     Security,

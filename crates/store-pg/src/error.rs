@@ -33,46 +33,32 @@ impl StoreError {
     }
 }
 
-/// Words of the messages a driver gives when the server went away (a restart, a killed backend, a
-/// network cut). Drivers report these as plain errors, without a kind to match on.
-const CONNECTION_LOST: [&str; 6] = [
-    "connection closed",
-    "terminating connection",
-    "server closed the connection",
-    "connection reset",
-    "broken pipe",
-    "shutting down",
-];
-
-fn is_connection_lost(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    CONNECTION_LOST.iter().any(|w| message.contains(w))
-}
-
 impl From<diesel::result::Error> for StoreError {
+    /// Decided by the kind diesel gives. A kind it does not give (PostgreSQL's "terminating
+    /// connection", SQLite's "database is locked") is `Database` here; the backend that knows more
+    /// from the connection's state makes it `Unavailable`.
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        if is_connection_lost(&error.to_string()) {
-            return StoreError::Unavailable(error.to_string());
-        }
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
         match error {
             Error::NotFound => StoreError::not_found("row"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                StoreError::Conflict(info.message().to_owned())
+            Error::DatabaseError(kind, info) => {
+                let message = info.message().to_owned();
+                match kind {
+                    Kind::UniqueViolation | Kind::SerializationFailure => {
+                        StoreError::Conflict(message)
+                    }
+                    Kind::CheckViolation | Kind::NotNullViolation => StoreError::Invalid(message),
+                    Kind::ClosedConnection
+                    | Kind::UnableToSendCommand
+                    | Kind::ReadOnlyTransaction => StoreError::Unavailable(message),
+                    _ => StoreError::Database(message),
+                }
             }
-            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-                StoreError::Invalid(info.message().to_owned())
-            }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_owned())
-            }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
-                StoreError::Conflict(info.message().to_owned())
-            }
-            Error::DatabaseError(_, info) => StoreError::Database(info.message().to_owned()),
             Error::BrokenTransactionManager => {
                 StoreError::Unavailable("the connection's transaction state was lost".into())
             }
+            // The commit's failure says what happened; the rollback's that followed does not.
+            Error::RollbackErrorOnCommit { commit_error, .. } => StoreError::from(*commit_error),
             other => StoreError::Database(other.to_string()),
         }
     }

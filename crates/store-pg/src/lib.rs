@@ -1,12 +1,16 @@
 //! tracewatch's persistence: one repository API ([`Repository`]) over PostgreSQL (diesel-async, a bb8
 //! pool, migrations embedded and applied at start) or, with no `DATABASE_URL`, an embedded SQLite file.
 
+mod core;
 pub mod error;
 mod incident;
 pub mod model;
 pub mod pg;
 pub mod repository;
+mod rows;
+mod schema;
 mod shared;
+mod sql_types;
 pub mod sqlite;
 pub mod store;
 #[cfg(feature = "test-support")]

@@ -1,8 +1,11 @@
 //! The store's own row types, converted explicitly from detect-core's types, so that a change in the
 //! core does not silently change the schema.
 
+use crate::rows::{OrFalse, Word};
+use crate::schema::{alert_outbox, config_history, detection_runs, trace_anomalies};
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{Anomaly, AnomalyType, Severity, UnixNanos};
+use diesel::{Queryable, Selectable};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -44,16 +47,20 @@ pub struct AnomalyDetails {
 }
 
 /// A stored anomaly: every column.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Queryable, Selectable)]
+#[diesel(table_name = trace_anomalies)]
 pub struct AnomalyRecord {
     pub id: Uuid,
     pub trace_id: String,
     pub span_id: Option<String>,
-    pub anomaly_type: String,
+    #[diesel(deserialize_as = Word)]
+    pub anomaly_type: AnomalyType,
     pub anomaly_subtype: Option<String>,
-    pub severity: String,
+    #[diesel(deserialize_as = Word)]
+    pub severity: Severity,
     pub description: Option<String>,
     pub detected_at: Option<DateTime<Utc>>,
+    #[diesel(deserialize_as = OrFalse)]
     pub resolved: bool,
     pub resolution_notes: Option<String>,
     pub service_name: Option<String>,
@@ -139,7 +146,8 @@ pub struct Page<T> {
 pub const MAX_PAGE: u32 = 500;
 
 /// A configuration change, as kept in `config_history`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Queryable, Selectable)]
+#[diesel(table_name = config_history)]
 pub struct ConfigChange {
     pub config_key: String,
     pub old_value: Option<serde_json::Value>,
@@ -164,48 +172,33 @@ pub enum RunStatus {
     Failed,
 }
 
-impl RunTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunTrigger::Manual => "manual",
-            RunTrigger::Scheduled => "scheduled",
+/// The words an enum is stored as: `as_str` gives one, `parse` reads it back.
+macro_rules! stored_as_words {
+    ($enum:ident { $($variant:ident = $word:literal),* }) => {
+        impl $enum {
+            pub fn as_str(self) -> &'static str {
+                match self { $($enum::$variant => $word),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($word => Some($enum::$variant),)* _ => None }
+            }
         }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [RunTrigger::Manual, RunTrigger::Scheduled]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
+    };
 }
 
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RunStatus::Pending,
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::Failed,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
+stored_as_words!(RunTrigger { Manual = "manual", Scheduled = "scheduled" });
+stored_as_words!(RunStatus { Pending = "pending", Running = "running", Succeeded = "succeeded", Failed = "failed" });
 
 /// One detection run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Queryable, Selectable)]
+#[diesel(table_name = detection_runs)]
 pub struct RunRecord {
     pub id: Uuid,
+    #[diesel(deserialize_as = Word)]
     pub trigger: RunTrigger,
     pub window_start: Option<DateTime<Utc>>,
     pub window_end: Option<DateTime<Utc>>,
+    #[diesel(deserialize_as = Word)]
     pub status: RunStatus,
     pub spans: i64,
     pub anomalies: i64,
@@ -268,7 +261,8 @@ impl RunOutcome {
 }
 
 /// An alert waiting in the outbox, claimed by one sender until `claimed_until`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = alert_outbox)]
 pub struct OutboxItem {
     pub id: i64,
     pub anomaly_id: Uuid,

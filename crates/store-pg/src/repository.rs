@@ -14,9 +14,12 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// A configuration row as stored: key, JSON value, description.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = crate::schema::anomaly_detection_config)]
 pub struct StoredConfigEntry {
+    #[diesel(column_name = config_key)]
     pub key: String,
+    #[diesel(column_name = config_value)]
     pub value: Option<Value>,
     pub description: Option<String>,
 }

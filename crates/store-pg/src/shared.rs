@@ -8,8 +8,6 @@ use chrono::{DateTime, Utc};
 use detect_core::{DetectionConfig, Severity};
 use serde_json::Value;
 
-/// The stored key → value rows over the defaults, validated. A stored value the current code refuses
-/// is reported, not silently replaced by a default.
 /// The error of a stream run left running by a worker that died or lost its lease.
 pub(crate) const ABANDONED: &str = "abandoned: the worker stopped holding the stream before finishing this window; the window is done again by the next holder";
 
@@ -23,6 +21,8 @@ pub(crate) fn check_window(window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> Re
     Ok(())
 }
 
+/// The stored key → value rows over the defaults, validated. A stored value the current code refuses
+/// is reported, not silently replaced by a default.
 pub(crate) fn config_from_entries(entries: &[StoredConfigEntry]) -> Result<DetectionConfig> {
     let values: Vec<(&str, &Value)> = entries
         .iter()
@@ -53,6 +53,13 @@ pub(crate) fn page(mut rows: Vec<AnomalyRecord>, limit: u32) -> Page<AnomalyReco
         items: rows,
         next_cursor,
     }
+}
+
+/// The hour that `HOURLY` queries name as `YYYY-MM-DD HH` (UTC).
+pub(crate) fn hour_of(text: &str) -> Option<DateTime<Utc>> {
+    let format = "%Y-%m-%d %H:%M:%S";
+    let hour = chrono::NaiveDateTime::parse_from_str(&format!("{text}:00:00"), format).ok()?;
+    Some(hour.and_utc())
 }
 
 /// The severities at or above `min`, as stored.

@@ -59,149 +59,46 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Calls the same method on whichever backend this is.
+/// Implements [`Repository`] by calling the same method on whichever backend this is.
 macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Store::Postgres($store) => $call,
-            Store::Embedded($store) => $call,
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+        impl Repository for Store {
+            $(async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
+                match self {
+                    Store::Postgres(s) => s.$name($($arg),*).await,
+                    Store::Embedded(s) => s.$name($($arg),*).await,
+                }
+            })*
         }
     };
 }
 
-impl Repository for Store {
-    async fn insert_anomalies(&self, batch: &[NewAnomaly]) -> Result<Vec<InsertOutcome>> {
-        delegate!(self, s => s.insert_anomalies(batch).await)
-    }
+type Window = (DateTime<Utc>, DateTime<Utc>);
 
-    async fn list_anomalies(
-        &self,
-        filter: &AnomalyFilter,
-        limit: u32,
-        cursor: Option<Cursor>,
-    ) -> Result<Page<AnomalyRecord>> {
-        delegate!(self, s => s.list_anomalies(filter, limit, cursor).await)
-    }
-
-    async fn get_anomaly(&self, id: Uuid) -> Result<AnomalyRecord> {
-        delegate!(self, s => s.get_anomaly(id).await)
-    }
-
-    async fn resolve_anomaly(
-        &self,
-        id: Uuid,
-        notes: Option<&str>,
-        by: &str,
-    ) -> Result<AnomalyRecord> {
-        delegate!(self, s => s.resolve_anomaly(id, notes, by).await)
-    }
-
-    async fn config_entries(&self) -> Result<Vec<StoredConfigEntry>> {
-        delegate!(self, s => s.config_entries().await)
-    }
-
-    async fn load_config(&self) -> Result<DetectionConfig> {
-        delegate!(self, s => s.load_config().await)
-    }
-
-    async fn update_config(&self, update: &Value, by: &str) -> Result<DetectionConfig> {
-        delegate!(self, s => s.update_config(update, by).await)
-    }
-
-    async fn config_history(&self, limit: u32) -> Result<Vec<ConfigChange>> {
-        delegate!(self, s => s.config_history(limit).await)
-    }
-
-    async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
-        delegate!(self, s => s.save_baselines(states).await)
-    }
-
-    async fn load_baseline(&self, key: &str) -> Result<Option<Value>> {
-        delegate!(self, s => s.load_baseline(key).await)
-    }
-
-    async fn create_run(
-        &self,
-        trigger: RunTrigger,
-        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    ) -> Result<RunRecord> {
-        delegate!(self, s => s.create_run(trigger, window).await)
-    }
-
-    async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
-        delegate!(self, s => s.claim_pending_run(worker).await)
-    }
-
-    async fn start_stream_run(
-        &self,
-        stream: &str,
-        worker: &str,
-        window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<RunRecord> {
-        delegate!(self, s => s.start_stream_run(stream, worker, window).await)
-    }
-
-    async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
-        delegate!(self, s => s.finish_run(id, outcome).await)
-    }
-
-    async fn get_run(&self, id: Uuid) -> Result<RunRecord> {
-        delegate!(self, s => s.get_run(id).await)
-    }
-
-    async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
-        delegate!(self, s => s.recent_runs(limit).await)
-    }
-
-    async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        delegate!(self, s => s.try_acquire_lease(key, holder, ttl).await)
-    }
-
-    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
-        delegate!(self, s => s.release_lease(key, holder).await)
-    }
-
-    async fn get_cursor(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
-        delegate!(self, s => s.get_cursor(key).await)
-    }
-
-    async fn advance_cursor(
-        &self,
-        key: &str,
-        expected: Option<DateTime<Utc>>,
-        to: DateTime<Utc>,
-    ) -> Result<bool> {
-        delegate!(self, s => s.advance_cursor(key, expected, to).await)
-    }
-
-    async fn claim_outbox(
-        &self,
-        worker: &str,
-        limit: u32,
-        claim_for: Duration,
-    ) -> Result<Vec<OutboxItem>> {
-        delegate!(self, s => s.claim_outbox(worker, limit, claim_for).await)
-    }
-
-    async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
-        delegate!(self, s => s.ack_outbox(id, worker).await)
-    }
-
-    async fn fail_outbox(
-        &self,
-        id: i64,
-        worker: &str,
-        error: &str,
-        retry_after: Duration,
-    ) -> Result<()> {
-        delegate!(self, s => s.fail_outbox(id, worker, error, retry_after).await)
-    }
-
-    async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
-        delegate!(self, s => s.anomaly_summary(since).await)
-    }
-
-    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
-        delegate!(self, s => s.quiet_unresolved(quiet_since, limit).await)
-    }
+delegate! {
+    fn insert_anomalies(batch: &[NewAnomaly]) -> Vec<InsertOutcome>;
+    fn list_anomalies(filter: &AnomalyFilter, limit: u32, cursor: Option<Cursor>) -> Page<AnomalyRecord>;
+    fn get_anomaly(id: Uuid) -> AnomalyRecord;
+    fn resolve_anomaly(id: Uuid, notes: Option<&str>, by: &str) -> AnomalyRecord;
+    fn config_entries() -> Vec<StoredConfigEntry>;
+    fn load_config() -> DetectionConfig;
+    fn update_config(update: &Value, by: &str) -> DetectionConfig;
+    fn config_history(limit: u32) -> Vec<ConfigChange>;
+    fn save_baselines(states: &[(String, Value)]) -> ();
+    fn load_baseline(key: &str) -> Option<Value>;
+    fn create_run(trigger: RunTrigger, window: Option<Window>) -> RunRecord;
+    fn claim_pending_run(worker: &str) -> Option<RunRecord>;
+    fn start_stream_run(stream: &str, worker: &str, window: Window) -> RunRecord;
+    fn finish_run(id: Uuid, outcome: &RunOutcome) -> RunRecord;
+    fn get_run(id: Uuid) -> RunRecord;
+    fn recent_runs(limit: u32) -> Vec<RunRecord>;
+    fn try_acquire_lease(key: &str, holder: &str, ttl: Duration) -> bool;
+    fn release_lease(key: &str, holder: &str) -> ();
+    fn get_cursor(key: &str) -> Option<DateTime<Utc>>;
+    fn advance_cursor(key: &str, expected: Option<DateTime<Utc>>, to: DateTime<Utc>) -> bool;
+    fn claim_outbox(worker: &str, limit: u32, claim_for: Duration) -> Vec<OutboxItem>;
+    fn ack_outbox(id: i64, worker: &str) -> bool;
+    fn fail_outbox(id: i64, worker: &str, error: &str, retry_after: Duration) -> ();
+    fn anomaly_summary(since: DateTime<Utc>) -> AnomalySummary;
+    fn quiet_unresolved(quiet_since: DateTime<Utc>, limit: u32) -> Vec<Uuid>;
 }

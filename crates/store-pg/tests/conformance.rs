@@ -65,9 +65,9 @@ mod suite {
         let r = store.get_anomaly(id).await.unwrap();
         assert_eq!(r.trace_id, d.trace_id);
         assert_eq!(r.span_id, d.span_id);
-        assert_eq!(r.anomaly_type, "PERFORMANCE");
+        assert_eq!(r.anomaly_type, AnomalyType::Performance);
         assert_eq!(r.anomaly_subtype.as_deref(), Some("latency_spike"));
-        assert_eq!(r.severity, "HIGH");
+        assert_eq!(r.severity, Severity::High);
         assert_eq!(r.description.as_deref(), Some(d.description.as_str()));
         assert_eq!(r.detected_at, Some(at(3)));
         assert!(!r.resolved);
@@ -135,7 +135,7 @@ mod suite {
         let r = store.get_anomaly(id).await.unwrap();
         assert_eq!(r.occurrences, 3);
         assert_eq!(r.last_seen_at, Some(at(3)));
-        assert_eq!(r.severity, "CRITICAL");
+        assert_eq!(r.severity, Severity::Critical);
         assert_eq!(
             r.detected_at,
             Some(at(1)),
@@ -180,7 +180,7 @@ mod suite {
         assert_eq!((m1, m2), (id, id));
         let r = store.get_anomaly(id).await.unwrap();
         assert_eq!(r.occurrences, 3);
-        assert_eq!(r.severity, "CRITICAL");
+        assert_eq!(r.severity, Severity::Critical);
         assert_eq!(r.observed_value, Some(402.0));
         assert_eq!(r.detected_at, Some(at(1)));
         assert_eq!(r.last_seen_at, Some(at(3)));
@@ -225,7 +225,7 @@ mod suite {
             ]
         );
         let r = store.get_anomaly(wire_id).await.unwrap();
-        assert_eq!((r.occurrences, r.severity.as_str()), (3, "CRITICAL"));
+        assert_eq!((r.occurrences, r.severity), (3, Severity::Critical));
         assert_eq!(r.peer_service.as_deref(), Some("payments"));
 
         // An incident stored with no peer takes the first one a later detection names.

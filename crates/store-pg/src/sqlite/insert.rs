@@ -10,11 +10,11 @@
 //! rows and then writing them cannot interleave with another writer: no upsert is needed.
 
 use super::Conn;
-use super::schema::{alert_outbox, anomaly_detections, trace_anomalies};
-use super::types::{Id, JsonText, Ts};
 use crate::error::{Result, StoreError};
 use crate::incident::{Incident, fold};
 use crate::model::{InsertOutcome, NewAnomaly};
+use crate::schema::{alert_outbox, anomaly_detections, trace_anomalies};
+use crate::sql_types::{At, Id, Json};
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
 use diesel::prelude::*;
@@ -30,7 +30,7 @@ const CHUNK: usize = 200;
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = trace_anomalies, check_for_backend(diesel::sqlite::Sqlite))]
 struct OpenRow {
-    id: Id,
+    id: Uuid,
     fingerprint: Option<String>,
     severity: String,
     peer_service: Option<String>,
@@ -50,7 +50,7 @@ struct NewRow<'a> {
     anomaly_subtype: &'a str,
     severity: &'a str,
     description: &'a str,
-    detected_at: Ts,
+    detected_at: At,
     service_name: &'a str,
     operation: Option<&'a str>,
     client: Option<&'a str>,
@@ -58,11 +58,11 @@ struct NewRow<'a> {
     observed_value: f64,
     expected_value: f64,
     score: f64,
-    window_start: Ts,
-    window_end: Ts,
-    details: JsonText,
+    window_start: At,
+    window_end: At,
+    details: Json,
     occurrences: i64,
-    last_seen_at: Ts,
+    last_seen_at: At,
     resolved: bool,
 }
 
@@ -72,8 +72,8 @@ struct NewRow<'a> {
 #[diesel(table_name = trace_anomalies)]
 struct Merge<'a> {
     occurrences: i64,
-    last_seen_at: Ts,
-    window_end: Ts,
+    last_seen_at: At,
+    window_end: At,
     peer_service: Option<&'a str>,
 }
 
@@ -86,7 +86,7 @@ struct Escalation<'a> {
     observed_value: f64,
     expected_value: f64,
     score: f64,
-    details: JsonText,
+    details: Json,
 }
 
 #[derive(Insertable)]
@@ -94,7 +94,7 @@ struct Escalation<'a> {
 struct NewKey<'a> {
     detection_key: &'a str,
     anomaly_id: Id,
-    stored_at: Ts,
+    stored_at: At,
 }
 
 #[derive(Insertable)]
@@ -102,7 +102,7 @@ struct NewKey<'a> {
 struct NewAlert {
     anomaly_id: Id,
     event: &'static str,
-    created_at: Ts,
+    created_at: At,
 }
 
 pub(super) async fn insert_batch(
@@ -116,12 +116,12 @@ pub(super) async fn insert_batch(
         return Ok(outcomes);
     }
     let mut open = open_rows(conn, &incidents).await?;
-    let now = Ts::now();
+    let now = At(Utc::now());
     let mut new_rows = Vec::new();
     let mut keys = Vec::new();
     let mut alerts = Vec::new();
     for incident in &incidents {
-        let details = JsonText(
+        let details = Json(
             serde_json::to_value(&incident.peak.details)
                 .map_err(|e| StoreError::Invalid(e.to_string()))?,
         );
@@ -132,12 +132,12 @@ pub(super) async fn insert_batch(
                 merge(conn, &row, incident, escalates.then_some(details)).await?;
                 if escalates && incident.peak.notify {
                     alerts.push(NewAlert {
-                        anomaly_id: row.id,
+                        anomaly_id: Id(row.id),
                         event: "escalated",
                         created_at: now,
                     });
                 }
-                (row.id, false)
+                (Id(row.id), false)
             }
             None => {
                 let id = Id(Uuid::new_v4());
@@ -239,15 +239,15 @@ async fn merge(
     conn: &mut Conn,
     row: &OpenRow,
     incident: &Incident<'_>,
-    escalation: Option<JsonText>,
+    escalation: Option<Json>,
 ) -> Result<()> {
     let peak = incident.peak;
     let merge = Merge {
         occurrences: row.occurrences + incident.count,
-        last_seen_at: Ts(row
+        last_seen_at: At(row
             .last_seen_at
             .map_or(incident.last_seen, |t| t.max(incident.last_seen))),
-        window_end: Ts(row
+        window_end: At(row
             .window_end
             .map_or(incident.window_end, |t| t.max(incident.window_end))),
         peer_service: match row.peer_service {
@@ -263,14 +263,14 @@ async fn merge(
         score: peak.score,
         details,
     });
-    diesel::update(trace_anomalies::table.find(row.id))
+    diesel::update(trace_anomalies::table.find(Id(row.id)))
         .set((merge, escalation))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a> {
+fn new_row<'a>(id: Id, incident: &Incident<'a>, details: Json) -> NewRow<'a> {
     let (first, peak) = (incident.first, incident.peak);
     NewRow {
         id,
@@ -281,7 +281,7 @@ fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a>
         anomaly_subtype: &first.anomaly_subtype,
         severity: peak.severity.as_str(),
         description: &peak.description,
-        detected_at: Ts(first.detected_at),
+        detected_at: At(first.detected_at),
         service_name: &first.service_name,
         operation: first.operation.as_deref(),
         client: first.client.as_deref(),
@@ -289,11 +289,11 @@ fn new_row<'a>(id: Id, incident: &Incident<'a>, details: JsonText) -> NewRow<'a>
         observed_value: peak.observed_value,
         expected_value: peak.expected_value,
         score: peak.score,
-        window_start: Ts(first.window_start),
-        window_end: Ts(incident.window_end),
+        window_start: At(first.window_start),
+        window_end: At(incident.window_end),
         details,
         occurrences: incident.count,
-        last_seen_at: Ts(incident.last_seen),
+        last_seen_at: At(incident.last_seen),
         resolved: false,
     }
 }

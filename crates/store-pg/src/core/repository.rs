@@ -1,0 +1,680 @@
+// The repository, written once and compiled in each backend's module (see `core.rs`), where `Store`,
+// `Conn`, `Db`, `insert`, `text_matches`, `OPEN`, `HOURLY` and `LOCK_CONFIG` are that backend's.
+
+use crate::error::{Result, StoreError};
+use crate::model::{
+    AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
+    NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
+};
+use crate::repository::{Repository, StoredConfigEntry};
+use crate::rows::found;
+use crate::schema::alert_outbox::{self, dsl as o};
+use crate::schema::anomaly_detection_config::{self, dsl as c};
+use crate::schema::config_history::{self, dsl as h};
+use crate::schema::detection_runs::{self, dsl as r};
+use crate::schema::detector_baselines::{self, dsl as b};
+use crate::schema::trace_anomalies::{self, dsl as t};
+use crate::schema::work_cursors::{self, dsl as w};
+use crate::schema::work_leases::dsl as l;
+use crate::shared::{
+    ABANDONED, check_window, config_from_entries, hour_of, page, severities_at_least,
+};
+use crate::sql_types::{AnyTime, At, Id, Json, now, now_plus};
+use chrono::{DateTime, Utc};
+use detect_core::DetectionConfig;
+use diesel::dsl::{AsSelect, SqlTypeOf, case_when, count_star, sql};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::upsert::excluded;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+type AnomalyQuery =
+    trace_anomalies::BoxedQuery<'static, Db, SqlTypeOf<AsSelect<AnomalyRecord, Db>>>;
+
+/// The anomaly list's query: filters, the cursor, newest first, at most `limit` rows.
+fn list_query(filter: &AnomalyFilter, cursor: Option<Cursor>, limit: i64) -> AnomalyQuery {
+    let mut query = t::trace_anomalies
+        .select(AnomalyRecord::as_select())
+        .into_boxed();
+    if let Some(v) = filter.anomaly_type {
+        query = query.filter(t::anomaly_type.eq(v.as_str()));
+    }
+    if let Some(v) = &filter.anomaly_subtype {
+        query = query.filter(t::anomaly_subtype.eq(v.clone()));
+    }
+    if let Some(v) = filter.severity {
+        query = query.filter(t::severity.eq(v.as_str()));
+    }
+    if let Some(v) = filter.min_severity {
+        query = query.filter(t::severity.eq_any(severities_at_least(v)));
+    }
+    match filter.resolved {
+        Some(true) => query = query.filter(t::resolved.eq(true)),
+        Some(false) => query = query.filter(sql::<Bool>(OPEN)),
+        None => {}
+    }
+    if let Some(v) = &filter.service {
+        query = query.filter(t::service_name.eq(v.clone()));
+    }
+    if let Some(v) = &filter.operation {
+        query = query.filter(t::operation.eq(v.clone()));
+    }
+    if let Some(v) = &filter.peer_service {
+        query = query.filter(t::peer_service.eq(v.clone()));
+    }
+    if let Some(v) = filter.since {
+        query = query.filter(t::detected_at.ge(At(v)));
+    }
+    if let Some(v) = filter.until {
+        query = query.filter(t::detected_at.lt(At(v)));
+    }
+    if let Some(text) = &filter.text {
+        query = query.filter(text_matches(text));
+    }
+    if let Some(c) = cursor {
+        let at = At(c.detected_at);
+        let same_time_older = t::detected_at.eq(at).and(t::id.lt(Id(c.id)));
+        query = query.filter(t::detected_at.lt(at).or(same_time_older));
+    }
+    query
+        .filter(t::detected_at.is_not_null())
+        .order((t::detected_at.desc(), t::id.desc()))
+        .limit(limit)
+}
+
+async fn anomaly(conn: &mut Conn, id: Uuid) -> Result<AnomalyRecord> {
+    let row = trace_anomalies::table
+        .find(Id(id))
+        .select(AnomalyRecord::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    found(row, || format!("anomaly {id}"))
+}
+
+async fn config_rows(conn: &mut Conn) -> Result<Vec<StoredConfigEntry>> {
+    Ok(anomaly_detection_config::table
+        .select(StoredConfigEntry::as_select())
+        .order(anomaly_detection_config::config_key)
+        .load(conn)
+        .await?)
+}
+
+impl Repository for Store {
+    async fn insert_anomalies(&self, batch: &[NewAnomaly]) -> Result<Vec<InsertOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = batch.to_vec();
+        self.write(async move |conn: &mut Conn| insert::insert_batch(conn, &batch).await)
+            .await
+    }
+
+    async fn list_anomalies(
+        &self,
+        filter: &AnomalyFilter,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<Page<AnomalyRecord>> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let query = list_query(filter, cursor, i64::from(limit) + 1);
+        let rows = self
+            .run(async move |conn: &mut Conn| Ok(query.load(conn).await?))
+            .await?;
+        Ok(page(rows, limit))
+    }
+
+    async fn get_anomaly(&self, id: Uuid) -> Result<AnomalyRecord> {
+        self.run(async move |conn: &mut Conn| anomaly(conn, id).await)
+            .await
+    }
+
+    async fn resolve_anomaly(
+        &self,
+        id: Uuid,
+        notes: Option<&str>,
+        by: &str,
+    ) -> Result<AnomalyRecord> {
+        let (notes, by) = (notes.map(str::to_owned), by.to_owned());
+        self.write(async move |conn: &mut Conn| {
+            let open = t::resolved.is_null().or(t::resolved.eq(false));
+            let resolved = diesel::update(t::trace_anomalies.find(Id(id)).filter(open))
+                .set((
+                    t::resolved.eq(true),
+                    t::resolution_notes.eq(notes),
+                    t::resolved_by.eq(by),
+                    t::resolved_at.eq(now().nullable()),
+                ))
+                .returning(AnomalyRecord::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(row) = resolved else {
+                let first = anomaly(conn, id).await?.resolved_by;
+                let by = first.map(|b| format!(" by {b}")).unwrap_or_default();
+                return Err(StoreError::Conflict(format!(
+                    "anomaly {id} is already resolved{by}"
+                )));
+            };
+            let alerted: i64 = alert_outbox::table
+                .filter(alert_outbox::anomaly_id.eq(Id(id)))
+                .count()
+                .get_result(conn)
+                .await?;
+            if alerted > 0 {
+                diesel::insert_into(alert_outbox::table)
+                    .values((
+                        alert_outbox::anomaly_id.eq(Id(id)),
+                        alert_outbox::event.eq("resolved"),
+                        alert_outbox::created_at.eq(now()),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(row)
+        })
+        .await
+    }
+
+    async fn config_entries(&self) -> Result<Vec<StoredConfigEntry>> {
+        self.run(async move |conn: &mut Conn| config_rows(conn).await)
+            .await
+    }
+
+    async fn load_config(&self) -> Result<DetectionConfig> {
+        config_from_entries(&self.config_entries().await?)
+    }
+
+    async fn update_config(&self, update: &Value, by: &str) -> Result<DetectionConfig> {
+        let update = update
+            .as_object()
+            .ok_or(detect_core::ConfigError::NotAnObject)?
+            .clone();
+        let by = by.to_owned();
+        self.write(async move |conn: &mut Conn| {
+            if let Some(lock) = LOCK_CONFIG {
+                diesel::sql_query(lock).execute(conn).await?;
+            }
+            let entries = config_rows(conn).await?;
+            let next = config_from_entries(&entries)?.merged(&Value::Object(update.clone()))?;
+            for entry in next.to_entries() {
+                if !update.contains_key(entry.key) {
+                    continue;
+                }
+                let old = entries.iter().find(|e| e.key == entry.key);
+                let old_value = old.and_then(|e| e.value.clone());
+                if old_value.as_ref() == Some(&entry.value) {
+                    continue;
+                }
+                let new_value = Json(entry.value.clone());
+                diesel::insert_into(c::anomaly_detection_config)
+                    .values((
+                        c::id.eq(Id(Uuid::new_v4())),
+                        c::config_key.eq(entry.key),
+                        c::config_value.eq(&new_value),
+                        c::description.eq(entry.description),
+                    ))
+                    .on_conflict(c::config_key)
+                    .do_update()
+                    .set(c::config_value.eq(&new_value))
+                    .execute(conn)
+                    .await?;
+                diesel::insert_into(config_history::table)
+                    .values((
+                        config_history::config_key.eq(entry.key),
+                        config_history::old_value.eq(old_value.map(Json)),
+                        config_history::new_value.eq(&new_value),
+                        config_history::changed_by.eq(&by),
+                        config_history::changed_at.eq(now()),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn config_history(&self, limit: u32) -> Result<Vec<ConfigChange>> {
+        let limit = i64::from(limit.clamp(1, MAX_PAGE));
+        self.run(async move |conn: &mut Conn| {
+            Ok(h::config_history
+                .select(ConfigChange::as_select())
+                .order((h::changed_at.desc(), h::id.desc()))
+                .limit(limit)
+                .load(conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
+        let states = states.to_vec();
+        self.write(async move |conn: &mut Conn| {
+            for (key, state) in states {
+                let state = Json(state);
+                diesel::insert_into(b::detector_baselines)
+                    .values((
+                        b::baseline_key.eq(&key),
+                        b::state.eq(&state),
+                        b::updated_at.eq(now()),
+                    ))
+                    .on_conflict(b::baseline_key)
+                    .do_update()
+                    .set((b::state.eq(&state), b::updated_at.eq(now())))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_baseline(&self, key: &str) -> Result<Option<Value>> {
+        let key = key.to_owned();
+        self.run(async move |conn: &mut Conn| {
+            Ok(detector_baselines::table
+                .find(key)
+                .select(detector_baselines::state)
+                .first(conn)
+                .await
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn create_run(
+        &self,
+        trigger: RunTrigger,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<RunRecord> {
+        check_window(window)?;
+        let row: RunRecord = self
+            .run(async move |conn: &mut Conn| {
+                Ok(diesel::insert_into(r::detection_runs)
+                    .values((
+                        r::id.eq(Id(Uuid::new_v4())),
+                        r::trigger.eq(trigger.as_str()),
+                        r::window_start.eq(window.map(|w| At(w.0))),
+                        r::window_end.eq(window.map(|w| At(w.1))),
+                        r::requested_at.eq(now()),
+                    ))
+                    .returning(RunRecord::as_returning())
+                    .get_result(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(row)
+    }
+
+    async fn start_stream_run(
+        &self,
+        stream: &str,
+        worker: &str,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<RunRecord> {
+        check_window(Some((start, end)))?;
+        let (stream, worker) = (stream.to_owned(), worker.to_owned());
+        let running = RunStatus::Running.as_str();
+        let row: RunRecord = self
+            .write(async move |conn: &mut Conn| {
+                diesel::update(
+                    r::detection_runs
+                        .filter(r::stream.eq(&stream))
+                        .filter(r::status.eq(running)),
+                )
+                .set((
+                    r::status.eq(RunStatus::Failed.as_str()),
+                    r::error.eq(ABANDONED),
+                    r::finished_at.eq(now().nullable()),
+                ))
+                .execute(conn)
+                .await?;
+                Ok(diesel::insert_into(r::detection_runs)
+                    .values((
+                        r::id.eq(Id(Uuid::new_v4())),
+                        r::trigger.eq(RunTrigger::Scheduled.as_str()),
+                        r::window_start.eq(At(start)),
+                        r::window_end.eq(At(end)),
+                        r::status.eq(running),
+                        r::worker.eq(&worker),
+                        r::stream.eq(&stream),
+                        r::requested_at.eq(now()),
+                        r::started_at.eq(now().nullable()),
+                    ))
+                    .returning(RunRecord::as_returning())
+                    .get_result(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(row)
+    }
+
+    async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
+        let worker = worker.to_owned();
+        let pending = RunStatus::Pending.as_str();
+        let row: Option<RunRecord> = self
+            .write(async move |conn: &mut Conn| {
+                loop {
+                    let oldest: Option<Uuid> = r::detection_runs
+                        .filter(r::status.eq(pending))
+                        .filter(r::trigger.eq(RunTrigger::Manual.as_str()))
+                        .order((r::requested_at, r::id))
+                        .select(r::id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(id) = oldest else {
+                        return Ok(None);
+                    };
+                    // Taken by another worker meanwhile: try the next.
+                    let taken = diesel::update(
+                        r::detection_runs.find(Id(id)).filter(r::status.eq(pending)),
+                    )
+                    .set((
+                        r::status.eq(RunStatus::Running.as_str()),
+                        r::worker.eq(&worker),
+                        r::started_at.eq(now().nullable()),
+                    ))
+                    .returning(RunRecord::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+                    if taken.is_some() {
+                        return Ok(taken);
+                    }
+                }
+            })
+            .await?;
+        Ok(row)
+    }
+
+    async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
+        let outcome = outcome.clone();
+        let row = self
+            .run(async move |conn: &mut Conn| {
+                Ok(diesel::update(r::detection_runs.find(Id(id)))
+                    .set((
+                        r::status.eq(outcome.status.as_str()),
+                        r::spans.eq(outcome.spans),
+                        r::anomalies.eq(outcome.anomalies),
+                        r::error.eq(outcome.error),
+                        r::count_source.eq(outcome.count_source),
+                        r::finished_at.eq(now().nullable()),
+                    ))
+                    .returning(RunRecord::as_returning())
+                    .get_result(conn)
+                    .await
+                    .optional()?)
+            })
+            .await?;
+        found(row, || format!("run {id}"))
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<RunRecord> {
+        let row = self
+            .run(async move |conn: &mut Conn| {
+                Ok(detection_runs::table
+                    .find(Id(id))
+                    .select(RunRecord::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?)
+            })
+            .await?;
+        found(row, || format!("run {id}"))
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        self.run(async move |conn: &mut Conn| {
+            Ok(r::detection_runs
+                .order((r::requested_at.desc(), r::id.desc()))
+                .limit(i64::from(limit.min(MAX_PAGE)))
+                .select(RunRecord::as_select())
+                .load(conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let taken = self
+            .run(async move |conn: &mut Conn| {
+                let same_holder = l::holder.eq(excluded(l::holder));
+                let upsert = diesel::insert_into(l::work_leases)
+                    .values((
+                        l::lease_key.eq(&key),
+                        l::holder.eq(&holder),
+                        l::expires_at.eq(now_plus(ttl)),
+                        l::acquired_at.eq(now()),
+                    ))
+                    .on_conflict(l::lease_key)
+                    .do_update()
+                    .set((
+                        l::holder.eq(excluded(l::holder)),
+                        l::expires_at.eq(excluded(l::expires_at)),
+                        // The holder renews: the lease keeps the time it was first taken.
+                        l::acquired_at.eq(case_when(same_holder, l::acquired_at)
+                            .otherwise(excluded(l::acquired_at))),
+                    ));
+                let free = same_holder.or(l::expires_at.le(now()));
+                // The upsert's WHERE: `filter` of `QueryDsl` is for selects.
+                let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, free);
+                Ok(upsert.execute(conn).await?)
+            })
+            .await?;
+        Ok(taken == 1)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.run(async move |conn: &mut Conn| {
+            diesel::delete(
+                l::work_leases
+                    .filter(l::lease_key.eq(key))
+                    .filter(l::holder.eq(holder)),
+            )
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_cursor(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
+        let key = key.to_owned();
+        self.run(async move |conn: &mut Conn| {
+            Ok(work_cursors::table
+                .find(key)
+                .select(work_cursors::position)
+                .first(conn)
+                .await
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn advance_cursor(
+        &self,
+        key: &str,
+        expected: Option<DateTime<Utc>>,
+        to: DateTime<Utc>,
+    ) -> Result<bool> {
+        let key = key.to_owned();
+        let moved = self
+            .run(async move |conn: &mut Conn| {
+                let query = match expected {
+                    None => {
+                        diesel::insert_into(w::work_cursors)
+                            .values((
+                                w::cursor_key.eq(&key),
+                                w::position.eq(At(to)),
+                                w::updated_at.eq(now()),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(conn)
+                            .await
+                    }
+                    Some(from) => {
+                        diesel::update(
+                            w::work_cursors
+                                .filter(w::cursor_key.eq(&key))
+                                .filter(w::position.eq(At(from))),
+                        )
+                        .set((w::position.eq(At(to)), w::updated_at.eq(now())))
+                        .execute(conn)
+                        .await
+                    }
+                };
+                Ok(query?)
+            })
+            .await?;
+        Ok(moved == 1)
+    }
+
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        limit: u32,
+        claim_for: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let worker = worker.to_owned();
+        let limit = i64::from(limit.clamp(1, MAX_PAGE));
+        let mut rows: Vec<OutboxItem> = self
+            .write(async move |conn: &mut Conn| {
+                let free = || {
+                    let expired = o::claimed_until.le(now().nullable());
+                    o::sent_at
+                        .is_null()
+                        .and(o::claimed_until.is_null().or(expired))
+                };
+                let ids: Vec<i64> = o::alert_outbox
+                    .filter(free())
+                    .order(o::id)
+                    .limit(limit)
+                    .select(o::id)
+                    .load(conn)
+                    .await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(
+                    diesel::update(o::alert_outbox.filter(o::id.eq_any(ids)).filter(free()))
+                        .set((
+                            o::claimed_by.eq(worker),
+                            o::claimed_until.eq(now_plus(claim_for).nullable()),
+                        ))
+                        .returning(OutboxItem::as_returning())
+                        .get_results(conn)
+                        .await?,
+                )
+            })
+            .await?;
+        rows.sort_by_key(|i| i.id);
+        Ok(rows)
+    }
+
+    async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
+        let worker = worker.to_owned();
+        let acked = self
+            .run(async move |conn: &mut Conn| {
+                let held = o::alert_outbox
+                    .find(id)
+                    .filter(o::claimed_by.eq(worker))
+                    .filter(o::sent_at.is_null());
+                Ok(diesel::update(held)
+                    .set((
+                        o::sent_at.eq(now().nullable()),
+                        o::claimed_until.eq(None::<At>),
+                    ))
+                    .execute(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(acked == 1)
+    }
+
+    async fn fail_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_after: Duration,
+    ) -> Result<()> {
+        let (worker, error) = (worker.to_owned(), error.to_owned());
+        self.run(async move |conn: &mut Conn| {
+            let held = o::alert_outbox
+                .find(id)
+                .filter(o::claimed_by.eq(worker))
+                .filter(o::sent_at.is_null());
+            diesel::update(held)
+                .set((
+                    o::attempts.eq(o::attempts + 1),
+                    o::last_error.eq(error),
+                    o::claimed_by.eq(None::<String>),
+                    o::claimed_until.eq(now_plus(retry_after).nullable()),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
+        #[derive(QueryableByName)]
+        struct ByHour {
+            /// `YYYY-MM-DD HH`, UTC.
+            #[diesel(sql_type = Text)]
+            hour: String,
+            #[diesel(sql_type = Text)]
+            anomaly_type: String,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let (open, hourly) = self
+            .run(async move |conn: &mut Conn| {
+                let open: Vec<(String, i64)> = t::trace_anomalies
+                    .filter(sql::<Bool>(OPEN))
+                    .group_by(t::severity)
+                    .select((t::severity, count_star()))
+                    .load(conn)
+                    .await?;
+                let hourly: Vec<ByHour> = diesel::sql_query(HOURLY)
+                    .bind::<AnyTime, _>(At(since))
+                    .load(conn)
+                    .await?;
+                Ok((open, hourly))
+            })
+            .await?;
+        let hourly = hourly
+            .into_iter()
+            .filter_map(|r| Some((hour_of(&r.hour)?, r.anomaly_type, r.n)))
+            .collect();
+        Ok(AnomalySummary {
+            open_by_severity: open,
+            hourly,
+        })
+    }
+
+    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
+        self.run(async move |conn: &mut Conn| {
+            let since = At(quiet_since);
+            let never_seen = t::last_seen_at.is_null().and(t::detected_at.lt(since));
+            let quiet = t::last_seen_at.lt(since).or(never_seen);
+            Ok(t::trace_anomalies
+                .filter(t::resolved.is_null().or(t::resolved.eq(false)))
+                .filter(quiet)
+                .order(t::last_seen_at.asc())
+                .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+                .select(t::id)
+                .load(conn)
+                .await?)
+        })
+        .await
+    }
+}

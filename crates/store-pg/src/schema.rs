@@ -1,0 +1,137 @@
+//! diesel's view of the schema (migrations/postgres and migrations/sqlite hold the same tables). Kept
+//! by hand in step with the migrations; the conformance suite fails if they drift. Ids, JSON and
+//! times are the backend-neutral types of `sql_types`.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    trace_anomalies (id) {
+        id -> AnyUuid,
+        trace_id -> Text,
+        span_id -> Nullable<Text>,
+        anomaly_type -> Text,
+        anomaly_subtype -> Nullable<Text>,
+        severity -> Text,
+        description -> Nullable<Text>,
+        detected_at -> Nullable<AnyTime>,
+        resolved -> Nullable<Bool>,
+        resolution_notes -> Nullable<Text>,
+        service_name -> Nullable<Text>,
+        operation -> Nullable<Text>,
+        client -> Nullable<Text>,
+        observed_value -> Nullable<Float8>,
+        expected_value -> Nullable<Float8>,
+        score -> Nullable<Float8>,
+        fingerprint -> Nullable<Text>,
+        window_start -> Nullable<AnyTime>,
+        window_end -> Nullable<AnyTime>,
+        occurrences -> Int8,
+        last_seen_at -> Nullable<AnyTime>,
+        resolved_at -> Nullable<AnyTime>,
+        resolved_by -> Nullable<Text>,
+        details -> Nullable<AnyJson>,
+        peer_service -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    anomaly_detection_config (id) {
+        id -> AnyUuid,
+        config_key -> Text,
+        config_value -> Nullable<AnyJson>,
+        description -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    anomaly_detections (detection_key) {
+        detection_key -> Text,
+        anomaly_id -> Nullable<AnyUuid>,
+        stored_at -> AnyTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    detector_baselines (baseline_key) {
+        baseline_key -> Text,
+        state -> AnyJson,
+        updated_at -> AnyTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    detection_runs (id) {
+        id -> AnyUuid,
+        trigger -> Text,
+        window_start -> Nullable<AnyTime>,
+        window_end -> Nullable<AnyTime>,
+        status -> Text,
+        spans -> Int8,
+        anomalies -> Int8,
+        error -> Nullable<Text>,
+        worker -> Nullable<Text>,
+        requested_at -> AnyTime,
+        started_at -> Nullable<AnyTime>,
+        finished_at -> Nullable<AnyTime>,
+        stream -> Nullable<Text>,
+        count_source -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    work_leases (lease_key) {
+        lease_key -> Text,
+        holder -> Text,
+        expires_at -> AnyTime,
+        acquired_at -> AnyTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    work_cursors (cursor_key) {
+        cursor_key -> Text,
+        position -> AnyTime,
+        updated_at -> AnyTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    alert_outbox (id) {
+        id -> Int8,
+        anomaly_id -> AnyUuid,
+        event -> Text,
+        created_at -> AnyTime,
+        attempts -> Int4,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<AnyTime>,
+        sent_at -> Nullable<AnyTime>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    config_history (id) {
+        id -> Int8,
+        config_key -> Text,
+        old_value -> Nullable<AnyJson>,
+        new_value -> Nullable<AnyJson>,
+        changed_by -> Text,
+        changed_at -> AnyTime,
+    }
+}
