@@ -1,8 +1,14 @@
 //! Project tasks (`cargo xtask …`): generating labelled synthetic traces and evaluating detection
 //! quality on them, running the tests, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
+//!
+//! The load benches (`bench-api`, `bench-worker`) exist only with `--features bench-db`: they make
+//! and drop a PostgreSQL database of their own, code that a normal build leaves out.
 
+#[cfg(feature = "bench-db")]
 mod bench_api;
+#[cfg(feature = "bench-db")]
 mod bench_support;
+#[cfg(feature = "bench-db")]
 mod bench_worker;
 mod eval;
 mod eval_real;
@@ -30,8 +36,10 @@ enum Command {
     /// Run every test, then the detection-quality gate (the README's test command).
     Test(test::TestArgs),
     /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
+    #[cfg(feature = "bench-db")]
     BenchApi(bench_api::BenchApiArgs),
     /// `detector-worker once` over an hour of 1M spans served by a local Tempo-like server.
+    #[cfg(feature = "bench-db")]
     BenchWorker(bench_worker::BenchWorkerArgs),
 }
 
@@ -42,7 +50,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::EvalReal(args) => eval_real::run(&args),
         Command::Test(args) => test::run(&args),
+        #[cfg(feature = "bench-db")]
         Command::BenchApi(args) => bench_api::run(&args),
+        #[cfg(feature = "bench-db")]
         Command::BenchWorker(args) => bench_worker::run(&args),
     };
     match result {

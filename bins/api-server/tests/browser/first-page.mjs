@@ -1,5 +1,5 @@
-// How long the dashboard takes to draw its first page, in headless Chromium (for `cargo xtask bench-api
-// --browser`; a measurement, not a test): node first-page.mjs <base url> <runs>
+// How long the dashboard takes to draw its first page, in headless Chromium (for xtask's `bench-api
+// --browser`, built with `--features bench-db`; a measurement, not a test): node first-page.mjs <base url> <runs>
 // Prints, per page, the median and the slowest time from navigation start to the first row drawn.
 import { chromium } from "playwright-core";
 

@@ -18,7 +18,9 @@
 //! `near_threshold`, and `eval` counts one found only by its own detector (any latency finding for
 //! the shift), not by another finding of the same type on its keys.
 
-use super::{Candidate, Placement, Plan, WindowKind, secs, tag, tags, uniform};
+use super::placement::{Candidate, Placement, tag, tags};
+use super::windows::WindowKind;
+use super::{Plan, secs, uniform};
 use crate::gen_traces::labels::Target;
 use crate::gen_traces::topology::{Access, Key, OpId, RouteId, Topology};
 use crate::gen_traces::trace::{Trace, ancestors_and_self};
@@ -253,7 +255,7 @@ mod tests {
     }
 
     /// The keys a window injection is about.
-    fn own(topo: &Topology, w: &super::super::Windowed) -> BTreeSet<Key> {
+    fn own(topo: &Topology, w: &crate::gen_traces::inject::windows::Windowed) -> BTreeSet<Key> {
         match w.kind {
             WindowKind::LatencyIncident { op, .. }
             | WindowKind::LatencyShift { op, .. }
@@ -273,7 +275,7 @@ mod tests {
     fn every_plan_holds_the_four_after_the_warm_up_on_busy_keys() {
         for seed in 1..=20 {
             let (topo, traffic, plan) = plan(seed);
-            let rates = super::super::op_rates(&topo, &traffic);
+            let rates = crate::gen_traces::inject::op_rates(&topo, &traffic);
             let warmup_end = EPOCH_NANOS + WARMUP_SECONDS * NANOS_PER_SEC;
             let end = EPOCH_NANOS + MINUTES * 60 * NANOS_PER_SEC;
             assert!(plan.unplaced.is_empty(), "seed {seed}: {:?}", plan.unplaced);
