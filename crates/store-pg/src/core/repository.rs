@@ -6,6 +6,7 @@ use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
+use crate::incident::{bookkeeping, fold};
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::rows::found;
 use crate::schema::alert_outbox::{self, dsl as o};
@@ -109,8 +110,19 @@ impl Repository for Store {
             return Ok(Vec::new());
         }
         let batch = batch.to_vec();
-        self.write(async move |conn: &mut Conn| insert::insert_batch(conn, &batch).await)
-            .await
+        // The steps are incident.rs's; the SQL is the backend's `insert`.
+        self.write(async move |conn: &mut Conn| {
+            let new_keys = insert::new_keys(conn, &batch).await?;
+            let incidents = fold(&batch, |key| new_keys.contains(key));
+            if incidents.is_empty() {
+                return Ok(vec![InsertOutcome::Duplicate; batch.len()]);
+            }
+            let rows = insert::write_incidents(conn, &incidents).await?;
+            let done = bookkeeping(&batch, &incidents, &rows);
+            insert::write_bookkeeping(conn, &done).await?;
+            Ok(done.outcomes)
+        })
+        .await
     }
 
     async fn list_anomalies(
