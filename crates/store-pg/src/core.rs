@@ -5,7 +5,7 @@
 //! compiled in each backend's module (`include!`), where these are concrete:
 //! - `Store`, `Conn` (the connection a task gets) and `Db` (the diesel backend);
 //! - the store's `run(task)` and `write(task)`: a task on a connection, or in a write transaction;
-//! - what the backends do differently: `insert::insert_batch`, `text_matches` (case-insensitive
+//! - what the backends do differently: `insert` (the SQL of a batch insert), `text_matches` (case-insensitive
 //!   search in the description), and the SQL of `OPEN` (an unresolved row, as the partial indexes
 //!   say it), `HOURLY` (anomalies per hour and type since `$1`) and `LOCK_CONFIG` (what serialises
 //!   configuration updates, if the write transaction does not).

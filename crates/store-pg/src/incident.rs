@@ -1,9 +1,19 @@
-//! Folding a batch of detections into incidents: several detections of one incident in a batch become
-//! one row write. Shared by both backends so that they fold alike.
+//! A batch insert's logic, shared by both backends so that they store alike; their `insert` modules
+//! hold only the SQL. The repository's `insert_anomalies`, in one write transaction:
+//!
+//! 1. keeps the detections whose keys were not stored before (the others are duplicates);
+//! 2. folds them by fingerprint ([`fold`]): several detections of one incident become one row write;
+//! 3. writes each incident's row: a new row, or a merge into the open incident's row ([`Placed`]);
+//! 4. writes what [`bookkeeping`] derives from where they went: the detection keys, pointing at their
+//!    rows, and the alert-outbox entries; and returns each detection's outcome.
 
-use crate::model::NewAnomaly;
+use crate::error::{Result, StoreError};
+use crate::model::{InsertOutcome, NewAnomaly};
 use chrono::{DateTime, Utc};
+use detect_core::Severity;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
 
 /// One incident's detections in this batch, folded.
 pub(crate) struct Incident<'a> {
@@ -64,4 +74,66 @@ pub(crate) fn fold<'a>(
         }
     }
     incidents
+}
+
+impl Incident<'_> {
+    /// Whether its most severe detection raises an open row's severity above `prior`.
+    pub fn escalates(&self, prior: Option<Severity>) -> bool {
+        prior.is_some_and(|p| self.peak.severity > p)
+    }
+
+    /// The row's `details`: those of the most severe detection.
+    pub fn details(&self) -> Result<Value> {
+        serde_json::to_value(&self.peak.details).map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+}
+
+/// Where an incident's detections went: its row, whether this write made the row, and the severity an
+/// open row had before.
+pub(crate) struct Placed {
+    pub id: Uuid,
+    pub inserted: bool,
+    pub prior: Option<Severity>,
+}
+
+/// What a batch's write records besides the incidents' rows.
+pub(crate) struct Bookkeeping<'a> {
+    /// Each detection's outcome, in the batch's order.
+    pub outcomes: Vec<InsertOutcome>,
+    /// The new detection keys, with the rows they point at.
+    pub keys: Vec<(&'a str, Uuid)>,
+    /// The outbox entries (row, event), in the incidents' order: `opened` for a new row, `escalated`
+    /// for a raised severity, each only if a detection that caused it asks to notify.
+    pub alerts: Vec<(Uuid, &'static str)>,
+}
+
+/// The outcomes, keys and alerts of `incidents` (folded from `batch`) written to `rows`, one a row.
+pub(crate) fn bookkeeping<'a>(
+    batch: &'a [NewAnomaly],
+    incidents: &[Incident<'_>],
+    rows: &[Placed],
+) -> Bookkeeping<'a> {
+    let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
+    let (mut keys, mut alerts) = (Vec::new(), Vec::new());
+    for (incident, row) in incidents.iter().zip(rows) {
+        for (n, &i) in incident.members.iter().enumerate() {
+            outcomes[i] = if row.inserted && n == 0 {
+                InsertOutcome::Inserted(row.id)
+            } else {
+                InsertOutcome::Merged(row.id)
+            };
+            keys.push((batch[i].detection_key.as_str(), row.id));
+        }
+        let event = if row.inserted {
+            incident.notify.then_some("opened")
+        } else {
+            (incident.escalates(row.prior) && incident.peak.notify).then_some("escalated")
+        };
+        alerts.extend(event.map(|event| (row.id, event)));
+    }
+    Bookkeeping {
+        outcomes,
+        keys,
+        alerts,
+    }
 }

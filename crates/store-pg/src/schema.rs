@@ -2,9 +2,14 @@
 //! by hand in step with the migrations; the conformance suite fails if they drift. Ids, JSON and
 //! times are the backend-neutral types of `sql_types`.
 
+/// The column types: diesel's, and the backend-neutral ones.
+mod types {
+    pub use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    pub use diesel::sql_types::*;
+}
+
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     trace_anomalies (id) {
         id -> AnyUuid,
         trace_id -> Text,
@@ -35,8 +40,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     anomaly_detection_config (id) {
         id -> AnyUuid,
         config_key -> Text,
@@ -46,8 +50,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     anomaly_detections (detection_key) {
         detection_key -> Text,
         anomaly_id -> Nullable<AnyUuid>,
@@ -56,8 +59,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     detector_baselines (baseline_key) {
         baseline_key -> Text,
         state -> AnyJson,
@@ -66,8 +68,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     detection_runs (id) {
         id -> AnyUuid,
         trigger -> Text,
@@ -87,8 +88,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     work_leases (lease_key) {
         lease_key -> Text,
         holder -> Text,
@@ -98,8 +98,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     work_cursors (cursor_key) {
         cursor_key -> Text,
         position -> AnyTime,
@@ -108,8 +107,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     alert_outbox (id) {
         id -> Int8,
         anomaly_id -> AnyUuid,
@@ -124,8 +122,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    use diesel::sql_types::*;
-    use crate::sql_types::{AnyJson, AnyTime, AnyUuid};
+    use crate::schema::types::*;
     config_history (id) {
         id -> Int8,
         config_key -> Text,

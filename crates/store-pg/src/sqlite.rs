@@ -122,17 +122,12 @@ impl SqliteStore {
         let interrupted = Arc::clone(&self.interrupted);
         let job = tokio::spawn(async move {
             let mut conn = conn.lock_owned().await;
-            if AtomicBool::load(&interrupted, Ordering::Acquire) {
+            // Raised while a call runs (under the lock): one that does not finish leaves it raised.
+            if interrupted.swap(true, Ordering::AcqRel) {
                 *conn = open_connection(path.to_path_buf()).await?;
-                interrupted.store(false, Ordering::Release);
             }
-            // Dropped before the lock is released, so that the next call sees the flag.
-            let watch = Unfinished {
-                flag: &interrupted,
-                finished: false,
-            };
             let result = task(&mut conn).await;
-            watch.finish();
+            interrupted.store(false, Ordering::Release);
             result
         });
         job.await.unwrap_or_else(|e| {
@@ -176,26 +171,6 @@ impl Transaction {
                 StoreError::Database(message) => StoreError::Unavailable(message),
                 other => other,
             },
-        }
-    }
-}
-
-/// Raises the interrupted flag unless the call finished.
-struct Unfinished<'a> {
-    flag: &'a AtomicBool,
-    finished: bool,
-}
-
-impl Unfinished<'_> {
-    fn finish(mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for Unfinished<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.flag.store(true, Ordering::Release);
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
+use crate::incident::{bookkeeping, fold};
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::rows::found;
 use crate::schema::alert_outbox::{self, dsl as o};
@@ -27,6 +28,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
+use diesel_async::methods::{ExecuteDsl, LoadQuery};
 use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
@@ -95,6 +97,16 @@ async fn anomaly(conn: &mut Conn, id: Uuid) -> Result<AnomalyRecord> {
     found(row, || format!("anomaly {id}"))
 }
 
+/// Alert `id`, while `worker` holds its claim and it is unsent.
+#[diesel::dsl::auto_type]
+fn held(id: i64, worker: String) -> _ {
+    let unsent = o::sent_at.is_null();
+    o::alert_outbox
+        .find(id)
+        .filter(o::claimed_by.eq(worker))
+        .filter(unsent)
+}
+
 async fn config_rows(conn: &mut Conn) -> Result<Vec<StoredConfigEntry>> {
     Ok(anomaly_detection_config::table
         .select(StoredConfigEntry::as_select())
@@ -103,14 +115,53 @@ async fn config_rows(conn: &mut Conn) -> Result<Vec<StoredConfigEntry>> {
         .await?)
 }
 
+/// The methods that are one statement run it through these. (Each says its future is `Send`: the
+/// compiler cannot see that through a generic query when it checks the trait's futures.)
+impl Store {
+    /// The rows `query` returns.
+    fn load<U: Send + 'static>(
+        &self,
+        query: impl LoadQuery<'static, Conn, U> + Send + 'static,
+    ) -> impl Future<Output = Result<Vec<U>>> + Send {
+        self.run(async move |conn: &mut Conn| Ok(query.load(conn).await?))
+    }
+
+    /// The row `query` returns, if any.
+    fn optional<U: Send + 'static>(
+        &self,
+        query: impl LoadQuery<'static, Conn, U> + Send + 'static,
+    ) -> impl Future<Output = Result<Option<U>>> + Send {
+        self.run(async move |conn: &mut Conn| Ok(query.get_result(conn).await.optional()?))
+    }
+
+    /// How many rows `query` wrote.
+    fn execute(
+        &self,
+        query: impl ExecuteDsl<Conn> + Send + 'static,
+    ) -> impl Future<Output = Result<usize>> + Send {
+        self.run(async move |conn: &mut Conn| Ok(query.execute(conn).await?))
+    }
+}
+
 impl Repository for Store {
     async fn insert_anomalies(&self, batch: &[NewAnomaly]) -> Result<Vec<InsertOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let batch = batch.to_vec();
-        self.write(async move |conn: &mut Conn| insert::insert_batch(conn, &batch).await)
-            .await
+        // The steps are incident.rs's; the SQL is the backend's `insert`.
+        self.write(async move |conn: &mut Conn| {
+            let new_keys = insert::new_keys(conn, &batch).await?;
+            let incidents = fold(&batch, |key| new_keys.contains(key));
+            if incidents.is_empty() {
+                return Ok(vec![InsertOutcome::Duplicate; batch.len()]);
+            }
+            let rows = insert::write_incidents(conn, &incidents).await?;
+            let done = bookkeeping(&batch, &incidents, &rows);
+            insert::write_bookkeeping(conn, &done).await?;
+            Ok(done.outcomes)
+        })
+        .await
     }
 
     async fn list_anomalies(
@@ -120,11 +171,8 @@ impl Repository for Store {
         cursor: Option<Cursor>,
     ) -> Result<Page<AnomalyRecord>> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let query = list_query(filter, cursor, i64::from(limit) + 1);
-        let rows = self
-            .run(async move |conn: &mut Conn| Ok(query.load(conn).await?))
-            .await?;
-        Ok(page(rows, limit))
+        let rows = self.load(list_query(filter, cursor, i64::from(limit) + 1));
+        Ok(page(rows.await?, limit))
     }
 
     async fn get_anomaly(&self, id: Uuid) -> Result<AnomalyRecord> {
@@ -239,16 +287,11 @@ impl Repository for Store {
     }
 
     async fn config_history(&self, limit: u32) -> Result<Vec<ConfigChange>> {
-        let limit = i64::from(limit.clamp(1, MAX_PAGE));
-        self.run(async move |conn: &mut Conn| {
-            Ok(h::config_history
-                .select(ConfigChange::as_select())
-                .order((h::changed_at.desc(), h::id.desc()))
-                .limit(limit)
-                .load(conn)
-                .await?)
-        })
-        .await
+        let query = h::config_history
+            .select(ConfigChange::as_select())
+            .order((h::changed_at.desc(), h::id.desc()))
+            .limit(i64::from(limit.clamp(1, MAX_PAGE)));
+        self.load(query).await
     }
 
     async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
@@ -274,16 +317,8 @@ impl Repository for Store {
     }
 
     async fn load_baseline(&self, key: &str) -> Result<Option<Value>> {
-        let key = key.to_owned();
-        self.run(async move |conn: &mut Conn| {
-            Ok(detector_baselines::table
-                .find(key)
-                .select(detector_baselines::state)
-                .first(conn)
-                .await
-                .optional()?)
-        })
-        .await
+        let query = detector_baselines::table.find(key.to_owned());
+        self.optional(query.select(detector_baselines::state)).await
     }
 
     async fn create_run(
@@ -292,22 +327,16 @@ impl Repository for Store {
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<RunRecord> {
         check_window(window)?;
-        let row: RunRecord = self
-            .run(async move |conn: &mut Conn| {
-                Ok(diesel::insert_into(r::detection_runs)
-                    .values((
-                        r::id.eq(Id(Uuid::new_v4())),
-                        r::trigger.eq(trigger.as_str()),
-                        r::window_start.eq(window.map(|w| At(w.0))),
-                        r::window_end.eq(window.map(|w| At(w.1))),
-                        r::requested_at.eq(now()),
-                    ))
-                    .returning(RunRecord::as_returning())
-                    .get_result(conn)
-                    .await?)
-            })
-            .await?;
-        Ok(row)
+        let query = diesel::insert_into(r::detection_runs)
+            .values((
+                r::id.eq(Id(Uuid::new_v4())),
+                r::trigger.eq(trigger.as_str()),
+                r::window_start.eq(window.map(|w| At(w.0))),
+                r::window_end.eq(window.map(|w| At(w.1))),
+                r::requested_at.eq(now()),
+            ))
+            .returning(RunRecord::as_returning());
+        found(self.optional(query).await?, || "the new run".into())
     }
 
     async fn start_stream_run(
@@ -319,8 +348,7 @@ impl Repository for Store {
         check_window(Some((start, end)))?;
         let (stream, worker) = (stream.to_owned(), worker.to_owned());
         let running = RunStatus::Running.as_str();
-        let row: RunRecord = self
-            .write(async move |conn: &mut Conn| {
+        self.write(async move |conn: &mut Conn| {
                 diesel::update(
                     r::detection_runs
                         .filter(r::stream.eq(&stream))
@@ -349,15 +377,13 @@ impl Repository for Store {
                     .get_result(conn)
                     .await?)
             })
-            .await?;
-        Ok(row)
+            .await
     }
 
     async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
         let worker = worker.to_owned();
         let pending = RunStatus::Pending.as_str();
-        let row: Option<RunRecord> = self
-            .write(async move |conn: &mut Conn| {
+        self.write(async move |conn: &mut Conn| {
                 loop {
                     let oldest: Option<Uuid> = r::detection_runs
                         .filter(r::status.eq(pending))
@@ -388,114 +414,72 @@ impl Repository for Store {
                     }
                 }
             })
-            .await?;
-        Ok(row)
+            .await
     }
 
     async fn finish_run(&self, id: Uuid, outcome: &RunOutcome) -> Result<RunRecord> {
         let outcome = outcome.clone();
-        let row = self
-            .run(async move |conn: &mut Conn| {
-                Ok(diesel::update(r::detection_runs.find(Id(id)))
-                    .set((
-                        r::status.eq(outcome.status.as_str()),
-                        r::spans.eq(outcome.spans),
-                        r::anomalies.eq(outcome.anomalies),
-                        r::error.eq(outcome.error),
-                        r::count_source.eq(outcome.count_source),
-                        r::finished_at.eq(now().nullable()),
-                    ))
-                    .returning(RunRecord::as_returning())
-                    .get_result(conn)
-                    .await
-                    .optional()?)
-            })
-            .await?;
-        found(row, || format!("run {id}"))
+        let query = diesel::update(r::detection_runs.find(Id(id)))
+            .set((
+                r::status.eq(outcome.status.as_str()),
+                r::spans.eq(outcome.spans),
+                r::anomalies.eq(outcome.anomalies),
+                r::error.eq(outcome.error),
+                r::count_source.eq(outcome.count_source),
+                r::finished_at.eq(now().nullable()),
+            ))
+            .returning(RunRecord::as_returning());
+        found(self.optional(query).await?, || format!("run {id}"))
     }
 
     async fn get_run(&self, id: Uuid) -> Result<RunRecord> {
-        let row = self
-            .run(async move |conn: &mut Conn| {
-                Ok(detection_runs::table
-                    .find(Id(id))
-                    .select(RunRecord::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?)
-            })
-            .await?;
-        found(row, || format!("run {id}"))
+        let query = detection_runs::table.find(Id(id));
+        let row = self.optional(query.select(RunRecord::as_select()));
+        found(row.await?, || format!("run {id}"))
     }
 
     async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
-        self.run(async move |conn: &mut Conn| {
-            Ok(r::detection_runs
-                .order((r::requested_at.desc(), r::id.desc()))
-                .limit(i64::from(limit.min(MAX_PAGE)))
-                .select(RunRecord::as_select())
-                .load(conn)
-                .await?)
-        })
-        .await
+        let query = r::detection_runs
+            .order((r::requested_at.desc(), r::id.desc()))
+            .limit(i64::from(limit.min(MAX_PAGE)))
+            .select(RunRecord::as_select());
+        self.load(query).await
     }
 
     async fn try_acquire_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        let (key, holder) = (key.to_owned(), holder.to_owned());
-        let taken = self
-            .run(async move |conn: &mut Conn| {
-                let same_holder = l::holder.eq(excluded(l::holder));
-                let upsert = diesel::insert_into(l::work_leases)
-                    .values((
-                        l::lease_key.eq(&key),
-                        l::holder.eq(&holder),
-                        l::expires_at.eq(now_plus(ttl)),
-                        l::acquired_at.eq(now()),
-                    ))
-                    .on_conflict(l::lease_key)
-                    .do_update()
-                    .set((
-                        l::holder.eq(excluded(l::holder)),
-                        l::expires_at.eq(excluded(l::expires_at)),
-                        // The holder renews: the lease keeps the time it was first taken.
-                        l::acquired_at.eq(case_when(same_holder, l::acquired_at)
-                            .otherwise(excluded(l::acquired_at))),
-                    ));
-                let free = same_holder.or(l::expires_at.le(now()));
-                // The upsert's WHERE: `filter` of `QueryDsl` is for selects.
-                let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, free);
-                Ok(upsert.execute(conn).await?)
-            })
-            .await?;
-        Ok(taken == 1)
+        let same_holder = l::holder.eq(excluded(l::holder));
+        let upsert = diesel::insert_into(l::work_leases)
+            .values((
+                l::lease_key.eq(key.to_owned()),
+                l::holder.eq(holder.to_owned()),
+                l::expires_at.eq(now_plus(ttl)),
+                l::acquired_at.eq(now()),
+            ))
+            .on_conflict(l::lease_key)
+            .do_update()
+            .set((
+                l::holder.eq(excluded(l::holder)),
+                l::expires_at.eq(excluded(l::expires_at)),
+                // The holder renews: the lease keeps the time it was first taken.
+                l::acquired_at
+                    .eq(case_when(same_holder, l::acquired_at).otherwise(excluded(l::acquired_at))),
+            ));
+        let free = same_holder.or(l::expires_at.le(now()));
+        // The upsert's WHERE: `filter` of `QueryDsl` is for selects.
+        let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, free);
+        Ok(self.execute(upsert).await? == 1)
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
-        let (key, holder) = (key.to_owned(), holder.to_owned());
-        self.run(async move |conn: &mut Conn| {
-            diesel::delete(
-                l::work_leases
-                    .filter(l::lease_key.eq(key))
-                    .filter(l::holder.eq(holder)),
-            )
-            .execute(conn)
+        let lease = l::work_leases.filter(l::lease_key.eq(key.to_owned()));
+        self.execute(diesel::delete(lease.filter(l::holder.eq(holder.to_owned()))))
             .await?;
-            Ok(())
-        })
-        .await
+        Ok(())
     }
 
     async fn get_cursor(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
-        let key = key.to_owned();
-        self.run(async move |conn: &mut Conn| {
-            Ok(work_cursors::table
-                .find(key)
-                .select(work_cursors::position)
-                .first(conn)
-                .await
-                .optional()?)
-        })
-        .await
+        let query = work_cursors::table.find(key.to_owned());
+        self.optional(query.select(work_cursors::position)).await
     }
 
     async fn advance_cursor(
@@ -505,34 +489,21 @@ impl Repository for Store {
         to: DateTime<Utc>,
     ) -> Result<bool> {
         let key = key.to_owned();
-        let moved = self
-            .run(async move |conn: &mut Conn| {
-                let query = match expected {
-                    None => {
-                        diesel::insert_into(w::work_cursors)
-                            .values((
-                                w::cursor_key.eq(&key),
-                                w::position.eq(At(to)),
-                                w::updated_at.eq(now()),
-                            ))
-                            .on_conflict_do_nothing()
-                            .execute(conn)
-                            .await
-                    }
-                    Some(from) => {
-                        diesel::update(
-                            w::work_cursors
-                                .filter(w::cursor_key.eq(&key))
-                                .filter(w::position.eq(At(from))),
-                        )
-                        .set((w::position.eq(At(to)), w::updated_at.eq(now())))
-                        .execute(conn)
-                        .await
-                    }
-                };
-                Ok(query?)
-            })
-            .await?;
+        let moved = match expected {
+            None => {
+                let cursor = (w::cursor_key.eq(key), w::position.eq(At(to)));
+                let insert = diesel::insert_into(w::work_cursors)
+                    .values((cursor, w::updated_at.eq(now())))
+                    .on_conflict_do_nothing();
+                self.execute(insert).await?
+            }
+            Some(from) => {
+                let cursor = w::work_cursors.filter(w::cursor_key.eq(key));
+                let update = diesel::update(cursor.filter(w::position.eq(At(from))))
+                    .set((w::position.eq(At(to)), w::updated_at.eq(now())));
+                self.execute(update).await?
+            }
+        };
         Ok(moved == 1)
     }
 
@@ -579,23 +550,11 @@ impl Repository for Store {
     }
 
     async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
-        let worker = worker.to_owned();
-        let acked = self
-            .run(async move |conn: &mut Conn| {
-                let held = o::alert_outbox
-                    .find(id)
-                    .filter(o::claimed_by.eq(worker))
-                    .filter(o::sent_at.is_null());
-                Ok(diesel::update(held)
-                    .set((
-                        o::sent_at.eq(now().nullable()),
-                        o::claimed_until.eq(None::<At>),
-                    ))
-                    .execute(conn)
-                    .await?)
-            })
-            .await?;
-        Ok(acked == 1)
+        let ack = diesel::update(held(id, worker.to_owned())).set((
+            o::sent_at.eq(now().nullable()),
+            o::claimed_until.eq(None::<At>),
+        ));
+        Ok(self.execute(ack).await? == 1)
     }
 
     async fn fail_outbox(
@@ -605,24 +564,14 @@ impl Repository for Store {
         error: &str,
         retry_after: Duration,
     ) -> Result<()> {
-        let (worker, error) = (worker.to_owned(), error.to_owned());
-        self.run(async move |conn: &mut Conn| {
-            let held = o::alert_outbox
-                .find(id)
-                .filter(o::claimed_by.eq(worker))
-                .filter(o::sent_at.is_null());
-            diesel::update(held)
-                .set((
-                    o::attempts.eq(o::attempts + 1),
-                    o::last_error.eq(error),
-                    o::claimed_by.eq(None::<String>),
-                    o::claimed_until.eq(now_plus(retry_after).nullable()),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-        .await
+        let fail = diesel::update(held(id, worker.to_owned())).set((
+            o::attempts.eq(o::attempts + 1),
+            o::last_error.eq(error.to_owned()),
+            o::claimed_by.eq(None::<String>),
+            o::claimed_until.eq(now_plus(retry_after).nullable()),
+        ));
+        self.execute(fail).await?;
+        Ok(())
     }
 
     async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
@@ -662,19 +611,14 @@ impl Repository for Store {
     }
 
     async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
-        self.run(async move |conn: &mut Conn| {
-            let since = At(quiet_since);
-            let never_seen = t::last_seen_at.is_null().and(t::detected_at.lt(since));
-            let quiet = t::last_seen_at.lt(since).or(never_seen);
-            Ok(t::trace_anomalies
-                .filter(t::resolved.is_null().or(t::resolved.eq(false)))
-                .filter(quiet)
-                .order(t::last_seen_at.asc())
-                .limit(i64::from(limit.clamp(1, MAX_PAGE)))
-                .select(t::id)
-                .load(conn)
-                .await?)
-        })
-        .await
+        let since = At(quiet_since);
+        let never_seen = t::last_seen_at.is_null().and(t::detected_at.lt(since));
+        let query = t::trace_anomalies
+            .filter(t::resolved.is_null().or(t::resolved.eq(false)))
+            .filter(t::last_seen_at.lt(since).or(never_seen))
+            .order(t::last_seen_at.asc())
+            .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+            .select(t::id);
+        self.load(query).await
     }
 }

@@ -1,15 +1,11 @@
-//! Storing a batch of detections on PostgreSQL in a constant number of statements (set-based with
-//! `unnest`), inside the caller's transaction:
-//!
-//! 1. claim every detection key at once; keys already stored are duplicates and drop out;
-//! 2. fold the new detections by fingerprint (a batch may hold several detections of one incident);
-//! 3. one upsert for all incidents: a new row, or a merge into the open incident's row (the partial
-//!    unique index makes concurrent writers of one fingerprint meet in ON CONFLICT: one row results);
-//! 4. point the claimed keys at their rows, and write the outbox entries.
+//! The SQL of a batch insert (the steps are `incident.rs`'s) on PostgreSQL, in a constant number of
+//! statements (set-based with `unnest`): every detection key is claimed at once, and one upsert writes
+//! all incidents (the partial unique index makes concurrent writers of one fingerprint meet in ON
+//! CONFLICT: one row results).
 
 use crate::error::{Result, StoreError};
-use crate::incident::{Incident, fold};
-use crate::model::{InsertOutcome, NewAnomaly};
+use crate::incident::{Bookkeeping, Incident, Placed};
+use crate::model::NewAnomaly;
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
 use diesel::QueryableByName;
@@ -40,79 +36,11 @@ struct Upserted {
     prior_severity: Option<String>,
 }
 
-pub async fn insert_batch(
+/// Claims the batch's detection keys (pointing at no row yet); returns those that were new.
+pub async fn new_keys(
     conn: &mut AsyncPgConnection,
     batch: &[NewAnomaly],
-) -> Result<Vec<InsertOutcome>> {
-    let claimed = claim_keys(conn, batch).await?;
-    let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
-    let incidents = fold(batch, |key| claimed.contains(key));
-    if incidents.is_empty() {
-        return Ok(outcomes);
-    }
-    let upserted = upsert(conn, &incidents).await?;
-    let by_fingerprint: HashMap<&str, &Upserted> = upserted
-        .iter()
-        .map(|u| (u.fingerprint.as_str(), u))
-        .collect();
-    let mut keys = Vec::new();
-    let mut key_rows = Vec::new();
-    let mut outbox_rows = Vec::new();
-    let mut outbox_events = Vec::new();
-    for incident in &incidents {
-        let row = by_fingerprint
-            .get(incident.first.fingerprint.as_str())
-            .ok_or_else(|| {
-                StoreError::Database(format!(
-                    "no row for incident {}",
-                    incident.first.fingerprint
-                ))
-            })?;
-        for (n, &i) in incident.members.iter().enumerate() {
-            outcomes[i] = if row.inserted && n == 0 {
-                InsertOutcome::Inserted(row.id)
-            } else {
-                InsertOutcome::Merged(row.id)
-            };
-            keys.push(batch[i].detection_key.clone());
-            key_rows.push(row.id);
-        }
-        let prior = row.prior_severity.as_deref().and_then(Severity::parse);
-        let event = if row.inserted {
-            incident.notify.then_some("opened")
-        } else {
-            let escalated = prior.is_some_and(|p| incident.peak.severity > p);
-            (escalated && incident.peak.notify).then_some("escalated")
-        };
-        if let Some(event) = event {
-            outbox_rows.push(row.id);
-            outbox_events.push(event);
-        }
-    }
-    diesel::sql_query(
-        "UPDATE anomaly_detections d SET anomaly_id = m.id
-         FROM unnest($1::text[], $2::uuid[]) AS m(detection_key, id)
-         WHERE d.detection_key = m.detection_key",
-    )
-    .bind::<Array<Text>, _>(&keys)
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&key_rows)
-    .execute(conn)
-    .await?;
-    if !outbox_rows.is_empty() {
-        diesel::sql_query(
-            "INSERT INTO alert_outbox (anomaly_id, event)
-             SELECT * FROM unnest($1::uuid[], $2::text[])",
-        )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(&outbox_rows)
-        .bind::<Array<Text>, _>(&outbox_events)
-        .execute(conn)
-        .await?;
-    }
-    Ok(outcomes)
-}
-
-/// Claims the batch's detection keys; returns those that were new.
-async fn claim_keys(conn: &mut AsyncPgConnection, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
+) -> Result<HashSet<String>> {
     let keys: Vec<&str> = batch.iter().map(|a| a.detection_key.as_str()).collect();
     let claimed: Vec<Claimed> = diesel::sql_query(
         "INSERT INTO anomaly_detections (detection_key)
@@ -126,12 +54,63 @@ async fn claim_keys(conn: &mut AsyncPgConnection, batch: &[NewAnomaly]) -> Resul
     Ok(claimed.into_iter().map(|c| c.detection_key).collect())
 }
 
+/// Writes the incidents' rows in one upsert; where each went, in the incidents' order.
+pub async fn write_incidents(
+    conn: &mut AsyncPgConnection,
+    incidents: &[Incident<'_>],
+) -> Result<Vec<Placed>> {
+    let upserted = upsert(conn, incidents).await?;
+    let mut by_fingerprint: HashMap<String, Upserted> = upserted
+        .into_iter()
+        .map(|u| (u.fingerprint.clone(), u))
+        .collect();
+    incidents
+        .iter()
+        .map(|incident| {
+            let fingerprint = &incident.first.fingerprint;
+            let row = by_fingerprint.remove(fingerprint).ok_or_else(|| {
+                StoreError::Database(format!("no row for incident {fingerprint}"))
+            })?;
+            Ok(Placed {
+                id: row.id,
+                inserted: row.inserted,
+                prior: row.prior_severity.as_deref().and_then(Severity::parse),
+            })
+        })
+        .collect()
+}
+
+/// Points the claimed keys at their rows and writes the outbox entries.
+pub async fn write_bookkeeping(conn: &mut AsyncPgConnection, done: &Bookkeeping<'_>) -> Result<()> {
+    let (keys, rows): (Vec<&str>, Vec<Uuid>) = done.keys.iter().copied().unzip();
+    diesel::sql_query(
+        "UPDATE anomaly_detections d SET anomaly_id = m.id
+         FROM unnest($1::text[], $2::uuid[]) AS m(detection_key, id)
+         WHERE d.detection_key = m.detection_key",
+    )
+    .bind::<Array<Text>, _>(&keys)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&rows)
+    .execute(conn)
+    .await?;
+    if !done.alerts.is_empty() {
+        let (rows, events): (Vec<Uuid>, Vec<&str>) = done.alerts.iter().copied().unzip();
+        diesel::sql_query(
+            "INSERT INTO alert_outbox (anomaly_id, event)
+             SELECT * FROM unnest($1::uuid[], $2::text[])",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&rows)
+        .bind::<Array<Text>, _>(&events)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn upsert(conn: &mut AsyncPgConnection, incidents: &[Incident<'_>]) -> Result<Vec<Upserted>> {
     let details: Vec<Value> = incidents
         .iter()
-        .map(|i| serde_json::to_value(&i.peak.details))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map(Incident::details)
+        .collect::<Result<_>>()?;
     let escalates =
         format!("{SEVERITY_RANK}EXCLUDED.severity) > {SEVERITY_RANK}trace_anomalies.severity)");
     let on_escalation = |column: &str| {

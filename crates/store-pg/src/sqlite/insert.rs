@@ -1,18 +1,14 @@
-//! Storing a batch of detections in the SQLite file, inside the caller's write transaction, with the
-//! same outcome as PostgreSQL's set-based insert (`pg/insert.rs`):
-//!
-//! 1. find the batch's detection keys stored before: those detections are duplicates and drop out;
-//! 2. fold the new detections by fingerprint (a batch may hold several detections of one incident);
-//! 3. per incident, merge into its open row (found in one lookup for the batch) or write a new row;
-//! 4. write the claimed keys, pointing at their rows, and the outbox entries.
+//! The SQL of a batch insert (the steps are `incident.rs`'s) in the SQLite file, with the same outcome
+//! as PostgreSQL's set-based one: per incident, a merge into its open row (the open rows are found in
+//! one lookup for the batch) or a new row.
 //!
 //! The transaction holds SQLite's write lock from its start (`BEGIN IMMEDIATE`), so reading the open
 //! rows and then writing them cannot interleave with another writer: no upsert is needed.
 
 use super::Conn;
-use crate::error::{Result, StoreError};
-use crate::incident::{Incident, fold};
-use crate::model::{InsertOutcome, NewAnomaly};
+use crate::error::Result;
+use crate::incident::{Bookkeeping, Incident, Placed};
+use crate::model::NewAnomaly;
 use crate::schema::{alert_outbox, anomaly_detections, trace_anomalies};
 use crate::sql_types::{At, Id, Json};
 use chrono::{DateTime, Utc};
@@ -89,124 +85,91 @@ struct Escalation<'a> {
     details: Json,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = anomaly_detections)]
-struct NewKey<'a> {
-    detection_key: &'a str,
-    anomaly_id: Id,
-    stored_at: At,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = alert_outbox)]
-struct NewAlert {
-    anomaly_id: Id,
-    event: &'static str,
-    created_at: At,
-}
-
-pub(super) async fn insert_batch(
-    conn: &mut Conn,
-    batch: &[NewAnomaly],
-) -> Result<Vec<InsertOutcome>> {
-    let stored = stored_keys(conn, batch).await?;
-    let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
-    let incidents = fold(batch, |key| !stored.contains(key));
-    if incidents.is_empty() {
-        return Ok(outcomes);
-    }
-    let mut open = open_rows(conn, &incidents).await?;
-    let now = At(Utc::now());
-    let mut new_rows = Vec::new();
-    let mut keys = Vec::new();
-    let mut alerts = Vec::new();
-    for incident in &incidents {
-        let details = Json(
-            serde_json::to_value(&incident.peak.details)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        );
-        let (id, inserted) = match open.remove(incident.first.fingerprint.as_str()) {
-            Some(row) => {
-                let prior = Severity::parse(&row.severity);
-                let escalates = prior.is_some_and(|p| incident.peak.severity > p);
-                merge(conn, &row, incident, escalates.then_some(details)).await?;
-                if escalates && incident.peak.notify {
-                    alerts.push(NewAlert {
-                        anomaly_id: Id(row.id),
-                        event: "escalated",
-                        created_at: now,
-                    });
-                }
-                (Id(row.id), false)
-            }
-            None => {
-                let id = Id(Uuid::new_v4());
-                new_rows.push(new_row(id, incident, details));
-                if incident.notify {
-                    alerts.push(NewAlert {
-                        anomaly_id: id,
-                        event: "opened",
-                        created_at: now,
-                    });
-                }
-                (id, true)
-            }
-        };
-        for (n, &i) in incident.members.iter().enumerate() {
-            outcomes[i] = if inserted && n == 0 {
-                InsertOutcome::Inserted(id.0)
-            } else {
-                InsertOutcome::Merged(id.0)
-            };
-            keys.push(NewKey {
-                detection_key: &batch[i].detection_key,
-                anomaly_id: id,
-                stored_at: now,
-            });
+/// The batch's detection keys that were not stored before.
+pub(super) async fn new_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
+    let mut new: HashSet<String> = batch.iter().map(|a| a.detection_key.clone()).collect();
+    let keys: Vec<String> = new.iter().cloned().collect();
+    for chunk in keys.chunks(CHUNK) {
+        let stored: Vec<String> = anomaly_detections::table
+            .filter(anomaly_detections::detection_key.eq_any(chunk))
+            .select(anomaly_detections::detection_key)
+            .load(conn)
+            .await?;
+        for key in stored {
+            new.remove(&key);
         }
     }
-    // Rows before what points at them (foreign keys are enforced). One statement per row: diesel
-    // writes multi-row inserts for SQLite only through its synchronous connection.
+    Ok(new)
+}
+
+/// Merges each incident into its open row, or writes a new row; where each went, in their order.
+pub(super) async fn write_incidents(
+    conn: &mut Conn,
+    incidents: &[Incident<'_>],
+) -> Result<Vec<Placed>> {
+    let mut open = open_rows(conn, incidents).await?;
+    let mut new_rows = Vec::new();
+    let mut placed = Vec::new();
+    for incident in incidents {
+        let details = Json(incident.details()?);
+        placed.push(match open.remove(incident.first.fingerprint.as_str()) {
+            Some(row) => {
+                let prior = Severity::parse(&row.severity);
+                let escalation = incident.escalates(prior).then_some(details);
+                merge(conn, &row, incident, escalation).await?;
+                Placed {
+                    id: row.id,
+                    inserted: false,
+                    prior,
+                }
+            }
+            None => {
+                let id = Uuid::new_v4();
+                new_rows.push(new_row(Id(id), incident, details));
+                Placed {
+                    id,
+                    inserted: true,
+                    prior: None,
+                }
+            }
+        });
+    }
+    // One statement per row: diesel writes multi-row inserts for SQLite only through its synchronous
+    // connection.
     for row in &new_rows {
         diesel::insert_into(trace_anomalies::table)
             .values(row)
             .execute(conn)
             .await?;
     }
-    for key in &keys {
-        diesel::insert_into(anomaly_detections::table)
-            .values(key)
-            .execute(conn)
-            .await?;
-    }
-    // In the incidents' order, as PostgreSQL writes them.
-    for alert in &alerts {
-        diesel::insert_into(alert_outbox::table)
-            .values(alert)
-            .execute(conn)
-            .await?;
-    }
-    Ok(outcomes)
+    Ok(placed)
 }
 
-/// The batch's detection keys that are stored already.
-async fn stored_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
-    let keys: Vec<&str> = batch
-        .iter()
-        .map(|a| a.detection_key.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut stored = HashSet::new();
-    for chunk in keys.chunks(CHUNK) {
-        let found: Vec<String> = anomaly_detections::table
-            .filter(anomaly_detections::detection_key.eq_any(chunk))
-            .select(anomaly_detections::detection_key)
-            .load(conn)
+/// Writes the keys, pointing at their rows (written before: foreign keys are enforced), and the
+/// outbox entries, in the incidents' order as PostgreSQL writes them.
+pub(super) async fn write_bookkeeping(conn: &mut Conn, done: &Bookkeeping<'_>) -> Result<()> {
+    let now = At(Utc::now());
+    for &(key, id) in &done.keys {
+        diesel::insert_into(anomaly_detections::table)
+            .values((
+                anomaly_detections::detection_key.eq(key),
+                anomaly_detections::anomaly_id.eq(Id(id)),
+                anomaly_detections::stored_at.eq(now),
+            ))
+            .execute(conn)
             .await?;
-        stored.extend(found);
     }
-    Ok(stored)
+    for &(id, event) in &done.alerts {
+        diesel::insert_into(alert_outbox::table)
+            .values((
+                alert_outbox::anomaly_id.eq(Id(id)),
+                alert_outbox::event.eq(event),
+                alert_outbox::created_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The open rows of the batch's incidents, by fingerprint.
