@@ -673,12 +673,7 @@ impl Judge<'_> {
             how = describe_shift(s),
             caller_op = self.keys.operation(caller),
         );
-        let severity = self
-            .config
-            .severity_cutoffs
-            .latency
-            .grade(s.share() * 100.0)
-            .min(Severity::Medium);
+        let severity = self.graded(s).min(Severity::Medium);
         let mut a = self.window_anomaly(key, s, severity, description);
         a.peer_service = Some(caller_service.to_owned());
         (a, false)
@@ -734,11 +729,7 @@ impl Judge<'_> {
 
     /// A finding that can page: `what` (own time, or the way to a peer) moved.
     fn moved(&self, key: KeyId, s: &Shift, what: &str) -> Anomaly {
-        let mut severity = self
-            .config
-            .severity_cutoffs
-            .latency
-            .grade(s.share() * 100.0);
+        let mut severity = self.graded(s);
         if s.affected < MIN_AFFECTED_TO_PAGE || self.is_young(key) {
             severity = severity.min(Severity::Medium);
         }
@@ -753,14 +744,17 @@ impl Judge<'_> {
         self.window_anomaly(key, s, severity, description)
     }
 
-    /// Only the total moved while the own time is normal: the key waits on something it calls.
-    fn affected(&self, key: KeyId, s: &Shift) -> Anomaly {
-        let severity = self
-            .config
+    /// The severity of a window finding by the share of the window's requests it affected.
+    fn graded(&self, s: &Shift) -> Severity {
+        self.config
             .severity_cutoffs
             .latency
             .grade(s.share() * 100.0)
-            .min(Severity::Medium);
+    }
+
+    /// Only the total moved while the own time is normal: the key waits on something it calls.
+    fn affected(&self, key: KeyId, s: &Shift) -> Anomaly {
+        let severity = self.graded(s).min(Severity::Medium);
         let waiting = self
             .slowest_callee(key)
             .map(|(child, extra)| {
