@@ -1,6 +1,7 @@
 //! tracewatch's persistence: one repository API ([`Repository`]) over PostgreSQL (diesel-async, a bb8
 //! pool, migrations embedded and applied at start) or, with no `DATABASE_URL`, an embedded SQLite file.
 
+mod clock;
 mod core;
 pub mod error;
 mod incident;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod testing;
 pub mod wire;
 
+pub use clock::Clock;
 pub use error::{Result, StoreError};
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,

@@ -4,6 +4,7 @@
 
 mod insert;
 
+use crate::clock::Clock;
 use crate::core::Task;
 use crate::error::{Result, StoreError};
 use crate::schema::trace_anomalies;
@@ -46,6 +47,7 @@ fn text_matches(
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
+    clock: Clock,
 }
 
 mod repository {
@@ -69,7 +71,10 @@ impl PgStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot build the connection pool: {e}"))
             })?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            clock: Clock::default(),
+        })
     }
 
     async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {

@@ -1,6 +1,7 @@
 //! The repository API every backend implements, and that the conformance suite
 //! (tests/conformance.rs) checks on each. Binaries use it through [`crate::Store`].
 
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
@@ -25,6 +26,9 @@ pub struct StoredConfigEntry {
 }
 
 pub trait Repository: Send + Sync {
+    /// The time the store stamps and judges leases, claims and retries by (see [`Clock`]).
+    fn clock(&self) -> &Clock;
+
     /// Stores a batch of detections in one transaction, with their alert-outbox entries.
     /// - a detection stored before (same `detection_key`) changes nothing: [`InsertOutcome::Duplicate`];
     /// - a detection of an open incident (an unresolved row with the same fingerprint) adds one to its

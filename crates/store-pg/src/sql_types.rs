@@ -137,10 +137,6 @@ pub struct Now {
     offset_secs: f64,
 }
 
-pub fn now() -> Now {
-    now_plus(Duration::ZERO)
-}
-
 /// Saturating: an offset too large for a time is the latest time.
 pub fn now_plus(offset: Duration) -> Now {
     let at = chrono::TimeDelta::from_std(offset)
@@ -150,6 +146,13 @@ pub fn now_plus(offset: Duration) -> Now {
     Now {
         at: At(at),
         offset_secs: offset.as_secs_f64(),
+    }
+}
+
+impl Now {
+    /// Seconds after the database's `NOW()`, for SQL written by hand.
+    pub(crate) fn offset_secs(&self) -> f64 {
+        self.offset_secs
     }
 }
 

@@ -19,6 +19,7 @@
 
 mod insert;
 
+use crate::clock::Clock;
 use crate::core::Task;
 use crate::error::{Result, StoreError};
 use crate::schema::trace_anomalies;
@@ -82,6 +83,7 @@ pub struct SqliteStore {
     path: Arc<Path>,
     /// A call ended without finishing: the connection's state is unknown, the next call replaces it.
     interrupted: Arc<AtomicBool>,
+    clock: Clock,
 }
 
 mod repository {
@@ -107,6 +109,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.into(),
             interrupted: Arc::new(AtomicBool::new(false)),
+            clock: Clock::default(),
         })
     }
 

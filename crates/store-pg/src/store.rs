@@ -63,6 +63,12 @@ impl std::fmt::Debug for Store {
 macro_rules! delegate {
     ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
         impl Repository for Store {
+            fn clock(&self) -> &crate::Clock {
+                match self {
+                    Store::Postgres(s) => s.clock(),
+                    Store::Embedded(s) => s.clock(),
+                }
+            }
             $(async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
                 match self {
                     Store::Postgres(s) => s.$name($($arg),*).await,

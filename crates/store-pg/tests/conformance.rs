@@ -767,7 +767,7 @@ mod suite {
     }
 
     pub async fn leases_expire_and_belong_to_their_holder<R: Repository>(store: &R) {
-        let ttl = Duration::from_millis(300);
+        let ttl = Duration::from_secs(30);
         assert!(
             store
                 .try_acquire_lease("window/5", "w1", ttl)
@@ -795,7 +795,7 @@ mod suite {
                 .unwrap(),
             "only the holder releases"
         );
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        store.clock().advance(Duration::from_secs(31));
         assert!(
             store
                 .try_acquire_lease("window/5", "w2", ttl)
@@ -869,7 +869,7 @@ mod suite {
                 first[1].id,
                 "s1",
                 "telegram 502",
-                Duration::from_millis(300),
+                Duration::from_secs(30),
             )
             .await
             .unwrap();
@@ -881,7 +881,7 @@ mod suite {
                 .is_empty(),
             "not before its retry time"
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        store.clock().advance(Duration::from_secs(31));
         let retry = store
             .claim_outbox("s2", 10, Duration::from_secs(60))
             .await
@@ -965,11 +965,19 @@ mod suite {
             .await
             .unwrap();
         let first = store
-            .claim_outbox("s1", 10, Duration::from_millis(200))
+            .claim_outbox("s1", 10, Duration::from_secs(60))
             .await
             .unwrap();
         assert_eq!(first.len(), 1);
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            store
+                .claim_outbox("s2", 10, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_empty(),
+            "held while the claim lasts"
+        );
+        store.clock().advance(Duration::from_secs(61));
         let again = store
             .claim_outbox("s2", 10, Duration::from_secs(60))
             .await

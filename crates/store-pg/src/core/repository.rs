@@ -1,6 +1,7 @@
 // The repository, written once and compiled in each backend's module (see `core.rs`), where `Store`,
 // `Conn`, `Db`, `insert`, `text_matches`, `OPEN`, `HOURLY` and `LOCK_CONFIG` are that backend's.
 
+use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
@@ -20,7 +21,7 @@ use crate::schema::work_leases::dsl as l;
 use crate::shared::{
     ABANDONED, check_window, config_from_entries, hour_of, page, severities_at_least,
 };
-use crate::sql_types::{AnyTime, At, Id, Json, now, now_plus};
+use crate::sql_types::{AnyTime, At, Id, Json};
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
 use diesel::dsl::{AsSelect, SqlTypeOf, case_when, count_star, sql};
@@ -144,11 +145,16 @@ impl Store {
 }
 
 impl Repository for Store {
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     async fn insert_anomalies(&self, batch: &[NewAnomaly]) -> Result<Vec<InsertOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let batch = batch.to_vec();
+        let now = self.clock.now();
         // The steps are incident.rs's; the SQL is the backend's `insert`.
         self.write(async move |conn: &mut Conn| {
             let new_keys = insert::new_keys(conn, &batch).await?;
@@ -158,7 +164,7 @@ impl Repository for Store {
             }
             let rows = insert::write_incidents(conn, &incidents).await?;
             let done = bookkeeping(&batch, &incidents, &rows);
-            insert::write_bookkeeping(conn, &done).await?;
+            insert::write_bookkeeping(conn, &done, now).await?;
             Ok(done.outcomes)
         })
         .await
@@ -187,6 +193,7 @@ impl Repository for Store {
         by: &str,
     ) -> Result<AnomalyRecord> {
         let (notes, by) = (notes.map(str::to_owned), by.to_owned());
+        let now = self.clock.now();
         self.write(async move |conn: &mut Conn| {
             let open = t::resolved.is_null().or(t::resolved.eq(false));
             let resolved = diesel::update(t::trace_anomalies.find(Id(id)).filter(open))
@@ -194,7 +201,7 @@ impl Repository for Store {
                     t::resolved.eq(true),
                     t::resolution_notes.eq(notes),
                     t::resolved_by.eq(by),
-                    t::resolved_at.eq(now().nullable()),
+                    t::resolved_at.eq(now.nullable()),
                 ))
                 .returning(AnomalyRecord::as_returning())
                 .get_result(conn)
@@ -217,7 +224,7 @@ impl Repository for Store {
                     .values((
                         alert_outbox::anomaly_id.eq(Id(id)),
                         alert_outbox::event.eq("resolved"),
-                        alert_outbox::created_at.eq(now()),
+                        alert_outbox::created_at.eq(now),
                     ))
                     .execute(conn)
                     .await?;
@@ -242,6 +249,7 @@ impl Repository for Store {
             .ok_or(detect_core::ConfigError::NotAnObject)?
             .clone();
         let by = by.to_owned();
+        let now = self.clock.now();
         self.write(async move |conn: &mut Conn| {
             if let Some(lock) = LOCK_CONFIG {
                 diesel::sql_query(lock).execute(conn).await?;
@@ -276,7 +284,7 @@ impl Repository for Store {
                         config_history::old_value.eq(old_value.map(Json)),
                         config_history::new_value.eq(&new_value),
                         config_history::changed_by.eq(&by),
-                        config_history::changed_at.eq(now()),
+                        config_history::changed_at.eq(now),
                     ))
                     .execute(conn)
                     .await?;
@@ -296,6 +304,7 @@ impl Repository for Store {
 
     async fn save_baselines(&self, states: &[(String, Value)]) -> Result<()> {
         let states = states.to_vec();
+        let now = self.clock.now();
         self.write(async move |conn: &mut Conn| {
             for (key, state) in states {
                 let state = Json(state);
@@ -303,11 +312,11 @@ impl Repository for Store {
                     .values((
                         b::baseline_key.eq(&key),
                         b::state.eq(&state),
-                        b::updated_at.eq(now()),
+                        b::updated_at.eq(now),
                     ))
                     .on_conflict(b::baseline_key)
                     .do_update()
-                    .set((b::state.eq(&state), b::updated_at.eq(now())))
+                    .set((b::state.eq(&state), b::updated_at.eq(now)))
                     .execute(conn)
                     .await?;
             }
@@ -333,7 +342,7 @@ impl Repository for Store {
                 r::trigger.eq(trigger.as_str()),
                 r::window_start.eq(window.map(|w| At(w.0))),
                 r::window_end.eq(window.map(|w| At(w.1))),
-                r::requested_at.eq(now()),
+                r::requested_at.eq(self.clock.now()),
             ))
             .returning(RunRecord::as_returning());
         found(self.optional(query).await?, || "the new run".into())
@@ -348,6 +357,7 @@ impl Repository for Store {
         check_window(Some((start, end)))?;
         let (stream, worker) = (stream.to_owned(), worker.to_owned());
         let running = RunStatus::Running.as_str();
+        let now = self.clock.now();
         self.write(async move |conn: &mut Conn| {
                 diesel::update(
                     r::detection_runs
@@ -357,7 +367,7 @@ impl Repository for Store {
                 .set((
                     r::status.eq(RunStatus::Failed.as_str()),
                     r::error.eq(ABANDONED),
-                    r::finished_at.eq(now().nullable()),
+                    r::finished_at.eq(now.nullable()),
                 ))
                 .execute(conn)
                 .await?;
@@ -370,8 +380,8 @@ impl Repository for Store {
                         r::status.eq(running),
                         r::worker.eq(&worker),
                         r::stream.eq(&stream),
-                        r::requested_at.eq(now()),
-                        r::started_at.eq(now().nullable()),
+                        r::requested_at.eq(now),
+                        r::started_at.eq(now.nullable()),
                     ))
                     .returning(RunRecord::as_returning())
                     .get_result(conn)
@@ -383,6 +393,7 @@ impl Repository for Store {
     async fn claim_pending_run(&self, worker: &str) -> Result<Option<RunRecord>> {
         let worker = worker.to_owned();
         let pending = RunStatus::Pending.as_str();
+        let now = self.clock.now();
         self.write(async move |conn: &mut Conn| {
                 loop {
                     let oldest: Option<Uuid> = r::detection_runs
@@ -403,7 +414,7 @@ impl Repository for Store {
                     .set((
                         r::status.eq(RunStatus::Running.as_str()),
                         r::worker.eq(&worker),
-                        r::started_at.eq(now().nullable()),
+                        r::started_at.eq(now.nullable()),
                     ))
                     .returning(RunRecord::as_returning())
                     .get_result(conn)
@@ -426,7 +437,7 @@ impl Repository for Store {
                 r::anomalies.eq(outcome.anomalies),
                 r::error.eq(outcome.error),
                 r::count_source.eq(outcome.count_source),
-                r::finished_at.eq(now().nullable()),
+                r::finished_at.eq(self.clock.now().nullable()),
             ))
             .returning(RunRecord::as_returning());
         found(self.optional(query).await?, || format!("run {id}"))
@@ -452,8 +463,8 @@ impl Repository for Store {
             .values((
                 l::lease_key.eq(key.to_owned()),
                 l::holder.eq(holder.to_owned()),
-                l::expires_at.eq(now_plus(ttl)),
-                l::acquired_at.eq(now()),
+                l::expires_at.eq(self.clock.now_plus(ttl)),
+                l::acquired_at.eq(self.clock.now()),
             ))
             .on_conflict(l::lease_key)
             .do_update()
@@ -464,7 +475,7 @@ impl Repository for Store {
                 l::acquired_at
                     .eq(case_when(same_holder, l::acquired_at).otherwise(excluded(l::acquired_at))),
             ));
-        let free = same_holder.or(l::expires_at.le(now()));
+        let free = same_holder.or(l::expires_at.le(self.clock.now()));
         // The upsert's WHERE: `filter` of `QueryDsl` is for selects.
         let upsert = diesel::query_dsl::methods::FilterDsl::filter(upsert, free);
         Ok(self.execute(upsert).await? == 1)
@@ -493,14 +504,14 @@ impl Repository for Store {
             None => {
                 let cursor = (w::cursor_key.eq(key), w::position.eq(At(to)));
                 let insert = diesel::insert_into(w::work_cursors)
-                    .values((cursor, w::updated_at.eq(now())))
+                    .values((cursor, w::updated_at.eq(self.clock.now())))
                     .on_conflict_do_nothing();
                 self.execute(insert).await?
             }
             Some(from) => {
                 let cursor = w::work_cursors.filter(w::cursor_key.eq(key));
                 let update = diesel::update(cursor.filter(w::position.eq(At(from))))
-                    .set((w::position.eq(At(to)), w::updated_at.eq(now())));
+                    .set((w::position.eq(At(to)), w::updated_at.eq(self.clock.now())));
                 self.execute(update).await?
             }
         };
@@ -515,10 +526,12 @@ impl Repository for Store {
     ) -> Result<Vec<OutboxItem>> {
         let worker = worker.to_owned();
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
+        let now = self.clock.now();
+        let until = self.clock.now_plus(claim_for);
         let mut rows: Vec<OutboxItem> = self
             .write(async move |conn: &mut Conn| {
                 let free = || {
-                    let expired = o::claimed_until.le(now().nullable());
+                    let expired = o::claimed_until.le(now.nullable());
                     o::sent_at
                         .is_null()
                         .and(o::claimed_until.is_null().or(expired))
@@ -537,7 +550,7 @@ impl Repository for Store {
                     diesel::update(o::alert_outbox.filter(o::id.eq_any(ids)).filter(free()))
                         .set((
                             o::claimed_by.eq(worker),
-                            o::claimed_until.eq(now_plus(claim_for).nullable()),
+                            o::claimed_until.eq(until.nullable()),
                         ))
                         .returning(OutboxItem::as_returning())
                         .get_results(conn)
@@ -551,7 +564,7 @@ impl Repository for Store {
 
     async fn ack_outbox(&self, id: i64, worker: &str) -> Result<bool> {
         let ack = diesel::update(held(id, worker.to_owned())).set((
-            o::sent_at.eq(now().nullable()),
+            o::sent_at.eq(self.clock.now().nullable()),
             o::claimed_until.eq(None::<At>),
         ));
         Ok(self.execute(ack).await? == 1)
@@ -568,7 +581,7 @@ impl Repository for Store {
             o::attempts.eq(o::attempts + 1),
             o::last_error.eq(error.to_owned()),
             o::claimed_by.eq(None::<String>),
-            o::claimed_until.eq(now_plus(retry_after).nullable()),
+            o::claimed_until.eq(self.clock.now_plus(retry_after).nullable()),
         ));
         self.execute(fail).await?;
         Ok(())

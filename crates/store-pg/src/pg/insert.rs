@@ -6,6 +6,7 @@
 use crate::error::{Result, StoreError};
 use crate::incident::{Bookkeeping, Incident, Placed};
 use crate::model::NewAnomaly;
+use crate::sql_types::Now;
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
 use diesel::QueryableByName;
@@ -80,26 +81,34 @@ pub async fn write_incidents(
         .collect()
 }
 
-/// Points the claimed keys at their rows and writes the outbox entries.
-pub async fn write_bookkeeping(conn: &mut AsyncPgConnection, done: &Bookkeeping<'_>) -> Result<()> {
+/// Points the claimed keys at their rows and writes the outbox entries, stamped `now`.
+pub async fn write_bookkeeping(
+    conn: &mut AsyncPgConnection,
+    done: &Bookkeeping<'_>,
+    now: Now,
+) -> Result<()> {
     let (keys, rows): (Vec<&str>, Vec<Uuid>) = done.keys.iter().copied().unzip();
     diesel::sql_query(
-        "UPDATE anomaly_detections d SET anomaly_id = m.id
+        "UPDATE anomaly_detections d SET anomaly_id = m.id,
+             stored_at = NOW() + make_interval(secs => $3)
          FROM unnest($1::text[], $2::uuid[]) AS m(detection_key, id)
          WHERE d.detection_key = m.detection_key",
     )
     .bind::<Array<Text>, _>(&keys)
     .bind::<Array<diesel::sql_types::Uuid>, _>(&rows)
+    .bind::<Float8, _>(now.offset_secs())
     .execute(conn)
     .await?;
     if !done.alerts.is_empty() {
         let (rows, events): (Vec<Uuid>, Vec<&str>) = done.alerts.iter().copied().unzip();
         diesel::sql_query(
-            "INSERT INTO alert_outbox (anomaly_id, event)
-             SELECT * FROM unnest($1::uuid[], $2::text[])",
+            "INSERT INTO alert_outbox (anomaly_id, event, created_at)
+             SELECT m.*, NOW() + make_interval(secs => $3)
+             FROM unnest($1::uuid[], $2::text[]) AS m",
         )
         .bind::<Array<diesel::sql_types::Uuid>, _>(&rows)
         .bind::<Array<Text>, _>(&events)
+        .bind::<Float8, _>(now.offset_secs())
         .execute(conn)
         .await?;
     }

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::incident::{Bookkeeping, Incident, Placed};
 use crate::model::NewAnomaly;
 use crate::schema::{alert_outbox, anomaly_detections, trace_anomalies};
-use crate::sql_types::{At, Id, Json};
+use crate::sql_types::{At, Id, Json, Now};
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
 use diesel::prelude::*;
@@ -147,8 +147,11 @@ pub(super) async fn write_incidents(
 
 /// Writes the keys, pointing at their rows (written before: foreign keys are enforced), and the
 /// outbox entries, in the incidents' order as PostgreSQL writes them.
-pub(super) async fn write_bookkeeping(conn: &mut Conn, done: &Bookkeeping<'_>) -> Result<()> {
-    let now = At(Utc::now());
+pub(super) async fn write_bookkeeping(
+    conn: &mut Conn,
+    done: &Bookkeeping<'_>,
+    now: Now,
+) -> Result<()> {
     for &(key, id) in &done.keys {
         diesel::insert_into(anomaly_detections::table)
             .values((
