@@ -2,8 +2,6 @@
 //! The repository is `core`'s; here is how a task gets a connection, and what PostgreSQL says its own
 //! way: the set-based batch insert, ILIKE, and the SQL of `core`'s constants.
 
-mod insert;
-
 use crate::clock::Clock;
 use crate::core::Task;
 use crate::error::{Result, StoreError};
@@ -36,6 +34,11 @@ const HOURLY: &str = "SELECT to_char(detected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD
     FROM trace_anomalies WHERE detected_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2";
 /// Locks the configuration's rows so that two updates are applied one after the other.
 const LOCK_CONFIG: Option<&str> = Some("SELECT 1 FROM anomaly_detection_config FOR UPDATE");
+/// What `core/insert.rs` needs to say in PostgreSQL's words.
+const ROWS: &str = "jsonb_array_elements($1) AS r(value)";
+const UUID: &str = "uuid";
+const TIME: &str = "timestamptz";
+const GREATEST: &str = "GREATEST";
 
 fn text_matches(
     text: &str,
@@ -48,6 +51,11 @@ fn text_matches(
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     clock: Clock,
+}
+
+mod insert {
+    use super::{Conn, GREATEST, OPEN, ROWS, TIME, UUID};
+    include!("core/insert.rs");
 }
 
 mod repository {

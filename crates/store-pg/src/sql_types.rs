@@ -149,13 +149,6 @@ pub fn now_plus(offset: Duration) -> Now {
     }
 }
 
-impl Now {
-    /// Seconds after the database's `NOW()`, for SQL written by hand.
-    pub(crate) fn offset_secs(&self) -> f64 {
-        self.offset_secs
-    }
-}
-
 impl Expression for Now {
     type SqlType = AnyTime;
 }

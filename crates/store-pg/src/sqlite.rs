@@ -17,8 +17,6 @@
 //! What SQLite says its own way: the batch insert, a Unicode-aware case-insensitive search, and the
 //! SQL of `core`'s constants.
 
-mod insert;
-
 use crate::clock::Clock;
 use crate::core::Task;
 use crate::error::{Result, StoreError};
@@ -57,6 +55,11 @@ const HOURLY: &str = "SELECT substr(detected_at, 1, 13) AS hour, anomaly_type, C
     FROM trace_anomalies WHERE detected_at >= ? GROUP BY 1, 2 ORDER BY 1, 2";
 /// The write transaction holds the file's write lock already.
 const LOCK_CONFIG: Option<&str> = None;
+/// What `core/insert.rs` needs to say in SQLite's words (times are text, see `sql_types`).
+const ROWS: &str = "json_each(?) AS r";
+const UUID: &str = "TEXT";
+const TIME: &str = "TEXT";
+const GREATEST: &str = "MAX";
 
 #[diesel::declare_sql_function]
 extern "SQL" {
@@ -84,6 +87,11 @@ pub struct SqliteStore {
     /// A call ended without finishing: the connection's state is unknown, the next call replaces it.
     interrupted: Arc<AtomicBool>,
     clock: Clock,
+}
+
+mod insert {
+    use super::{Conn, GREATEST, OPEN, ROWS, TIME, UUID};
+    include!("core/insert.rs");
 }
 
 mod repository {

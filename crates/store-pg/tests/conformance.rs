@@ -865,12 +865,7 @@ mod suite {
         assert!(store.ack_outbox(first[0].id, "s1").await.unwrap());
         assert!(!store.ack_outbox(first[0].id, "s1").await.unwrap(), "once");
         store
-            .fail_outbox(
-                first[1].id,
-                "s1",
-                "telegram 502",
-                Duration::from_secs(30),
-            )
+            .fail_outbox(first[1].id, "s1", "telegram 502", Duration::from_secs(30))
             .await
             .unwrap();
         assert!(

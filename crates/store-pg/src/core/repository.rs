@@ -154,7 +154,6 @@ impl Repository for Store {
             return Ok(Vec::new());
         }
         let batch = batch.to_vec();
-        let now = self.clock.now();
         // The steps are incident.rs's; the SQL is the backend's `insert`.
         self.write(async move |conn: &mut Conn| {
             let new_keys = insert::new_keys(conn, &batch).await?;
@@ -164,7 +163,7 @@ impl Repository for Store {
             }
             let rows = insert::write_incidents(conn, &incidents).await?;
             let done = bookkeeping(&batch, &incidents, &rows);
-            insert::write_bookkeeping(conn, &done, now).await?;
+            insert::write_bookkeeping(conn, &done).await?;
             Ok(done.outcomes)
         })
         .await

@@ -1,0 +1,241 @@
+// The SQL of a batch insert (the steps are `incident.rs`'s), written once and compiled in each
+// backend's module (see `core.rs`), where `Conn` and `Db` are that backend's and:
+// - `ROWS` is the statement's one bound parameter, a JSON array, as a table of its elements `r.value`;
+// - `UUID` and `TIME` are the types JSON text is cast to for those columns;
+// - `OPEN` is an unresolved row, as the open-incident index's predicate says it;
+// - `GREATEST` is the function that takes the larger of two values.
+// Set-based: a constant number of statements whatever the batch's size.
+
+use crate::error::{Result, StoreError};
+use crate::incident::{Bookkeeping, Incident, Placed};
+use crate::model::NewAnomaly;
+use crate::sql_types::{AnyJson, AnyUuid, Json, time_text};
+use detect_core::Severity;
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+#[derive(QueryableByName)]
+struct Key {
+    #[diesel(sql_type = Text)]
+    detection_key: String,
+}
+
+#[derive(QueryableByName)]
+struct Prior {
+    #[diesel(sql_type = Text)]
+    fingerprint: String,
+    #[diesel(sql_type = Text)]
+    severity: String,
+}
+
+#[derive(QueryableByName)]
+struct Upserted {
+    #[diesel(sql_type = AnyUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    fingerprint: String,
+}
+
+/// A JSON text field of the row, cast to `ty`.
+fn field(name: &str, ty: &str) -> String {
+    format!("CAST(r.value->>'{name}' AS {ty})")
+}
+
+/// Claims the batch's detection keys (pointing at no row yet); returns those that were new.
+pub(super) async fn new_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<HashSet<String>> {
+    let keys: Vec<Value> = batch.iter().map(|a| json!({ "key": a.detection_key })).collect();
+    let sql = format!(
+        "INSERT INTO anomaly_detections (detection_key)
+         SELECT DISTINCT r.value->>'key' FROM {ROWS} WHERE TRUE
+         ON CONFLICT DO NOTHING RETURNING detection_key"
+    );
+    let claimed: Vec<Key> = diesel::sql_query(sql)
+        .bind::<AnyJson, _>(Json(Value::Array(keys)))
+        .load(conn)
+        .await?;
+    Ok(claimed.into_iter().map(|c| c.detection_key).collect())
+}
+
+/// Writes the incidents' rows in one upsert (each a new row, or a merge into its open incident's
+/// row); where each went, in the incidents' order. A new row gets the id proposed for it, a merge
+/// keeps the row's: that tells them apart, exactly, even when another writer raced to the row.
+pub(super) async fn write_incidents(
+    conn: &mut Conn,
+    incidents: &[Incident<'_>],
+) -> Result<Vec<Placed>> {
+    let proposed: Vec<Uuid> = incidents.iter().map(|_| Uuid::new_v4()).collect();
+    let rows = incidents
+        .iter()
+        .zip(&proposed)
+        .map(|(incident, id)| incident_row(incident, *id))
+        .collect::<Result<Vec<Value>>>()?;
+    let rows = Json(Value::Array(rows));
+    // The open rows' severities before this write, to tell an escalation. Under concurrent writers on
+    // PostgreSQL they may be a moment old: at worst one escalation notice is repeated or missed.
+    let priors: Vec<Prior> = diesel::sql_query(format!(
+        "SELECT fingerprint, severity FROM trace_anomalies
+         WHERE {OPEN} AND fingerprint IN (SELECT r.value->>'fingerprint' FROM {ROWS})"
+    ))
+    .bind::<AnyJson, _>(rows.clone())
+    .load(conn)
+    .await?;
+    let upserted: Vec<Upserted> = diesel::sql_query(upsert_sql())
+        .bind::<AnyJson, _>(rows)
+        .load(conn)
+        .await?;
+    let prior: HashMap<String, Option<Severity>> = priors
+        .into_iter()
+        .map(|p| (p.fingerprint, Severity::parse(&p.severity)))
+        .collect();
+    let id_of: HashMap<String, Uuid> = upserted.into_iter().map(|u| (u.fingerprint, u.id)).collect();
+    incidents
+        .iter()
+        .zip(proposed)
+        .map(|(incident, proposed)| {
+            let fingerprint = &incident.first.fingerprint;
+            let id = *id_of.get(fingerprint).ok_or_else(|| {
+                StoreError::Database(format!("no row for incident {fingerprint}"))
+            })?;
+            Ok(Placed {
+                id,
+                inserted: id == proposed,
+                prior: prior.get(fingerprint).copied().flatten(),
+            })
+        })
+        .collect()
+}
+
+/// The row an incident writes when it is new (its first detection names the row; the most severe
+/// explains it).
+fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
+    let (first, peak) = (incident.first, incident.peak);
+    Ok(json!({
+        "id": id,
+        "fingerprint": first.fingerprint,
+        "trace_id": first.trace_id,
+        "span_id": first.span_id,
+        "anomaly_type": first.anomaly_type.as_str(),
+        "anomaly_subtype": first.anomaly_subtype,
+        "severity": peak.severity.as_str(),
+        "description": peak.description,
+        "detected_at": time_text(first.detected_at),
+        "service_name": first.service_name,
+        "operation": first.operation,
+        "client": first.client,
+        "peer_service": incident.peer_service,
+        "observed_value": peak.observed_value,
+        "expected_value": peak.expected_value,
+        "score": peak.score,
+        "window_start": time_text(first.window_start),
+        "window_end": time_text(incident.window_end),
+        "details": incident.details()?,
+        "occurrences": incident.count,
+        "last_seen_at": time_text(incident.last_seen),
+    }))
+}
+
+/// One statement for every incident: a new row, or a merge into the open one (partial unique index:
+/// concurrent writers of one fingerprint meet in ON CONFLICT and one row results).
+fn upsert_sql() -> String {
+    const TEXT: [&str; 11] = [
+        "fingerprint",
+        "trace_id",
+        "span_id",
+        "anomaly_type",
+        "anomaly_subtype",
+        "severity",
+        "description",
+        "service_name",
+        "operation",
+        "client",
+        "peer_service",
+    ];
+    let typed = [
+        ("observed_value", "DOUBLE PRECISION"),
+        ("expected_value", "DOUBLE PRECISION"),
+        ("score", "DOUBLE PRECISION"),
+        ("occurrences", "BIGINT"),
+        ("id", UUID),
+        ("detected_at", TIME),
+        ("window_start", TIME),
+        ("window_end", TIME),
+        ("last_seen_at", TIME),
+    ];
+    let mut columns: Vec<&str> = TEXT.to_vec();
+    let mut values: Vec<String> = TEXT.iter().map(|c| format!("r.value->>'{c}'")).collect();
+    for (column, ty) in typed {
+        columns.push(column);
+        values.push(field(column, ty));
+    }
+    let rank = |row: &str| {
+        let cases: String = Severity::ALL
+            .iter()
+            .enumerate()
+            .map(|(n, s)| format!(" WHEN '{}' THEN {n}", s.as_str()))
+            .collect();
+        format!("(CASE {row}.severity{cases} END)")
+    };
+    let escalates = format!("{} > {}", rank("excluded"), rank("trace_anomalies"));
+    let on_escalation: Vec<String> = ["severity", "description", "observed_value"]
+        .into_iter()
+        .chain(["expected_value", "score", "details"])
+        .map(|c| {
+            format!("{c} = CASE WHEN {escalates} THEN excluded.{c} ELSE trace_anomalies.{c} END")
+        })
+        .collect();
+    let later = |c: &str| {
+        format!("{c} = {GREATEST}(COALESCE(trace_anomalies.{c}, excluded.{c}), excluded.{c})")
+    };
+    format!(
+        "INSERT INTO trace_anomalies ({columns}, details, resolved)
+         SELECT {values}, r.value->'details', FALSE FROM {ROWS} WHERE TRUE
+         ON CONFLICT (fingerprint) WHERE {OPEN} AND fingerprint IS NOT NULL DO UPDATE SET
+             occurrences = trace_anomalies.occurrences + excluded.occurrences,
+             {last_seen}, {window_end},
+             peer_service = COALESCE(trace_anomalies.peer_service, excluded.peer_service),
+             {on_escalation}
+         RETURNING id, fingerprint",
+        columns = columns.join(", "),
+        values = values.join(", "),
+        last_seen = later("last_seen_at"),
+        window_end = later("window_end"),
+        on_escalation = on_escalation.join(", "),
+    )
+}
+
+/// Points the claimed keys at their rows and writes the outbox entries, in the incidents' order.
+pub(super) async fn write_bookkeeping(conn: &mut Conn, done: &Bookkeeping<'_>) -> Result<()> {
+    let keys: Vec<Value> = done
+        .keys
+        .iter()
+        .map(|(key, id)| json!({ "key": key, "id": id }))
+        .collect();
+    diesel::sql_query(format!(
+        "UPDATE anomaly_detections SET anomaly_id = {id} FROM {ROWS}
+         WHERE anomaly_detections.detection_key = r.value->>'key'",
+        id = field("id", UUID),
+    ))
+    .bind::<AnyJson, _>(Json(Value::Array(keys)))
+    .execute(conn)
+    .await?;
+    if !done.alerts.is_empty() {
+        let alerts: Vec<Value> = done
+            .alerts
+            .iter()
+            .map(|(id, event)| json!({ "id": id, "event": event }))
+            .collect();
+        diesel::sql_query(format!(
+            "INSERT INTO alert_outbox (anomaly_id, event)
+             SELECT {id}, r.value->>'event' FROM {ROWS}",
+            id = field("id", UUID),
+        ))
+        .bind::<AnyJson, _>(Json(Value::Array(alerts)))
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
