@@ -211,7 +211,7 @@ async fn each_role_may_do_what_it_is_for_and_no_more() {
 
 #[actix_web::test]
 async fn without_access_control_only_loopback_is_served() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let settings = ServerSettings::local("0.0.0.0:0".parse().unwrap(), dir.path().into());
     let error = server::start(settings).await.err().expect("refused");
     let message = format!("{error:#}");

@@ -10,20 +10,11 @@ use detect_core::{AnomalyType, Severity};
 use serde_json::{Value, json};
 use store_pg::{AnomalyDetails, NewAnomaly, Repository, Store};
 
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use store_pg::testing::TempDir;
 
 async fn state() -> (web::Data<AppState>, TempDir) {
-    let dir = std::env::temp_dir().join(format!(
-        "tracewatch-api-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    let store = Store::open(None, &dir).await.unwrap();
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(None, dir.path()).await.unwrap();
     let state = AppState {
         store,
         events: api_server::events::EventHub::default(),
@@ -32,7 +23,7 @@ async fn state() -> (web::Data<AppState>, TempDir) {
         list_cache: api_server::list_cache::ListCache::new(std::time::Duration::ZERO),
         trace_url_template: None,
     };
-    (web::Data::new(state), TempDir(dir))
+    (web::Data::new(state), dir)
 }
 
 fn detection(i: i64, severity: Severity, service: &str) -> NewAnomaly {

@@ -1,13 +1,13 @@
 //! Test support for tracewatch's crates (feature `test-support`): each test gets its own PostgreSQL
 //! database (created fresh, migrated by the store, dropped afterwards), so tests run in parallel
-//! against a real server; or, for the embedded store, its own directory ([`TempDir`]).
+//! against a real server; or, for the embedded store, its own directory (`tempfile`'s [`TempDir`]).
 //! `TRACEWATCH_TEST_DATABASE_URL` points at the server's maintenance database
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`, trust auth on these machines).
 
 use crate::PgStore;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+pub use tempfile::TempDir;
 
 pub fn server_url() -> String {
     std::env::var("TRACEWATCH_TEST_DATABASE_URL")
@@ -86,29 +86,5 @@ impl Drop for TestDatabase {
             });
         })
         .join();
-    }
-}
-
-/// A fresh directory under the system's temporary directory, removed with everything in it on drop.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> TempDir {
-        let path = std::env::temp_dir().join(unique_name());
-        std::fs::create_dir_all(&path).expect("temporary directory created");
-        TempDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

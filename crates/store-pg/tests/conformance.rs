@@ -1030,7 +1030,7 @@ conformance!(on_postgres, postgres);
 
 /// The embedded store in a fresh directory; the guard removes it.
 async fn sqlite() -> (store_pg::SqliteStore, common::TempDir) {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let store = store_pg::SqliteStore::open(&dir.path().join("tracewatch.sqlite3"))
         .await
         .expect("embedded store opens and migrates");

@@ -26,7 +26,7 @@ fn raw_connection(path: &Path) -> SqliteConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_a_restart() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let path = dir.path().join("tracewatch.sqlite3");
     let store = SqliteStore::open(&path).await.unwrap();
     let [InsertOutcome::Inserted(id)] = store
@@ -119,7 +119,7 @@ async fn data_survives_a_restart() {
 
 #[tokio::test]
 async fn without_a_url_the_store_is_the_embedded_file_in_the_data_directory() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let data_dir = dir.path().join("not").join("there").join("yet");
     let store = Store::open(None, &data_dir).await.unwrap();
     assert_eq!(store.backend_name(), "sqlite");
@@ -135,7 +135,7 @@ async fn without_a_url_the_store_is_the_embedded_file_in_the_data_directory() {
 #[tokio::test]
 async fn with_a_url_the_store_is_postgres() {
     let db = common::TestDatabase::new().await;
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let store = Store::open(Some(&db.url), dir.path()).await.unwrap();
     assert_eq!(store.backend_name(), "postgres");
     assert!(!dir.path().join(EMBEDDED_FILE).exists());
@@ -143,7 +143,7 @@ async fn with_a_url_the_store_is_postgres() {
 
 #[tokio::test]
 async fn a_path_that_cannot_be_created_is_a_typed_error() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "not a directory").unwrap();
     let result = Store::open(None, &file.join("data")).await;
@@ -159,7 +159,7 @@ async fn a_path_that_cannot_be_created_is_a_typed_error() {
 
 #[tokio::test]
 async fn an_insert_written_for_the_seed_schema_still_works() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let path = dir.path().join("tracewatch.sqlite3");
     let store = SqliteStore::open(&path).await.unwrap();
     // One row stored through the store first: the seed's row must sort with it by time.
@@ -220,7 +220,7 @@ async fn an_insert_written_for_the_seed_schema_still_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_gives_up_leaves_the_store_consistent_and_working() {
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let store = SqliteStore::open(&dir.path().join("tracewatch.sqlite3"))
         .await
         .unwrap();
@@ -257,7 +257,7 @@ async fn a_caller_that_gives_up_leaves_the_store_consistent_and_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_stores_on_one_file_leave_one_row_per_incident() {
     // An API server and a worker sharing a data directory: two processes, two connections.
-    let dir = common::TempDir::new();
+    let dir = common::TempDir::new().unwrap();
     let path = dir.path().join("tracewatch.sqlite3");
     let (a, b) = (
         SqliteStore::open(&path).await.unwrap(),

@@ -32,7 +32,7 @@ pub struct TestServer {
 
 /// Starts a server on the embedded store; `tune` adjusts the settings first.
 pub async fn start(tune: impl FnOnce(&mut ServerSettings)) -> TestServer {
-    let dir = TempDir::new();
+    let dir = TempDir::new().unwrap();
     let mut settings = ServerSettings::local("127.0.0.1:0".parse().unwrap(), dir.path().into());
     settings.http_workers = 2;
     tune(&mut settings);

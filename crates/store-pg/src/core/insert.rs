@@ -141,35 +141,22 @@ fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
 /// One statement for every incident: a new row, or a merge into the open one (partial unique index:
 /// concurrent writers of one fingerprint meet in ON CONFLICT and one row results).
 fn upsert_sql() -> String {
-    const TEXT: [&str; 11] = [
-        "fingerprint",
-        "trace_id",
-        "span_id",
-        "anomaly_type",
-        "anomaly_subtype",
-        "severity",
-        "description",
-        "service_name",
-        "operation",
-        "client",
-        "peer_service",
-    ];
-    let typed = [
-        ("observed_value", "DOUBLE PRECISION"),
-        ("expected_value", "DOUBLE PRECISION"),
-        ("score", "DOUBLE PRECISION"),
-        ("occurrences", "BIGINT"),
-        ("id", UUID),
-        ("detected_at", TIME),
-        ("window_start", TIME),
-        ("window_end", TIME),
-        ("last_seen_at", TIME),
-    ];
-    let mut columns: Vec<&str> = TEXT.to_vec();
-    let mut values: Vec<String> = TEXT.iter().map(|c| format!("r.value->>'{c}'")).collect();
-    for (column, ty) in typed {
-        columns.push(column);
-        values.push(field(column, ty));
+    // Each column with the type its JSON text is cast to (`-`: it is text).
+    const COLUMNS: &str = "fingerprint - trace_id - span_id - anomaly_type - anomaly_subtype - \
+        severity - description - service_name - operation - client - peer_service - \
+        observed_value DOUBLE_PRECISION expected_value DOUBLE_PRECISION score DOUBLE_PRECISION \
+        occurrences BIGINT id UUID detected_at TIME window_start TIME window_end TIME \
+        last_seen_at TIME";
+    let words: Vec<&str> = COLUMNS.split_whitespace().collect();
+    let (mut columns, mut values) = (Vec::new(), Vec::new());
+    for pair in words.chunks(2) {
+        columns.push(pair[0]);
+        values.push(match pair[1] {
+            "-" => format!("r.value->>'{}'", pair[0]),
+            "UUID" => field(pair[0], UUID),
+            "TIME" => field(pair[0], TIME),
+            ty => field(pair[0], &ty.replace('_', " ")),
+        });
     }
     let rank = |row: &str| {
         let cases: String = Severity::ALL
@@ -180,16 +167,12 @@ fn upsert_sql() -> String {
         format!("(CASE {row}.severity{cases} END)")
     };
     let escalates = format!("{} > {}", rank("excluded"), rank("trace_anomalies"));
-    let on_escalation: Vec<String> = ["severity", "description", "observed_value"]
-        .into_iter()
-        .chain(["expected_value", "score", "details"])
-        .map(|c| {
-            format!("{c} = CASE WHEN {escalates} THEN excluded.{c} ELSE trace_anomalies.{c} END")
-        })
-        .collect();
-    let later = |c: &str| {
-        format!("{c} = {GREATEST}(COALESCE(trace_anomalies.{c}, excluded.{c}), excluded.{c})")
-    };
+    let on_escalation = "severity description observed_value expected_value score details"
+        .split(' ')
+        .map(|c| format!("{c} = CASE WHEN {escalates} THEN excluded.{c} ELSE trace_anomalies.{c} END"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let later = |c: &str| format!("{c} = {GREATEST}(COALESCE(trace_anomalies.{c}, excluded.{c}), excluded.{c})");
     format!(
         "INSERT INTO trace_anomalies ({columns}, details, resolved)
          SELECT {values}, r.value->'details', FALSE FROM {ROWS} WHERE TRUE
@@ -203,7 +186,6 @@ fn upsert_sql() -> String {
         values = values.join(", "),
         last_seen = later("last_seen_at"),
         window_end = later("window_end"),
-        on_escalation = on_escalation.join(", "),
     )
 }
 
