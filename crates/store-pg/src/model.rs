@@ -3,6 +3,7 @@
 
 use crate::rows::{OrFalse, Word};
 use crate::schema::{alert_outbox, config_history, detection_runs, trace_anomalies};
+use crate::wire::rfc3339;
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{Anomaly, AnomalyType, Severity, UnixNanos};
 use diesel::{Queryable, Selectable};
@@ -46,19 +47,24 @@ pub struct AnomalyDetails {
     pub example_trace_ids: Vec<String>,
 }
 
-/// A stored anomaly: every column.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Queryable, Selectable)]
+/// A stored anomaly: every column. Its JSON is the anomaly's shape on the wire (see `wire.rs`):
+/// times in RFC 3339 UTC with milliseconds, severity and type as their stored words.
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, Selectable)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AnomalyJson))]
 #[diesel(table_name = trace_anomalies)]
 pub struct AnomalyRecord {
     pub id: Uuid,
     pub trace_id: String,
     pub span_id: Option<String>,
     #[diesel(deserialize_as = Word)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub anomaly_type: AnomalyType,
     pub anomaly_subtype: Option<String>,
     #[diesel(deserialize_as = Word)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub severity: Severity,
     pub description: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub detected_at: Option<DateTime<Utc>>,
     #[diesel(deserialize_as = OrFalse)]
     pub resolved: bool,
@@ -66,18 +72,26 @@ pub struct AnomalyRecord {
     pub service_name: Option<String>,
     pub operation: Option<String>,
     pub client: Option<String>,
-    /// The service called, when the finding is about the way to it or a call to it.
+    /// The service called, when the finding is about time spent on the way to it (a client span's
+    /// own time: the wire and queues between two services) or about a call to it.
     pub peer_service: Option<String>,
     pub observed_value: Option<f64>,
     pub expected_value: Option<f64>,
     pub score: Option<f64>,
     pub fingerprint: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
     pub window_start: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
     pub window_end: Option<DateTime<Utc>>,
+    /// Detections folded into this row (1 for a replayed detection).
     pub occurrences: i64,
+    #[serde(serialize_with = "rfc3339")]
     pub last_seen_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
+    /// The explanation beyond the columns: `spread`, `threshold`, `unit`, `example_trace_ids`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
 }
 

@@ -1,85 +1,21 @@
 //! The anomaly's JSON shape on the wire, defined once: the REST API's items (`GET /api/anomalies`,
-//! `GET /api/anomalies/:id`, the live stream) and `detector-worker replay`'s lines. Converted
-//! explicitly from the stored row, so a change in the store or the core does not silently change it;
-//! a replayed detection is shown as the row its first detection would be.
+//! `GET /api/anomalies/:id`, the live stream) and `detector-worker replay`'s lines are the stored
+//! record's JSON ([`AnomalyRecord`]'s serde attributes say it; `bins/api-server/tests/wire.rs` and the
+//! OpenAPI document pin it); a replayed detection is shown as the row its first detection would be.
 
 use crate::model::{AnomalyRecord, NewAnomaly};
 use chrono::{DateTime, SecondsFormat, Utc};
 use detect_core::Anomaly;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-#[derive(Clone, Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AnomalyJson {
-    pub id: Uuid,
-    pub trace_id: String,
-    pub span_id: Option<String>,
-    pub anomaly_type: String,
-    pub anomaly_subtype: Option<String>,
-    pub severity: String,
-    pub description: Option<String>,
-    pub detected_at: Option<String>,
-    pub resolved: bool,
-    pub resolution_notes: Option<String>,
-    pub service_name: Option<String>,
-    pub operation: Option<String>,
-    pub client: Option<String>,
-    /// The service called, when the finding is about time spent on the way to it (a client span's
-    /// own time: the wire and queues between two services) or about a call to it.
-    pub peer_service: Option<String>,
-    pub observed_value: Option<f64>,
-    pub expected_value: Option<f64>,
-    pub score: Option<f64>,
-    pub window_start: Option<String>,
-    pub window_end: Option<String>,
-    pub fingerprint: Option<String>,
-    /// Detections folded into this row (1 for a replayed detection).
-    pub occurrences: i64,
-    pub last_seen_at: Option<String>,
-    pub resolved_at: Option<String>,
-    pub resolved_by: Option<String>,
-    /// The explanation beyond the columns: `spread`, `threshold`, `unit`, `example_trace_ids`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub details: Option<Value>,
-}
+/// The anomaly on the wire: the stored record's JSON, named for the API's schema.
+pub type AnomalyJson = AnomalyRecord;
 
 /// Timestamps on the wire: RFC 3339, UTC, milliseconds.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-impl From<AnomalyRecord> for AnomalyJson {
-    fn from(r: AnomalyRecord) -> Self {
-        AnomalyJson {
-            id: r.id,
-            trace_id: r.trace_id,
-            span_id: r.span_id,
-            anomaly_type: r.anomaly_type.as_str().to_owned(),
-            anomaly_subtype: r.anomaly_subtype,
-            severity: r.severity.as_str().to_owned(),
-            description: r.description,
-            detected_at: r.detected_at.map(rfc3339),
-            resolved: r.resolved,
-            resolution_notes: r.resolution_notes,
-            service_name: r.service_name,
-            operation: r.operation,
-            client: r.client,
-            peer_service: r.peer_service,
-            observed_value: r.observed_value,
-            expected_value: r.expected_value,
-            score: r.score,
-            window_start: r.window_start.map(rfc3339),
-            window_end: r.window_end.map(rfc3339),
-            fingerprint: r.fingerprint,
-            occurrences: r.occurrences,
-            last_seen_at: r.last_seen_at.map(rfc3339),
-            resolved_at: r.resolved_at.map(rfc3339),
-            resolved_by: r.resolved_by,
-            details: r.details,
-        }
-    }
+pub fn rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .serialize(s)
 }
 
 /// Ids of replayed detections are derived from the detection itself (fingerprint, window, trace,
@@ -123,7 +59,7 @@ impl NewAnomaly {
 pub fn replay_json(a: &Anomaly) -> AnomalyJson {
     let new = NewAnomaly::from_anomaly(a, false);
     let id = Uuid::new_v5(&REPLAY_ID_NAMESPACE, new.detection_key.as_bytes());
-    AnomalyJson::from(new.first_record(id))
+    new.first_record(id)
 }
 
 #[cfg(test)]
