@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use store_pg::AnomalyJson;
 use store_pg::{AnomalyRecord, OutboxItem, Repository, Store, StoreError};
 use tracing::{debug, info, warn};
 
@@ -138,7 +137,7 @@ async fn resolve_recovered(store: Store, after: Duration, events: EventHub) {
                 for record in resolved {
                     events.publish(AnomalyEvent {
                         kind: EventKind::Resolved,
-                        anomaly: AnomalyJson::from(record),
+                        anomaly: record,
                     });
                 }
             }

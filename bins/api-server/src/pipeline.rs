@@ -17,7 +17,6 @@ use detect_core::{Anomaly, DetectionConfig, Engine, EngineStats, Severity, Span,
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
-use store_pg::AnomalyJson;
 use store_pg::{InsertOutcome, NewAnomaly, Repository, RunOutcome, Store, StoreError};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -319,7 +318,7 @@ async fn persist_loop(
             match store.get_anomaly(id).await {
                 Ok(record) => hub.publish(AnomalyEvent {
                     kind,
-                    anomaly: AnomalyJson::from(record),
+                    anomaly: record,
                 }),
                 Err(error) => {
                     warn!(%error, %id, "stored anomaly not read back for the live stream")

@@ -3,6 +3,7 @@
 
 pub mod anomalies;
 pub mod config;
+pub mod cursor;
 pub mod dashboard;
 pub mod health;
 pub mod metrics;

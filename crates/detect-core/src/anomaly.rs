@@ -192,6 +192,20 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Reads a stored or sent word (`HIGH`, `PERFORMANCE`); an unknown word is an error that names it.
+macro_rules! read_from_words {
+    ($($enum:ty: $what:literal),*) => {$(
+        impl TryFrom<String> for $enum {
+            type Error = String;
+            fn try_from(word: String) -> Result<Self, String> {
+                Self::parse(&word).ok_or_else(|| format!("unknown {} {word}", $what))
+            }
+        }
+    )*};
+}
+
+read_from_words!(AnomalyType: "anomaly type", Severity: "severity");
+
 /// The event-time window an anomaly covers. For a single-span anomaly it is the span's own extent.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Window {

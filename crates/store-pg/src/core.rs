@@ -1,14 +1,15 @@
 //! The repository, written once for both backends.
 //!
 //! diesel types every query by its backend and connection; code generic over them would need the
-//! traits of each query spelled out as bounds, burying the queries. So `core/repository.rs` is
-//! compiled in each backend's module (`include!`), where these are concrete:
+//! traits of each query spelled out as bounds, burying the queries. So `core/repository.rs` and
+//! `core/insert.rs` (the batch insert's SQL) are compiled in each backend's module (`include!`),
+//! where these are concrete:
 //! - `Store`, `Conn` (the connection a task gets) and `Db` (the diesel backend);
 //! - the store's `run(task)` and `write(task)`: a task on a connection, or in a write transaction;
-//! - what the backends do differently: `insert` (the SQL of a batch insert), `text_matches` (case-insensitive
-//!   search in the description), and the SQL of `OPEN` (an unresolved row, as the partial indexes
-//!   say it), `HOURLY` (anomalies per hour and type since `$1`) and `LOCK_CONFIG` (what serialises
-//!   configuration updates, if the write transaction does not).
+//! - what the backends do differently: `text_matches` (case-insensitive search in the description),
+//!   and the SQL of `OPEN` (an unresolved row, as the partial indexes say it), `HOURLY` (anomalies per
+//!   hour and type since `$1`), `LOCK_CONFIG` (what serialises configuration updates, if the write
+//!   transaction does not), and `core/insert.rs`'s constants.
 //!
 //! Updates that claim something (a run, alerts, a resolution) test their condition again as they
 //! write, so that on PostgreSQL two callers never both win; SQLite's single writer cannot race.

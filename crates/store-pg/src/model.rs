@@ -1,7 +1,7 @@
 //! The store's own row types, converted explicitly from detect-core's types, so that a change in the
 //! core does not silently change the schema.
 
-use crate::rows::{OrFalse, Word};
+use crate::rows::OrFalse;
 use crate::schema::{alert_outbox, config_history, detection_runs, trace_anomalies};
 use crate::wire::rfc3339;
 use chrono::{DateTime, TimeZone, Utc};
@@ -56,11 +56,11 @@ pub struct AnomalyRecord {
     pub id: Uuid,
     pub trace_id: String,
     pub span_id: Option<String>,
-    #[diesel(deserialize_as = Word)]
+    #[diesel(deserialize_as = String)]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub anomaly_type: AnomalyType,
     pub anomaly_subtype: Option<String>,
-    #[diesel(deserialize_as = Word)]
+    #[diesel(deserialize_as = String)]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub severity: Severity,
     pub description: Option<String>,
@@ -131,25 +131,6 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-impl Cursor {
-    /// An opaque text form for APIs: `<microseconds since epoch>_<uuid>`.
-    pub fn encode(&self) -> String {
-        format!(
-            "{}_{}",
-            self.detected_at.timestamp_micros(),
-            self.id.simple()
-        )
-    }
-
-    pub fn decode(text: &str) -> Option<Cursor> {
-        let (micros, id) = text.split_once('_')?;
-        Some(Cursor {
-            detected_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -197,6 +178,12 @@ macro_rules! stored_as_words {
                 match s { $($word => Some($enum::$variant),)* _ => None }
             }
         }
+        impl TryFrom<String> for $enum {
+            type Error = String;
+            fn try_from(word: String) -> Result<Self, String> {
+                Self::parse(&word).ok_or_else(|| format!("unknown {} {word}", stringify!($enum)))
+            }
+        }
     };
 }
 
@@ -208,11 +195,11 @@ stored_as_words!(RunStatus { Pending = "pending", Running = "running", Succeeded
 #[diesel(table_name = detection_runs)]
 pub struct RunRecord {
     pub id: Uuid,
-    #[diesel(deserialize_as = Word)]
+    #[diesel(deserialize_as = String)]
     pub trigger: RunTrigger,
     pub window_start: Option<DateTime<Utc>>,
     pub window_end: Option<DateTime<Utc>>,
-    #[diesel(deserialize_as = Word)]
+    #[diesel(deserialize_as = String)]
     pub status: RunStatus,
     pub spans: i64,
     pub anomalies: i64,
@@ -335,22 +322,5 @@ fn finite(x: f64) -> f64 {
         0.0
     } else {
         x.clamp(f64::MIN, f64::MAX)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        let c = Cursor {
-            detected_at: DateTime::from_timestamp_micros(1_767_571_200_123_456).unwrap(),
-            id: Uuid::from_u128(42),
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "x", "1_", "_abc", "12_not-a-uuid"] {
-            assert_eq!(Cursor::decode(bad), None, "{bad}");
-        }
     }
 }

@@ -29,7 +29,8 @@ type Db = Pg;
 
 /// An unresolved row, as the partial indexes' predicates say it, so that the planner uses them.
 const OPEN: &str = "resolved IS NOT TRUE";
-const HOURLY: &str = "SELECT to_char(detected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') AS hour,
+const HOURLY: &str =
+    "SELECT date_trunc('hour', detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
         anomaly_type, COUNT(*) AS n
     FROM trace_anomalies WHERE detected_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2";
 /// Locks the configuration's rows so that two updates are applied one after the other.

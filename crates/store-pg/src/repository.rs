@@ -173,33 +173,14 @@ pub trait Repository: Send + Sync {
         retry_after: Duration,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Unresolved anomalies whose last detection (`last_seen_at`, event time) is before `quiet_since`,
-    /// oldest first, at most `limit`.
-    fn quiet_unresolved(
-        &self,
-        quiet_since: DateTime<Utc>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
-
-    /// Resolves the incidents that stayed normal since `quiet_since` (as [`Repository::resolve_anomaly`]
-    /// does, so that those alerted get a `resolved` outbox entry). One resolved meanwhile by someone
-    /// else is left as it is. Returns those resolved here.
+    /// Resolves the incidents whose last detection (`last_seen_at`, event time) is before
+    /// `quiet_since`, oldest first, at most 500 a call (as [`Repository::resolve_anomaly`] does, so
+    /// that those alerted get a `resolved` outbox entry). One resolved meanwhile by someone else is
+    /// left as it is. Returns those resolved here.
     fn resolve_quiet(
         &self,
         quiet_since: DateTime<Utc>,
         by: &str,
         notes: &str,
-    ) -> impl Future<Output = Result<Vec<AnomalyRecord>>> + Send {
-        async move {
-            let mut resolved = Vec::new();
-            for id in self.quiet_unresolved(quiet_since, 500).await? {
-                match self.resolve_anomaly(id, Some(notes), by).await {
-                    Ok(record) => resolved.push(record),
-                    Err(crate::StoreError::Conflict(_)) => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            Ok(resolved)
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<AnomalyRecord>>> + Send;
 }

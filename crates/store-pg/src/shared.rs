@@ -55,13 +55,6 @@ pub(crate) fn page(mut rows: Vec<AnomalyRecord>, limit: u32) -> Page<AnomalyReco
     }
 }
 
-/// The hour that `HOURLY` queries name as `YYYY-MM-DD HH` (UTC).
-pub(crate) fn hour_of(text: &str) -> Option<DateTime<Utc>> {
-    let format = "%Y-%m-%d %H:%M:%S";
-    let hour = chrono::NaiveDateTime::parse_from_str(&format!("{text}:00:00"), format).ok()?;
-    Some(hour.and_utc())
-}
-
 /// The severities at or above `min`, as stored.
 pub(crate) fn severities_at_least(min: Severity) -> Vec<&'static str> {
     Severity::ALL

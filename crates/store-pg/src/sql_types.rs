@@ -70,45 +70,32 @@ native_on_pg!(AnyUuid, Id, Uuid, diesel::sql_types::Uuid);
 native_on_pg!(AnyJson, Json, Value, diesel::sql_types::Jsonb);
 native_on_pg!(AnyTime, At, DateTime<Utc>, diesel::sql_types::Timestamptz);
 
-fn text(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<String> {
-    <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)
+/// On SQLite, text: written by `$to_text`; read by `$from_text` where given.
+macro_rules! text_on_sqlite {
+    ($sql:ty, $write:ty => $to_text:expr $(, $read:ty => $from_text:expr)?) => {
+        impl ToSql<$sql, Sqlite> for $write {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+                out.set_value($to_text(&self.0));
+                Ok(IsNull::No)
+            }
+        }
+        $(impl FromSql<$sql, Sqlite> for $read {
+            fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+                let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
+                Ok($from_text(&text)?)
+            }
+        })?
+    };
 }
 
-/// Written in the form the migration's DEFAULT makes too, so that an id compares equal however the
-/// row was written. Any form `Uuid::parse_str` takes is read.
-impl ToSql<AnyUuid, Sqlite> for Id {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(self.0.hyphenated().to_string());
-        Ok(IsNull::No)
-    }
-}
+// Ids in the form the migration's DEFAULT makes too, so that an id compares equal however the row
+// was written (any form `Uuid::parse_str` takes is read); times as `time_text` says.
+text_on_sqlite!(AnyUuid, Id => |id: &Uuid| id.hyphenated().to_string(),
+    Uuid => Uuid::parse_str);
+text_on_sqlite!(AnyJson, Json => Value::to_string, Value => serde_json::from_str::<Value>);
+text_on_sqlite!(AnyTime, At => |t: &DateTime<Utc>| time_text(*t));
 
-impl FromSql<AnyUuid, Sqlite> for Uuid {
-    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        Ok(Uuid::parse_str(&text(value)?)?)
-    }
-}
-
-impl ToSql<AnyJson, Sqlite> for Json {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(serde_json::to_string(&self.0)?);
-        Ok(IsNull::No)
-    }
-}
-
-impl FromSql<AnyJson, Sqlite> for Value {
-    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        Ok(serde_json::from_str(&text(value)?)?)
-    }
-}
-
-impl ToSql<AnyTime, Sqlite> for At {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
-        out.set_value(time_text(self.0));
-        Ok(IsNull::No)
-    }
-}
-
+/// Any form diesel's SQLite reader takes, `time_text`'s among them.
 impl FromSql<AnyTime, Sqlite> for DateTime<Utc> {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         <DateTime<Utc> as FromSql<TimestamptzSqlite, Sqlite>>::from_sql(value)

@@ -51,7 +51,8 @@ type Db = Sqlite;
 /// An unresolved row, as the partial indexes' predicates say it, so that SQLite uses them.
 const OPEN: &str = "resolved IS NOT 1";
 /// Times are fixed-width UTC text: the hour is their first 13 characters.
-const HOURLY: &str = "SELECT substr(detected_at, 1, 13) AS hour, anomaly_type, COUNT(*) AS n
+const HOURLY: &str = "SELECT substr(detected_at, 1, 13) || ':00:00.000000+00:00' AS hour,
+        anomaly_type, COUNT(*) AS n
     FROM trace_anomalies WHERE detected_at >= ? GROUP BY 1, 2 ORDER BY 1, 2";
 /// The write transaction holds the file's write lock already.
 const LOCK_CONFIG: Option<&str> = None;

@@ -106,5 +106,5 @@ delegate! {
     fn ack_outbox(id: i64, worker: &str) -> bool;
     fn fail_outbox(id: i64, worker: &str, error: &str, retry_after: Duration) -> ();
     fn anomaly_summary(since: DateTime<Utc>) -> AnomalySummary;
-    fn quiet_unresolved(quiet_since: DateTime<Utc>, limit: u32) -> Vec<Uuid>;
+    fn resolve_quiet(quiet_since: DateTime<Utc>, by: &str, notes: &str) -> Vec<AnomalyRecord>;
 }

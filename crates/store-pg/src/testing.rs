@@ -6,7 +6,6 @@
 
 use crate::PgStore;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use std::sync::atomic::{AtomicU32, Ordering};
 pub use tempfile::TempDir;
 
 pub fn server_url() -> String {
@@ -26,19 +25,9 @@ pub struct TestDatabase {
     pub url: String,
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 /// A name no other test of any process uses (also a valid SQL identifier).
 fn unique_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "tracewatch_test_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("tracewatch_test_{}", uuid::Uuid::new_v4().simple())
 }
 
 impl TestDatabase {

@@ -78,7 +78,7 @@ fn parse_query(
             }
             "cursor" => {
                 cursor = Some(
-                    Cursor::decode(value)
+                    super::cursor::decode(value)
                         .ok_or_else(|| bad(name, "a next_cursor from a previous page"))?,
                 )
             }
@@ -128,8 +128,8 @@ pub async fn list(
     state.metrics.db_query("list_anomalies", started.elapsed());
     let page = page?;
     let body = serde_json::to_vec(&AnomalyPage {
-        items: page.items.into_iter().map(AnomalyJson::from).collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
+        items: page.items,
+        next_cursor: page.next_cursor.as_ref().map(super::cursor::encode),
     })
     .map_err(|e| ApiError::internal(format!("the page could not be serialised: {e}")))?;
     let body = web::Bytes::from(body);
@@ -221,7 +221,7 @@ pub async fn get(
     caller.require(Permission::Read)?;
     let id = parse_id(&id)?;
     let record = state.store.get_anomaly(id).await?;
-    Ok(HttpResponse::Ok().json(AnomalyJson::from(record)))
+    Ok(HttpResponse::Ok().json(record))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -273,7 +273,7 @@ pub async fn resolve(
         .store
         .resolve_anomaly(id, notes.as_deref(), &caller.name)
         .await?;
-    let anomaly = AnomalyJson::from(record);
+    let anomaly = record;
     state.events.publish(AnomalyEvent {
         kind: EventKind::Resolved,
         anomaly: anomaly.clone(),

@@ -19,7 +19,7 @@ use crate::schema::trace_anomalies::{self, dsl as t};
 use crate::schema::work_cursors::{self, dsl as w};
 use crate::schema::work_leases::dsl as l;
 use crate::shared::{
-    ABANDONED, check_window, config_from_entries, hour_of, page, severities_at_least,
+    ABANDONED, check_window, config_from_entries, page, severities_at_least,
 };
 use crate::sql_types::{AnyTime, At, Id, Json};
 use chrono::{DateTime, Utc};
@@ -589,9 +589,8 @@ impl Repository for Store {
     async fn anomaly_summary(&self, since: DateTime<Utc>) -> Result<AnomalySummary> {
         #[derive(QueryableByName)]
         struct ByHour {
-            /// `YYYY-MM-DD HH`, UTC.
-            #[diesel(sql_type = Text)]
-            hour: String,
+            #[diesel(sql_type = AnyTime)]
+            hour: DateTime<Utc>,
             #[diesel(sql_type = Text)]
             anomaly_type: String,
             #[diesel(sql_type = BigInt)]
@@ -614,7 +613,7 @@ impl Repository for Store {
             .await?;
         let hourly = hourly
             .into_iter()
-            .filter_map(|r| Some((hour_of(&r.hour)?, r.anomaly_type, r.n)))
+            .map(|r| (r.hour, r.anomaly_type, r.n))
             .collect();
         Ok(AnomalySummary {
             open_by_severity: open,
@@ -622,15 +621,28 @@ impl Repository for Store {
         })
     }
 
-    async fn quiet_unresolved(&self, quiet_since: DateTime<Utc>, limit: u32) -> Result<Vec<Uuid>> {
+    async fn resolve_quiet(
+        &self,
+        quiet_since: DateTime<Utc>,
+        by: &str,
+        notes: &str,
+    ) -> Result<Vec<AnomalyRecord>> {
         let since = At(quiet_since);
         let never_seen = t::last_seen_at.is_null().and(t::detected_at.lt(since));
-        let query = t::trace_anomalies
+        let quiet = t::trace_anomalies
             .filter(t::resolved.is_null().or(t::resolved.eq(false)))
             .filter(t::last_seen_at.lt(since).or(never_seen))
             .order(t::last_seen_at.asc())
-            .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+            .limit(500)
             .select(t::id);
-        self.load(query).await
+        let mut resolved = Vec::new();
+        for id in self.load(quiet).await? {
+            match self.resolve_anomaly(id, Some(notes), by).await {
+                Ok(record) => resolved.push(record),
+                Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(resolved)
     }
 }
