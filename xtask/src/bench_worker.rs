@@ -1,15 +1,14 @@
-//! `cargo xtask bench-worker`: `detector-worker once` over one hour held by a local server that
-//! answers as Tempo does (search by window with `limit`, trace by id on the v2 path in protobuf),
-//! into a fresh PostgreSQL database. The server runs in this process, the worker in its own (release
+//! `cargo xtask bench-worker`: `detector-worker once` over one hour held by the fake Tempo
+//! (`tempo_client::testing`: search by window with `limit`, trace by id on the v2 path in protobuf),
+//! into a fresh PostgreSQL database. The fake runs in this process, the worker in its own (release
 //! build); the figure is spans detected per second of the worker's wall time.
 
 use crate::bench_support::{service_spans, str_attr};
 use anyhow::{Result, bail};
 use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, span};
-use prost::Message;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Instant;
+use tempo_client::testing::{FakeTempo, Traffic};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchWorkerArgs {
@@ -25,157 +24,86 @@ const NANOS: u64 = 1_000_000_000;
 /// 2026-01-05T10:00:00Z.
 const T0: u64 = 1_767_607_200 * NANOS;
 
-/// Tempo's v2 trace-by-id answer: field 1 is the trace.
-#[derive(Clone, PartialEq, prost::Message)]
-struct TraceByIdResponse {
-    #[prost(message, optional, tag = "1")]
-    trace: Option<TracesData>,
-}
-
-struct Hour {
-    /// (root start, hex id) in start order, for search.
-    by_start: Vec<(u64, String)>,
-    /// hex id → the encoded v2 answer.
-    answers: HashMap<String, Vec<u8>>,
-}
-
 /// Traces of a root SERVER span on one of 20 services and children spread over five services.
-fn hour(spans: u64, per_trace: u64) -> Hour {
+fn hour(spans: u64, per_trace: u64) -> Traffic {
     let traces = (spans / per_trace).max(1);
     let gap = 3_600 * NANOS / traces;
-    let mut by_start = Vec::with_capacity(traces as usize);
-    let mut answers = HashMap::with_capacity(traces as usize);
-    for t in 0..traces {
-        let start = T0 + t * gap;
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        id[8..].copy_from_slice(&(t + 1).to_be_bytes());
-        let root_id = ((t + 1) << 8).to_be_bytes().to_vec();
-        let mut by_service: BTreeMap<u64, Vec<Span>> = BTreeMap::new();
-        for k in 0..per_trace {
-            let service = if k == 0 { t % 20 } else { 20 + k % 5 };
-            let duration = 1_000_000 + ((t * 7_919 + k * 104_729) % 20_000_000);
-            by_service.entry(service).or_default().push(Span {
-                trace_id: id.to_vec(),
-                span_id: (((t + 1) << 8) + k).to_be_bytes().to_vec(),
-                parent_span_id: if k == 0 { Vec::new() } else { root_id.clone() },
-                name: if k == 0 {
-                    "GET /items/{id}".into()
-                } else {
-                    format!("call-{}", k % 7)
-                },
-                kind: if k == 0 {
-                    span::SpanKind::Server
-                } else {
-                    span::SpanKind::Client
-                } as i32,
-                start_time_unix_nano: start + k * 100_000,
-                end_time_unix_nano: start + k * 100_000 + duration,
-                attributes: if k == 0 {
-                    vec![
-                        str_attr("http.route", "/items/{id}"),
-                        str_attr("client.address", "198.51.100.9"),
-                    ]
-                } else {
-                    Vec::new()
-                },
-                ..Span::default()
-            });
-        }
-        let data = TracesData {
-            resource_spans: by_service
-                .into_iter()
-                .map(|(s, spans)| service_spans(s, spans))
-                .collect(),
-        };
-        let hex = hex::encode(id);
-        answers.insert(
-            hex.clone(),
-            TraceByIdResponse { trace: Some(data) }.encode_to_vec(),
-        );
-        by_start.push((start, hex));
-    }
-    Hour { by_start, answers }
+    (0..traces)
+        .map(|t| trace(t, T0 + t * gap, per_trace))
+        .collect()
 }
 
-async fn tempo(
-    req: actix_web::HttpRequest,
-    hour: actix_web::web::Data<Hour>,
-) -> actix_web::HttpResponse {
-    use actix_web::HttpResponse;
-    let path = req.path();
-    if let Some(id) = path.strip_prefix("/api/v2/traces/") {
-        return match hour.answers.get(id) {
-            Some(body) => HttpResponse::Ok()
-                .content_type("application/protobuf")
-                .body(body.clone()),
-            None => HttpResponse::Ok()
-                .content_type("application/json")
-                .body(r#"{"trace":{},"metrics":{}}"#),
-        };
+/// Trace `t`, starting at `start`, of `per_trace` spans.
+fn trace(t: u64, start: u64, per_trace: u64) -> TracesData {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    id[8..].copy_from_slice(&(t + 1).to_be_bytes());
+    let root_id = ((t + 1) << 8).to_be_bytes().to_vec();
+    let mut by_service: BTreeMap<u64, Vec<Span>> = BTreeMap::new();
+    for k in 0..per_trace {
+        let service = if k == 0 { t % 20 } else { 20 + k % 5 };
+        let duration = 1_000_000 + ((t * 7_919 + k * 104_729) % 20_000_000);
+        by_service.entry(service).or_default().push(Span {
+            trace_id: id.to_vec(),
+            span_id: (((t + 1) << 8) + k).to_be_bytes().to_vec(),
+            parent_span_id: if k == 0 { Vec::new() } else { root_id.clone() },
+            name: if k == 0 {
+                "GET /items/{id}".into()
+            } else {
+                format!("call-{}", k % 7)
+            },
+            kind: if k == 0 {
+                span::SpanKind::Server
+            } else {
+                span::SpanKind::Client
+            } as i32,
+            start_time_unix_nano: start + k * 100_000,
+            end_time_unix_nano: start + k * 100_000 + duration,
+            attributes: if k == 0 {
+                vec![
+                    str_attr("http.route", "/items/{id}"),
+                    str_attr("client.address", "198.51.100.9"),
+                ]
+            } else {
+                Vec::new()
+            },
+            ..Span::default()
+        });
     }
-    if path == "/api/search" {
-        let query: HashMap<String, String> =
-            actix_web::web::Query::<HashMap<String, String>>::from_query(req.query_string())
-                .map(|q| q.into_inner())
-                .unwrap_or_default();
-        let get = |k: &str| {
-            query
-                .get(k)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let (start, end, limit) = (
-            get("start") * NANOS,
-            get("end") * NANOS,
-            get("limit") as usize,
-        );
-        let from = hour.by_start.partition_point(|(s, _)| *s < start);
-        let found: Vec<String> = hour.by_start[from..]
-            .iter()
-            .take_while(|(s, _)| *s < end)
-            .take(limit)
-            .map(|(s, id)| format!(r#"{{"traceID":"{id}","rootServiceName":"svc","startTimeUnixNano":"{s}","durationMs":5}}"#))
-            .collect();
-        return HttpResponse::Ok()
-            .content_type("application/json")
-            .body(format!(r#"{{"traces":[{}]}}"#, found.join(",")));
+    TracesData {
+        resource_spans: by_service
+            .into_iter()
+            .map(|(s, spans)| service_spans(s, spans))
+            .collect(),
     }
-    HttpResponse::NotFound().body("404 page not found\n")
 }
 
 pub fn run(args: &BenchWorkerArgs) -> Result<std::process::ExitCode> {
     let binary = crate::bench_support::release_binary("detector-worker")?;
     let made = Instant::now();
-    let hour = Arc::new(hour(args.spans, args.spans_per_trace));
-    let traces = hour.by_start.len() as u64;
+    let traffic = hour(args.spans, args.spans_per_trace);
+    let traces = traffic.len() as u64;
     eprintln!(
         "bench-worker: {} traces, {} spans made in {:.1} s",
         traces,
         traces * args.spans_per_trace,
         made.elapsed().as_secs_f64()
     );
-    let system = actix_web::rt::System::new();
-    system.block_on(async move {
+    // One thread: the fake Tempo's server has its own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
         let db = store_pg::testing::TestDatabase::new().await;
-        let data = actix_web::web::Data::from(hour);
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(data.clone())
-                .default_service(actix_web::web::to(tempo))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")?;
-        let base = format!("http://{}", server.addrs()[0]);
-        actix_web::rt::spawn(server.run());
+        let tempo = FakeTempo::start(traffic)?;
         let rfc = |n: u64| {
             chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(n as i64).to_rfc3339()
         };
         let started = Instant::now();
         let out = tokio::process::Command::new(&binary)
             .args(["once", "--from", &rfc(T0), "--to", &rfc(T0 + 3_600 * NANOS)])
-            .env("TEMPO_ENDPOINT", &base)
+            .env("TEMPO_ENDPOINT", &tempo.url)
             .env("DATABASE_URL", &db.url)
             .env("RUST_LOG", "warn")
             .output()

@@ -38,7 +38,7 @@ enum Command {
     /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
     #[cfg(feature = "bench-db")]
     BenchApi(bench_api::BenchApiArgs),
-    /// `detector-worker once` over an hour of 1M spans served by a local Tempo-like server.
+    /// `detector-worker once` over an hour of 1M spans served by tempo-client's fake Tempo.
     #[cfg(feature = "bench-db")]
     BenchWorker(bench_worker::BenchWorkerArgs),
 }

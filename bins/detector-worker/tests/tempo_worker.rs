@@ -1,25 +1,17 @@
-//! `detector-worker once` and `run` as processes, against a local server that answers as Tempo does
-//! (search by window with `limit`, trace by id on the v2 path in protobuf) and a real PostgreSQL:
+//! `detector-worker once` and `run` as processes, against the fake Tempo (`tempo_client::testing`:
+//! search by window with `limit`, trace by id on the v2 path in protobuf, TraceQL metrics) holding
+//! made-up traffic, and a real PostgreSQL:
 //! anomalies stored once however often a range is processed, one run record per window, the cursor
 //! moved past what is done; a failing Tempo leaves a failed run with the reason and the cursor where
 //! it was; and of two `run` workers, one processes while the other stands by and takes over, from the
 //! cursor, when the first is killed.
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::{TimeZone, Utc};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, TracesData, span, status,
-};
-use prost::Message;
-use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use store_pg::testing::TestDatabase;
 use store_pg::{AnomalyFilter, PgStore, Repository};
+use tempo_client::testing::{FakeTempo, Reply, Route, Traffic, one_span_trace};
 
 const NANOS: u64 = 1_000_000_000;
 /// Minutes of traffic the fake Tempo holds, from `t0()`.
@@ -33,214 +25,43 @@ fn t0() -> u64 {
         * NANOS
 }
 
-/// Tempo's v2 trace-by-id answer: field 1 is the trace.
-#[derive(Clone, PartialEq, prost::Message)]
-struct TraceByIdResponse {
-    #[prost(message, optional, tag = "1")]
-    trace: Option<TracesData>,
-}
-
-struct StoredTrace {
-    start: u64,
-    service: &'static str,
-    data: TracesData,
-}
-
-#[derive(Default)]
-struct FakeTempo {
-    /// By hex id (ordered, so answers are deterministic).
-    traces: BTreeMap<String, StoredTrace>,
-    broken: AtomicBool,
-    /// Milliseconds each trace fetch takes.
-    fetch_delay_ms: AtomicU32,
-    searches: AtomicU32,
-    fetches: AtomicU32,
-    /// TraceQL metrics answer as a Tempo whose live store no longer holds the range does.
-    metrics_off: AtomicBool,
-    metrics_queries: AtomicU32,
-    seen_windows: Mutex<Vec<(u64, u64)>>,
-}
-
-fn attr(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..KeyValue::default()
-    }
-}
-
 /// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 nine
 /// in ten take five times as long (a window-level slowdown); in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
 /// shard 1.)
-fn traffic() -> BTreeMap<String, StoredTrace> {
-    let mut traces = BTreeMap::new();
-    for n in 0..(MINUTES * 60 * 8) {
-        let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
-        let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
-        let minute = i / 240;
-        let slow = minute == 10 && i % 10 != 9;
-        let failing = minute == 11 && service == "cart" && i % 2 == 0;
-        let ms = 20.0
-            * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
-            * if slow { 5.0 } else { 1.0 };
-        let mut id = [0u8; 16];
-        // The low half is what the sampling rule reads: spread it; the high half starts with zeros.
-        id[..8].copy_from_slice(&(n + 1).to_be_bytes());
-        id[8..].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        let data = TracesData {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![attr("service.name", service)],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![Span {
-                        trace_id: id.to_vec(),
-                        span_id: (n + 1).to_be_bytes().to_vec(),
-                        name: "GET /x".into(),
-                        kind: span::SpanKind::Server as i32,
-                        start_time_unix_nano: start,
-                        end_time_unix_nano: start + (ms * 1e6) as u64,
-                        status: failing.then(|| Status {
-                            code: status::StatusCode::Error as i32,
-                            ..Status::default()
-                        }),
-                        ..Span::default()
-                    }],
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        };
-        // Tempo drops leading zeros from ids in search answers.
-        traces.insert(
-            hex::encode(id),
-            StoredTrace {
-                start,
-                service,
-                data,
-            },
-        );
-    }
-    traces
-}
-
-async fn tempo(req: HttpRequest, fake: web::Data<FakeTempo>) -> HttpResponse {
-    if fake.broken.load(Ordering::SeqCst) {
-        return HttpResponse::InternalServerError().body("tempo is down");
-    }
-    let query: HashMap<String, String> =
-        web::Query::<HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default();
-    let path = req.path();
-    if path == "/api/search" {
-        fake.searches.fetch_add(1, Ordering::SeqCst);
-        let start: u64 = query["start"].parse().unwrap();
-        let end: u64 = query["end"].parse().unwrap();
-        let limit: usize = query["limit"].parse().unwrap();
-        fake.seen_windows.lock().unwrap().push((start, end));
-        let found: Vec<String> = fake
-            .traces
-            .iter()
-            .filter(|(_, t)| (start * NANOS..end * NANOS).contains(&t.start))
-            .take(limit)
-            .map(|(id, t)| {
-                format!(
-                    r#"{{"traceID":"{}","rootServiceName":"{}","startTimeUnixNano":"{}","durationMs":20}}"#,
-                    id.trim_start_matches('0'),
-                    t.service,
-                    t.start
-                )
-            })
-            .collect();
-        return HttpResponse::Ok()
-            .content_type("application/json")
-            .body(format!(r#"{{"traces":[{}]}}"#, found.join(",")));
-    }
-    if path == "/api/metrics/query_range" {
-        fake.metrics_queries.fetch_add(1, Ordering::SeqCst);
-        if fake.metrics_off.load(Ordering::SeqCst) {
-            return HttpResponse::InternalServerError()
-                .body("time range must be within last 20m0s");
-        }
-        return HttpResponse::Ok()
-            .content_type("application/json")
-            .body(count_over_time(&fake, &query));
-    }
-    if let Some(id) = path.strip_prefix("/api/v2/traces/") {
-        fake.fetches.fetch_add(1, Ordering::SeqCst);
-        let delay = fake.fetch_delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
-        }
-        let trace = fake.traces.get(id).map(|t| t.data.clone());
-        return HttpResponse::Ok()
-            .content_type("application/protobuf")
-            .body(TraceByIdResponse { trace }.encode_to_vec());
-    }
-    HttpResponse::NotFound().body("404 page not found\n")
-}
-
-/// `… | count_over_time() by (resource.service.name, name)` over the stored spans that start in
-/// `[start, end)`, in Tempo's answer format (labels as typed values, `timestampMs` a string, one sample
-/// per step); `{ status = error … }` counts only error spans.
-fn count_over_time(fake: &FakeTempo, query: &HashMap<String, String>) -> String {
-    let start: u64 = query["start"].parse().unwrap();
-    let end: u64 = query["end"].parse().unwrap();
-    let errors_only = query["q"].contains("status = error");
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for t in fake.traces.values() {
-        for rs in &t.data.resource_spans {
-            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let error = span.status.as_ref().is_some_and(|s| s.code == 2);
-                if (start * NANOS..end * NANOS).contains(&span.start_time_unix_nano)
-                    && (error || !errors_only)
-                {
-                    *counts
-                        .entry((t.service.to_owned(), span.name.clone()))
-                        .or_default() += 1;
-                }
-            }
-        }
-    }
-    let series: Vec<String> = counts
-        .iter()
-        .map(|((service, name), n)| {
-            format!(
-                r#"{{"labels":[{{"key":"resource.service.name","value":{{"stringValue":"{service}"}}}},{{"key":"name","value":{{"stringValue":"{name}"}}}}],"samples":[{{"timestampMs":"{}","value":{n}}}]}}"#,
-                start * 1_000
-            )
+fn traffic() -> Traffic {
+    (0..MINUTES * 60 * 8)
+        .map(|n| {
+            let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
+            let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
+            let minute = i / 240;
+            let slow = minute == 10 && i % 10 != 9;
+            let failing = minute == 11 && service == "cart" && i % 2 == 0;
+            let ms = 20.0
+                * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
+                * if slow { 5.0 } else { 1.0 };
+            let mut id = [0u8; 16];
+            // The low half is what the sampling rule reads: spread it; the high half starts with zeros.
+            id[..8].copy_from_slice(&(n + 1).to_be_bytes());
+            id[8..].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+            let end = start + (ms * 1e6) as u64;
+            one_span_trace(id, service, "GET /x", start, end, failing)
         })
-        .collect();
-    format!(r#"{{"series":[{}]}}"#, series.join(","))
+        .collect()
 }
 
-struct Tempo {
-    fake: web::Data<FakeTempo>,
-    base: String,
+fn start_tempo() -> FakeTempo {
+    FakeTempo::start(traffic()).unwrap()
 }
 
-async fn start_tempo() -> Tempo {
-    let fake = web::Data::new(FakeTempo {
-        traces: traffic(),
-        ..FakeTempo::default()
-    });
-    let data = fake.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(tempo))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let base = format!("http://{}", server.addrs()[0]);
-    tokio::spawn(server.run());
-    Tempo { fake, base }
+/// The windows searched so far, in Unix seconds.
+fn searched_windows(tempo: &FakeTempo) -> Vec<(u64, u64)> {
+    let seconds = |v: &String| v.parse::<u64>().unwrap();
+    tempo
+        .requests()
+        .iter()
+        .filter(|r| r.route == Some(Route::Search))
+        .map(|r| (seconds(&r.query["start"]), seconds(&r.query["end"])))
+        .collect()
 }
 
 fn rfc3339(nanos: u64) -> String {
@@ -248,23 +69,23 @@ fn rfc3339(nanos: u64) -> String {
 }
 
 /// `detector-worker once` over the whole traffic; its exit status and stderr.
-async fn once(tempo: &Tempo, db: &TestDatabase) -> (bool, String) {
+async fn once(tempo: &FakeTempo, db: &TestDatabase) -> (bool, String) {
     once_over(tempo, db, 0, MINUTES).await
 }
 
 /// `detector-worker once` over minutes `[from, to)` of the traffic.
-async fn once_over(tempo: &Tempo, db: &TestDatabase, from: u64, to: u64) -> (bool, String) {
+async fn once_over(tempo: &FakeTempo, db: &TestDatabase, from: u64, to: u64) -> (bool, String) {
     once_fetching(tempo, db, from, to, "all").await
 }
 
 async fn once_fetching(
-    tempo: &Tempo,
+    tempo: &FakeTempo,
     db: &TestDatabase,
     from: u64,
     to: u64,
     fetch: &str,
 ) -> (bool, String) {
-    let (base, url, fetch) = (tempo.base.clone(), db.url.clone(), fetch.to_owned());
+    let (base, url, fetch) = (tempo.url.clone(), db.url.clone(), fetch.to_owned());
     let minute = 60 * NANOS;
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
@@ -300,7 +121,7 @@ async fn latency_rows_of(store: &PgStore, service: &str) -> Vec<store_pg::Anomal
 
 #[actix_web::test]
 async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
-    let tempo = start_tempo().await;
+    let tempo = start_tempo();
     let db = TestDatabase::new().await;
     let (ok, stderr) = once(&tempo, &db).await;
     assert!(ok, "{stderr}");
@@ -326,7 +147,7 @@ async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
         t0() + MINUTES * 60 * NANOS
     );
     // Every window was searched with both ends (Tempo looks only at recent data without them).
-    let windows = tempo.fake.seen_windows.lock().unwrap().clone();
+    let windows = searched_windows(&tempo);
     assert_eq!(windows.len() as u64, MINUTES, "{windows:?}");
     assert!(windows.iter().all(|(s, e)| e - s == 60));
 
@@ -344,7 +165,7 @@ async fn once_stores_each_anomaly_once_and_moves_the_cursor() {
 
 #[actix_web::test]
 async fn a_second_process_goes_on_from_what_the_first_learned() {
-    let tempo = start_tempo().await;
+    let tempo = start_tempo();
     let db = TestDatabase::new().await;
     // Two processes, one after the other: minutes 0–9, then 9–12 (the slow minute is 10). The second
     // sees a single ordinary window before the slow one, too few to judge on its own (a key needs
@@ -365,8 +186,8 @@ async fn a_second_process_goes_on_from_what_the_first_learned() {
 
 #[actix_web::test]
 async fn a_failing_tempo_fails_the_window_with_the_reason_and_keeps_the_cursor() {
-    let tempo = start_tempo().await;
-    tempo.fake.broken.store(true, Ordering::SeqCst);
+    let tempo = start_tempo();
+    tempo.fail_next(u32::MAX, Reply::text(500, "tempo is down"));
     let db = TestDatabase::new().await;
     let (ok, stderr) = once(&tempo, &db).await;
     assert!(!ok, "exits non-zero");
@@ -382,18 +203,18 @@ async fn a_failing_tempo_fails_the_window_with_the_reason_and_keeps_the_cursor()
         "the failed window's run is finished, not left pending"
     );
     // Tempo is back: the same command now processes everything.
-    tempo.fake.broken.store(false, Ordering::SeqCst);
+    tempo.stop_failing();
     let (ok, stderr) = once(&tempo, &db).await;
     assert!(ok, "{stderr}");
     assert!(!latency_rows(&store).await.is_empty());
 }
 
 /// `detector-worker run` with the cursor at `t0()`: every window is due (the traffic is in the past).
-fn spawn_run(tempo: &Tempo, db: &TestDatabase) -> std::process::Child {
+fn spawn_run(tempo: &FakeTempo, db: &TestDatabase) -> std::process::Child {
     spawn_shard(tempo, db, "0/1")
 }
 
-fn spawn_shard(tempo: &Tempo, db: &TestDatabase, shard: &str) -> std::process::Child {
+fn spawn_shard(tempo: &FakeTempo, db: &TestDatabase, shard: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_detector-worker"))
         .args([
             "run",
@@ -406,7 +227,7 @@ fn spawn_shard(tempo: &Tempo, db: &TestDatabase, shard: &str) -> std::process::C
             "--shard",
             shard,
         ])
-        .env("TEMPO_ENDPOINT", &tempo.base)
+        .env("TEMPO_ENDPOINT", &tempo.url)
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -417,9 +238,9 @@ fn spawn_shard(tempo: &Tempo, db: &TestDatabase, shard: &str) -> std::process::C
 
 #[actix_web::test]
 async fn of_two_workers_one_processes_and_the_other_takes_over_when_it_dies() {
-    let tempo = start_tempo().await;
+    let tempo = start_tempo();
     // About 0.4 s a window, so that the first worker is killed in the middle.
-    tempo.fake.fetch_delay_ms.store(25, Ordering::SeqCst);
+    tempo.delay(Route::TraceV2, Duration::from_millis(25));
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let t = Utc.timestamp_nanos(t0() as i64);
@@ -521,8 +342,8 @@ async fn cursor_at(db: &TestDatabase, key: &str) -> u64 {
 
 #[actix_web::test]
 async fn three_workers_share_two_shards_and_one_killed_mid_stream_loses_nothing() {
-    let tempo = start_tempo().await;
-    tempo.fake.fetch_delay_ms.store(25, Ordering::SeqCst);
+    let tempo = start_tempo();
+    tempo.delay(Route::TraceV2, Duration::from_millis(25));
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let (shop, cart) = ("tempo:windows:0-of-2", "tempo:windows:1-of-2");
@@ -563,17 +384,17 @@ async fn three_workers_share_two_shards_and_one_killed_mid_stream_loses_nothing(
     assert!(!latency_rows_of(&store, "cart").await.is_empty());
     // Each shard fetched only its own traces: every trace was fetched by one shard (or, for the
     // window the killed worker was in, twice), never by all three workers.
-    let fetches = tempo.fake.fetches.load(Ordering::SeqCst) as usize;
+    let fetches = tempo.count(Route::TraceV2);
     assert!(
-        fetches < tempo.fake.traces.len() * 3 / 2,
+        fetches < tempo.traffic().len() * 3 / 2,
         "{fetches} fetches of {} traces",
-        tempo.fake.traces.len()
+        tempo.traffic().len()
     );
 }
 
 #[actix_web::test]
 async fn baselines_learned_under_another_configuration_are_not_used() {
-    let tempo = start_tempo().await;
+    let tempo = start_tempo();
     let db = TestDatabase::new().await;
     let (ok, stderr) = once_over(&tempo, &db, 0, 6).await;
     assert!(ok, "{stderr}");
@@ -611,31 +432,28 @@ async fn rows_of(store: &PgStore, service: &str, subtype: &str) -> Vec<store_pg:
 
 #[actix_web::test]
 async fn sampled_fetch_takes_counts_from_traceql_metrics_and_fetches_only_the_sample() {
-    let tempo = start_tempo().await;
+    let tempo = start_tempo();
     // The reference: every trace read.
     let full_db = TestDatabase::new().await;
     let (ok, stderr) = once_fetching(&tempo, &full_db, 0, MINUTES, "all").await;
     assert!(ok, "{stderr}");
     let full_errors = rows_of(&full_db.store().await, "cart", "error_rate_spike").await;
     assert_eq!(full_errors.len(), 1, "the failing minute: {full_errors:?}");
-    assert_eq!(tempo.fake.metrics_queries.load(Ordering::SeqCst), 0);
+    assert_eq!(tempo.count(Route::Metrics), 0);
 
-    let before = tempo.fake.fetches.load(Ordering::SeqCst) as usize;
+    let before = tempo.count(Route::TraceV2);
     let db = TestDatabase::new().await;
     let (ok, stderr) = once_fetching(&tempo, &db, 0, MINUTES, "sampled").await;
     assert!(ok, "{stderr}");
-    let fetched = tempo.fake.fetches.load(Ordering::SeqCst) as usize - before;
-    let all = tempo.fake.traces.len();
+    let fetched = tempo.count(Route::TraceV2) - before;
+    let all = tempo.traffic().len();
     // The default sampling ratio is 10 %.
     assert!(
         (all / 20..all * 3 / 20).contains(&fetched),
         "{fetched} of {all} traces fetched"
     );
     // Two TraceQL metrics queries a window: every span, and the errors.
-    assert_eq!(
-        tempo.fake.metrics_queries.load(Ordering::SeqCst) as u64,
-        2 * MINUTES
-    );
+    assert_eq!(tempo.count(Route::Metrics) as u64, 2 * MINUTES);
     let store = db.store().await;
     let errors = rows_of(&store, "cart", "error_rate_spike").await;
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -656,18 +474,13 @@ async fn sampled_fetch_takes_counts_from_traceql_metrics_and_fetches_only_the_sa
 
 #[actix_web::test]
 async fn without_traceql_metrics_a_sampled_worker_reads_every_trace_and_says_so() {
-    let tempo = start_tempo().await;
-    tempo.fake.metrics_off.store(true, Ordering::SeqCst);
+    let tempo = start_tempo();
+    tempo.answer(Route::Metrics, Some(Reply::metrics_out_of_range()));
     let db = TestDatabase::new().await;
     let (ok, stderr) = once_fetching(&tempo, &db, 0, 4, "sampled").await;
     assert!(ok, "{stderr}");
-    let in_range = tempo
-        .fake
-        .traces
-        .values()
-        .filter(|t| t.start < t0() + 4 * 60 * NANOS)
-        .count();
-    assert_eq!(tempo.fake.fetches.load(Ordering::SeqCst) as usize, in_range);
+    let in_range = tempo.traffic().starting_in(0, t0() + 4 * 60 * NANOS).len();
+    assert_eq!(tempo.count(Route::TraceV2), in_range);
     let runs = db.store().await.recent_runs(100).await.unwrap();
     assert_eq!(runs.len(), 4);
     for run in runs {

@@ -1,10 +1,13 @@
 //! Grafana Tempo client side of tracewatch: Tempo's HTTP API ([`TempoClient`]: search, trace by id,
 //! tags, TraceQL metrics) and decoding OTLP trace data (JSON, JSON lines, protobuf) and Tempo's
-//! trace-by-id answers into detect-core spans.
+//! trace-by-id answers into detect-core spans. Behind the feature `test-support`, `testing` is a
+//! fake Tempo for tests.
 
 pub mod decode;
 pub mod error;
 pub mod http;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use decode::{
     ConvertedSpans, DecodeOutcome, InputFormat, TempoApiVersion, convert_traces_data, decode,

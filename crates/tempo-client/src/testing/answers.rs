@@ -1,0 +1,112 @@
+//! Tempo's answers computed from the [`Traffic`]: search by window (ids without their leading
+//! zeros, as Tempo writes them), trace by id (v2 `TraceByIDResponse` and v1 `Trace` in protobuf; an
+//! unknown id as Tempo answers it), and TraceQL metrics' `count_over_time()`.
+
+use super::traffic::service_of;
+use super::{Reply, Route, Traffic};
+use opentelemetry_proto::tonic::trace::v1::status;
+use prost::Message;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+const NANOS: u64 = 1_000_000_000;
+
+type Query = HashMap<String, String>;
+
+/// Tempo's answer to a request of `route` (`None`: a path Tempo does not serve).
+pub(super) fn answer(traffic: &Traffic, route: Option<Route>, path: &str, query: &Query) -> Reply {
+    let id = path.rsplit('/').next().unwrap_or_default();
+    let answer = match route {
+        None => Ok(Reply::unknown_path()),
+        Some(Route::Ready) => Ok(Reply::text(200, "ready")),
+        // A fixed answer: no test asks which tags the traffic has.
+        Some(Route::SearchTags) => Ok(Reply::json(
+            r#"{"tagNames":["http.method","service.name"]}"#,
+        )),
+        Some(Route::Search) => search(traffic, query),
+        Some(Route::TraceV2) => Ok(match traffic.get(id) {
+            Some(trace) => Reply::protobuf(trace.v2_answer.clone()),
+            // As Tempo v2 answers an id it does not have (tests/fixtures/trace_by_id_v2_unknown.*).
+            None => Reply::json(r#"{"trace":{},"metrics":{}}"#),
+        }),
+        Some(Route::TraceV1) => Ok(match traffic.get(id) {
+            Some(trace) => Reply::protobuf(trace.data().encode_to_vec()),
+            None => Reply::text(404, "trace not found"),
+        }),
+        Some(Route::Metrics) => count_over_time(traffic, query),
+    };
+    answer.unwrap_or_else(|bad_request| bad_request)
+}
+
+/// Every trace that starts in the window, up to `limit` (TraceQL `q` is not read).
+fn search(traffic: &Traffic, query: &Query) -> Result<Reply, Reply> {
+    let (start, end) = (number(query, "start")?, number(query, "end")?);
+    let limit = number(query, "limit")? as usize;
+    let traces: Vec<_> = traffic
+        .starting_in(start * NANOS, end * NANOS)
+        .iter()
+        .take(limit)
+        .map(|t| {
+            json!({
+                "traceID": t.id.trim_start_matches('0'),
+                "rootServiceName": t.root_service,
+                "startTimeUnixNano": t.start_unix_nanos.to_string(),
+                "durationMs": t.duration_ms,
+            })
+        })
+        .collect();
+    Ok(Reply::json(json!({ "traces": traces }).to_string()))
+}
+
+/// `… | count_over_time() by (resource.service.name, name)` over the spans that start in
+/// `[start, end)`, as one sample per series; of TraceQL's filters only `status = error` is read.
+fn count_over_time(traffic: &Traffic, query: &Query) -> Result<Reply, Reply> {
+    let q = query.get("q").map_or("", String::as_str);
+    if !q.contains("count_over_time()") {
+        return Err(Reply::text(
+            400,
+            "the fake Tempo answers count_over_time() only",
+        ));
+    }
+    let errors_only = q.contains("status = error");
+    let (start, end) = (number(query, "start")?, number(query, "end")?);
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    // No span starts before its trace: the traces that start after `end` hold none of the range.
+    for trace in traffic.starting_in(0, end * NANOS) {
+        for rs in trace.data().resource_spans {
+            let service = service_of(&rs);
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                let error = span
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.code == status::StatusCode::Error as i32);
+                if (start * NANOS..end * NANOS).contains(&span.start_time_unix_nano)
+                    && (error || !errors_only)
+                {
+                    let key = (service.clone(), span.name.clone());
+                    *counts.entry(key).or_default() += 1;
+                }
+            }
+        }
+    }
+    let series: Vec<_> = counts
+        .into_iter()
+        .map(|((service, name), n)| {
+            json!({
+                "labels": [
+                    { "key": "resource.service.name", "value": { "stringValue": service } },
+                    { "key": "name", "value": { "stringValue": name } },
+                ],
+                "samples": [{ "timestampMs": (start * 1_000).to_string(), "value": n }],
+            })
+        })
+        .collect();
+    Ok(Reply::json(json!({ "series": series }).to_string()))
+}
+
+fn number(query: &Query, key: &str) -> Result<u64, Reply> {
+    query
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Reply::text(400, &format!("bad or missing {key}")))
+}
