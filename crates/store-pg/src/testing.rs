@@ -47,6 +47,18 @@ impl TestDatabase {
         }
     }
 
+    /// Lets every lease in this database run out now, as time passing would: for tests of processes
+    /// that hold leases, whose clock a test cannot move.
+    pub async fn expire_leases(&self) {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("the test database is reachable");
+        diesel::sql_query("UPDATE work_leases SET expires_at = NOW()")
+            .execute(&mut conn)
+            .await
+            .expect("leases expired");
+    }
+
     pub async fn store(&self) -> PgStore {
         PgStore::connect(&self.url)
             .await
