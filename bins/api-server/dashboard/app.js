@@ -457,9 +457,18 @@ function metricChart(a, near) {
 
 // ---- Configuration ----------------------------------------------------------------------------------------
 
+/** What the configuration schema says a key allows and, for an object, each key nested in it. */
+function keyHints(keys, key) {
+  const hint = (k) => `${k.type}, ${k.allowed}${k.default === null ? "" : `, default ${JSON.stringify(k.default)}`}`;
+  const own = keys.find((k) => k.key === key);
+  const nested = keys.filter((k) => k.key.startsWith(`${key}.`));
+  return [own && ` (${hint(own)})`, nested.length > 0 && h("ul", { class: "hints" },
+    nested.map((k) => h("li", {}, h("code", {}, k.key.slice(key.length + 1)), `: ${k.description} (${hint(k)})`)))];
+}
+
 async function configuration() {
   document.title = "Configuration · tracewatch";
-  const data = await api("/api/anomaly-config");
+  const [data, schema] = await Promise.all([api("/api/anomaly-config"), api("/api/anomaly-config/schema")]);
   const editable = can("configure");
   const inputs = new Map();
   const errors = new Map();
@@ -477,7 +486,7 @@ async function configuration() {
     inputs.set(item.key, { input, original: v });
     errors.set(item.key, error);
     return h("div", { class: "field", "data-key": item.key }, h("label", { for: id }, item.key), input,
-      h("p", { class: "help", id: `${id}-help` }, item.description), error);
+      h("div", { class: "help", id: `${id}-help` }, item.description, keyHints(schema.keys, item.key)), error);
   });
   const status = h("p", { role: "status", class: "muted" }, editable ? "" : "Read only: your role cannot change the configuration.");
   const form = h("form", { id: "config-form", "aria-label": "Detection configuration" }, fields, status,

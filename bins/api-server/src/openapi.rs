@@ -17,12 +17,12 @@ use utoipa::{Modify, OpenApi};
     paths(
         anomalies::list, anomalies::summary, anomalies::get, anomalies::resolve, crate::events::stream,
         whoami::whoami,
-        config::get, config::put, runs::create, runs::get,
+        config::get, config::put, config::schema, runs::create, runs::get,
         health::healthz, health::readyz, metrics::prometheus, otlp::export,
     ),
     components(schemas(
         store_pg::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
-        config::ConfigList, config::ConfigItem, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
+        config::ConfigList, config::ConfigItem, config::ConfigSchema, detect_core::config::KeySchema, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
         anomalies::Summary, anomalies::SummaryBucket, whoami::WhoAmI,
     )),
     modifiers(&BearerAuth)

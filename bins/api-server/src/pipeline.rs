@@ -182,7 +182,7 @@ impl Intake {
             return Err(Refusal::Stopped);
         }
         s.metrics.spans("accepted", n);
-        s.metrics.queued_spans.set((before + n) as i64);
+        s.metrics.queued_spans(before + n);
         Ok(())
     }
 
@@ -228,7 +228,7 @@ fn detect_loop(
                 }
                 shared.metrics.detection_batch(started.elapsed());
                 let left = shared.queued_spans.fetch_sub(n, Ordering::SeqCst) - n;
-                shared.metrics.queued_spans.set(left as i64);
+                shared.metrics.queued_spans(left);
             }
             Ok(Command::Flush(reply)) => {
                 engine.advance_to(now(), &mut found);

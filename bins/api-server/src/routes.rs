@@ -54,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     )
     .route("/api/anomaly-config", web::get().to(config::get))
     .route("/api/anomaly-config", web::put().to(config::put))
+    .route("/api/anomaly-config/schema", web::get().to(config::schema))
     .route("/api/anomaly-detection/run", web::post().to(runs::create))
     .route("/api/anomaly-detection/runs/{id}", web::get().to(runs::get));
     if intake {

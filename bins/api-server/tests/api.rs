@@ -356,6 +356,44 @@ async fn configuration_is_read_and_changed_as_a_whole() {
 }
 
 #[actix_web::test]
+async fn the_configuration_schema_gives_each_key_its_range_and_default() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    let (status, body) = call(
+        &app,
+        test::TestRequest::get().uri("/api/anomaly-config/schema"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let keys = body["keys"].as_array().unwrap();
+    let ratio = keys.iter().find(|k| k["key"] == "sampling_ratio").unwrap();
+    assert_eq!(ratio["type"], "number", "{ratio}");
+    assert_eq!(ratio["allowed"], "0 to 1", "{ratio}");
+    assert_eq!(ratio["default"], json!(0.1), "{ratio}");
+    assert!(ratio["description"].as_str().is_some());
+    let nested = keys
+        .iter()
+        .find(|k| k["key"] == "security.flood_min_requests");
+    assert_eq!(nested.unwrap()["default"], json!(300));
+
+    // A refusal names the same range.
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri("/api/anomaly-config")
+            .set_json(json!({"sampling_ratio": 7})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = body["message"].as_str().unwrap();
+    assert!(message.ends_with("allowed: 0 to 1"), "{message}");
+
+    let (_, doc) = call(&app, test::TestRequest::get().uri("/api/openapi.json")).await;
+    assert!(doc["paths"]["/api/anomaly-config/schema"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["KeySchema"]["properties"]["allowed"].is_object());
+}
+
+#[actix_web::test]
 async fn health_and_readiness() {
     let (state, _dir) = state().await;
     let app = app!(state);

@@ -1,6 +1,8 @@
-//! `GET /api/anomaly-config` (every key with its value and description) and `PUT /api/anomaly-config`
-//! (a partial object of key → value, validated as a whole: refused with 422 naming the key, nothing
-//! half-applied).
+//! `GET /api/anomaly-config` (every key with its value and description), `PUT /api/anomaly-config`
+//! (a partial object of key → value, validated as a whole: refused with 422 naming the key and what it
+//! allows, nothing half-applied) and `GET /api/anomaly-config/schema` (every key, nested ones dotted,
+//! with its type, allowed values, default and description: the dashboard's field hints). All three
+//! follow from detect-core's one table of keys.
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
@@ -43,6 +45,21 @@ pub async fn get(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespo
     caller.require(Permission::Read)?;
     let config = state.store.load_config().await?;
     Ok(HttpResponse::Ok().json(entries(&config)))
+}
+
+/// Every configuration key, nested keys right after their object's.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConfigSchema {
+    pub keys: Vec<detect_core::config::KeySchema>,
+}
+
+#[utoipa::path(get, path = "/api/anomaly-config/schema", tag = "configuration",
+    responses((status = 200, body = ConfigSchema)), security(("bearer" = [])))]
+pub async fn schema(caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok(HttpResponse::Ok().json(ConfigSchema {
+        keys: detect_core::config::schema(),
+    }))
 }
 
 #[utoipa::path(put, path = "/api/anomaly-config", tag = "configuration",
