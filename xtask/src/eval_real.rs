@@ -12,10 +12,11 @@
 //!
 //! `--check` makes it a gate ([`Gate`]); `cargo xtask test` runs it when the datasets are present.
 
+mod incidents;
 mod score;
 
 use anyhow::{Context, bail};
-use detect_core::{Anomaly, DetectionConfig, Engine};
+use detect_core::{Anomaly, DetectionConfig, Engine, Incident, IncidentEvent, IncidentTracker};
 use score::{FaultFile, FileScore, Totals};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -92,7 +93,12 @@ pub fn run(args: &EvalRealArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let replay = replay(path, config.clone())?;
         let secs = started.elapsed().as_secs_f64();
-        let file_score = FileScore::new(&faults, &replay.anomalies, replay.minutes);
+        let file_score = FileScore::new(
+            &faults,
+            &replay.anomalies,
+            &replay.incidents,
+            replay.minutes,
+        );
         println!(
             "== {} ({} spans, {} minutes of data, {:.1} s, {} late) ==",
             path.file_name().unwrap_or_default().to_string_lossy(),
@@ -161,6 +167,7 @@ fn faults_path(data: &Path) -> PathBuf {
 
 struct Replay {
     anomalies: Vec<Anomaly>,
+    incidents: Vec<Incident>,
     spans: u64,
     late: u64,
     minutes: u64,
@@ -176,24 +183,43 @@ fn replay(path: &Path, config: DetectionConfig) -> anyhow::Result<Replay> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut engine = Engine::new(config);
     let mut anomalies = Vec::new();
+    let mut tracker = IncidentTracker::default();
+    let mut incidents = Vec::new();
     let mut minutes = std::collections::BTreeSet::new();
+    // Incidents are formed as the findings come, with the calls between services known so far.
+    let mut place = |engine: &Engine, new: &[Anomaly], incidents: &mut Vec<Incident>| {
+        for a in new {
+            tracker.observe(a, engine.service_graph());
+            closed(tracker.advance_to(a.detected_at), incidents);
+        }
+    };
     for_each_line(&mut reader, path, |spans| {
+        let before = anomalies.len();
         for span in spans {
             minutes.insert(span.start.0 / 60_000_000_000);
             engine.ingest(span, &mut anomalies);
         }
+        place(&engine, &anomalies[before..], &mut incidents);
     })?;
+    let before = anomalies.len();
     engine.finish(&mut anomalies);
+    place(&engine, &anomalies[before..], &mut incidents);
+    closed(tracker.finish(), &mut incidents);
     let stats = engine.stats();
     if stats.spans == 0 {
         bail!("{} holds no spans", path.display());
     }
     Ok(Replay {
         anomalies,
+        incidents,
         spans: stats.spans,
         late: stats.late_spans,
         minutes: minutes.len() as u64,
     })
+}
+
+fn closed(events: Vec<IncidentEvent>, into: &mut Vec<Incident>) {
+    into.extend(events.into_iter().map(|e| e.incident().clone()));
 }
 
 /// Decodes an OTLP JSON-lines stream line by line (blank lines skipped), handing each line's spans to

@@ -9,6 +9,7 @@ use store_pg::{NewAnomaly, Repository, Store};
 fn detection() -> Anomaly {
     let start = common::judged_window_start();
     Anomaly {
+        cause: detect_core::Cause::Itself,
         subtype: Subtype::LatencyDegradation,
         severity: Severity::High,
         service: "checkout".into(),

@@ -213,10 +213,26 @@ pub struct Window {
     pub end: UnixNanos,
 }
 
+/// Where a finding places the cause of what it saw: what an incident's probable origins are ranked by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub enum Cause {
+    /// The service's own behaviour changed: its own time, the way into it, its errors, what it calls,
+    /// its resource use, a client's requests to it.
+    #[default]
+    Itself,
+    /// The finding points at `peer_service`: time on the way to it, or waiting on it.
+    Peer,
+    /// Only the service's totals or traffic changed: it is involved, but where the cause lies is not
+    /// known from this finding alone.
+    Unknown,
+}
+
 /// One detected anomaly, with everything an operator needs to audit why it fired.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Anomaly {
     pub subtype: Subtype,
+    /// Where the cause lies, as far as this finding says.
+    pub cause: Cause,
     pub severity: Severity,
     pub service: String,
     /// `None` for service-wide anomalies (a silent service) and per-client security anomalies.
@@ -296,6 +312,7 @@ mod tests {
 
     fn sample() -> Anomaly {
         Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::LatencySpike,
             severity: Severity::High,
             service: "checkout".into(),

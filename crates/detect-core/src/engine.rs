@@ -22,6 +22,7 @@ use crate::detect::security::SecurityDetector;
 use crate::keys::KeyInterner;
 use crate::learned::{LEARNED_VERSION, LearnedError, LearnedState, config_entries};
 use crate::sampling::is_sampled;
+use crate::service_graph::ServiceGraph;
 use crate::span::{Span, UnixNanos};
 use crate::traces::{KeyedSpan, TraceAssembler};
 
@@ -68,6 +69,8 @@ pub struct Engine {
     security: SecurityDetector,
     resource: ResourceDetector,
     traces: TraceAssembler,
+    /// Which service calls which, from the assembled traces.
+    graph: ServiceGraph,
     /// The latest span start seen (event time, nanoseconds).
     clock: u64,
     /// The oldest window still open; `None` before the first span.
@@ -90,6 +93,7 @@ impl Engine {
             security: SecurityDetector::new(),
             resource: ResourceDetector::new(&config),
             traces,
+            graph: ServiceGraph::default(),
             clock: 0,
             next_to_close: None,
             jump_streak: 0,
@@ -150,6 +154,11 @@ impl Engine {
 
     pub fn config(&self) -> &DetectionConfig {
         &self.config
+    }
+
+    /// Which service calls which, as learned from the traces analysed so far.
+    pub fn service_graph(&self) -> &ServiceGraph {
+        &self.graph
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -364,6 +373,7 @@ impl Engine {
 
     fn analyse(&mut self, trace: &[KeyedSpan], out: &mut Vec<Anomaly>) {
         self.stats.traces_analysed += 1;
+        self.graph.record_trace(trace.iter().map(|(_, span)| span));
         self.resource.analyse(trace, &self.keys, &self.config, out);
         self.latency.observe_trace(trace, &self.config, out);
     }

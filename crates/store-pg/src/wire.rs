@@ -69,6 +69,7 @@ mod tests {
 
     fn anomaly(peer: Option<&str>) -> Anomaly {
         Anomaly {
+            cause: detect_core::Cause::Itself,
             subtype: Subtype::LatencySpike,
             severity: Severity::High,
             service: "checkout".into(),

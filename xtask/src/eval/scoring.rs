@@ -308,6 +308,7 @@ mod tests {
 
     fn anomaly(subtype: Subtype, service: &str, op: Option<&str>, window: (u64, u64)) -> Anomaly {
         Anomaly {
+            cause: detect_core::Cause::Itself,
             subtype,
             severity: Severity::High,
             service: service.into(),

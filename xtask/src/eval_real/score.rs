@@ -3,8 +3,9 @@
 //! `[inject − 10 s, inject + 150 s]`; noise is what pages about other services in that period.
 
 use super::Gate;
+use super::incidents::{self, PeriodIncidents};
 use anyhow::Context;
-use detect_core::{Anomaly, Severity};
+use detect_core::{Anomaly, Incident, Severity};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -62,6 +63,7 @@ pub struct PeriodScore {
     /// The service named most often by paging findings in the period (a stand-in for an origin until
     /// incidents rank origins), if any paged.
     pub loudest: Option<String>,
+    pub incidents: PeriodIncidents,
 }
 
 pub struct FileScore {
@@ -75,7 +77,12 @@ pub struct FileScore {
 }
 
 impl FileScore {
-    pub fn new(faults: &FaultFile, anomalies: &[Anomaly], minutes: u64) -> Self {
+    pub fn new(
+        faults: &FaultFile,
+        anomalies: &[Anomaly],
+        incidents: &[Incident],
+        minutes: u64,
+    ) -> Self {
         let mut periods = Vec::new();
         let mut pager_periods: BTreeMap<String, (String, usize)> = BTreeMap::new();
         for fault in &faults.faults {
@@ -108,6 +115,7 @@ impl FileScore {
                 found_paging,
                 noise,
                 loudest,
+                incidents: incidents::score(incidents, period, &fault.service),
             });
         }
         let limit = Gate::CHRONIC_SHARE * periods.len() as f64;
@@ -126,18 +134,24 @@ impl FileScore {
 
     pub fn print(&self, verbose: bool) {
         println!(
-            "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6}  loudest",
-            "inject", "service", "type", "found", "paged", "noise"
+            "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6} {:>5} {:>5}  origin (rank of the faulty one) / loudest",
+            "inject", "service", "type", "found", "paged", "noise", "incs", "pages"
         );
         for p in &self.periods {
+            let i = &p.incidents;
             println!(
-                "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6}  {}",
+                "{:<12} {:<34} {:<15} {:>6} {:>7} {:>6} {:>5} {:>5}  {} ({}) / {}",
                 p.fault.inject_unix,
                 p.fault.service,
                 p.fault.kind,
                 yes(p.found),
                 yes(p.found_paging),
                 p.noise.len(),
+                i.incidents,
+                i.paging,
+                i.origin.as_deref().unwrap_or("-"),
+                i.origin_rank
+                    .map_or("-".to_owned(), |r| (r + 1).to_string()),
                 p.loudest.as_deref().unwrap_or("-"),
             );
             if verbose {
@@ -191,6 +205,10 @@ pub struct Totals {
     found: usize,
     found_paging: usize,
     loudest_right: usize,
+    origin_top1: usize,
+    origin_top3: usize,
+    incidents: usize,
+    paging_incidents: usize,
     noise: usize,
     chronic: usize,
     anomalies: usize,
@@ -207,6 +225,10 @@ impl Totals {
             self.found += usize::from(p.found);
             self.found_paging += usize::from(p.found_paging);
             self.loudest_right += usize::from(p.loudest.as_deref() == Some(&p.fault.service));
+            self.origin_top1 += usize::from(p.incidents.origin_rank == Some(0));
+            self.origin_top3 += usize::from(p.incidents.origin_rank.is_some_and(|r| r < 3));
+            self.incidents += p.incidents.incidents;
+            self.paging_incidents += p.incidents.paging;
             self.noise += p.noise.len();
             let kind = self.by_kind.entry(p.fault.kind.clone()).or_default();
             kind.0 += 1;
@@ -225,6 +247,14 @@ impl Totals {
         println!(
             "faults found: {} of {} ({} paged); the loudest service is the faulty one in {} of {}",
             self.found, self.faults, self.found_paging, self.loudest_right, self.faults
+        );
+        println!(
+            "origin of the largest incident: the faulty service first in {} of {}, in the first three in {}; incidents per fault period {:.2} ({:.2} paging)",
+            self.origin_top1,
+            self.faults,
+            self.origin_top3,
+            self.incidents as f64 / faults,
+            self.paging_incidents as f64 / faults,
         );
         let kinds: BTreeSet<_> = self.by_kind.keys().collect();
         for kind in kinds {
@@ -257,6 +287,7 @@ mod tests {
 
     fn anomaly(service: &str, peer: Option<&str>, severity: Severity, at_secs: u64) -> Anomaly {
         Anomaly {
+            cause: detect_core::Cause::Itself,
             subtype: Subtype::LatencyDegradation,
             severity,
             service: service.into(),
@@ -304,7 +335,7 @@ mod tests {
             // c: named only long after its period.
             anomaly("c", None, Severity::High, 9_300),
         ];
-        let score = FileScore::new(&faults(), &anomalies, 10);
+        let score = FileScore::new(&faults(), &anomalies, &[], 10);
         let found: Vec<(bool, bool, usize)> = score
             .periods
             .iter()
@@ -325,7 +356,7 @@ mod tests {
             .into_iter()
             .map(|t| anomaly("x", None, Severity::High, t))
             .collect();
-        let score = FileScore::new(&faults(), &anomalies, 10);
+        let score = FileScore::new(&faults(), &anomalies, &[], 10);
         assert_eq!(score.chronic.len(), 1);
         assert_eq!(score.chronic[0].1, 3);
     }

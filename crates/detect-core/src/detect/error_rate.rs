@@ -14,7 +14,7 @@
 //! The first `warmup_min_windows` windows with traffic are learned, not judged.
 //! Score: the error ratio. Severity: `severity_cutoffs.error_rate`.
 
-use crate::anomaly::{Anomaly, Subtype, Window};
+use crate::anomaly::{Anomaly, Cause, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::detect::window_counts::KeyCounts;
 use crate::stats::probability::binomial_upper_tail;
@@ -79,6 +79,7 @@ pub fn judge(
     }
     let spread = (expected * (1.0 - expected) / n as f64).sqrt();
     Some(Anomaly {
+        cause: Cause::Itself,
         subtype: Subtype::ErrorRateSpike,
         severity: config.severity_cutoffs.error_rate.grade(observed),
         service: service.to_owned(),

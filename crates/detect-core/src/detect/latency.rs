@@ -26,7 +26,7 @@
 pub mod own_time;
 pub mod shift;
 
-use crate::anomaly::{Anomaly, MAX_EXAMPLES, Severity, Subtype, Window};
+use crate::anomaly::{Anomaly, Cause, MAX_EXAMPLES, Severity, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::detect::call_path::{self, CallBaseline, CallChange};
 use crate::keys::{KeyId, KeyInterner};
@@ -314,6 +314,11 @@ impl LatencyDetector {
             Severity::Low
         };
         out.push(Anomaly {
+            cause: if peer.is_some() {
+                Cause::Peer
+            } else {
+                Cause::Unknown
+            },
             subtype: Subtype::LatencySpike,
             severity,
             service: span.service.clone(),
@@ -649,6 +654,7 @@ impl Judge<'_> {
                 );
                 let mut a = self.moved(key, way_shift, &what);
                 a.peer_service = Some(self.keys.service(*child).to_owned());
+                a.cause = Cause::Peer;
                 (a, Some(*child))
             }
             _ => (self.moved(key, own, "own time"), None),
@@ -676,6 +682,7 @@ impl Judge<'_> {
         let severity = self.graded(s).min(Severity::Medium);
         let mut a = self.window_anomaly(key, s, severity, description);
         a.peer_service = Some(caller_service.to_owned());
+        a.cause = Cause::Peer;
         (a, false)
     }
 
@@ -772,10 +779,12 @@ impl Judge<'_> {
             how = describe_shift(s),
         );
         let mut a = self.window_anomaly(key, s, severity, description);
+        a.cause = Cause::Unknown;
         if let Some((child, _)) = self.slowest_callee(key) {
             let peer = self.keys.service(child);
             if peer != self.keys.service(key) {
                 a.peer_service = Some(peer.to_owned());
+                a.cause = Cause::Peer;
             }
         }
         a
@@ -806,6 +815,7 @@ impl Judge<'_> {
         let sample = &self.samples[&key];
         let slowest = sample.slowest.first();
         Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::LatencyDegradation,
             severity,
             service: self.keys.service(key).to_owned(),
@@ -863,6 +873,7 @@ impl Judge<'_> {
         let first = &changes[0];
         let peer = self.keys.service(first.child);
         Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::CallPathChange,
             severity,
             service: service.to_owned(),

@@ -13,7 +13,7 @@
 //!
 //! Severity: `severity_cutoffs.resource`; an unusual shape (one trace) is at most MEDIUM.
 
-use crate::anomaly::{Anomaly, Subtype, Window};
+use crate::anomaly::{Anomaly, Cause, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::keys::{KeyId, KeyInterner};
 use crate::span::SpanId;
@@ -196,6 +196,7 @@ impl ResourceDetector {
         let score = calls as f64 / min as f64;
         let shape_text: String = shape.chars().take(MAX_SHAPE_IN_DESCRIPTION).collect();
         Some(Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::NPlusOneQuery,
             severity: config.severity_cutoffs.resource.grade(score),
             service: keys.service(*pkey).to_owned(),
@@ -262,6 +263,7 @@ impl ResourceDetector {
         let expected = usual.mean.max(1.0);
         let score = c / expected;
         Some(Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::FanOut,
             severity: config.severity_cutoffs.resource.grade(score),
             service: keys.service(*key).to_owned(),
@@ -361,6 +363,7 @@ impl ResourceDetector {
             reasons.push(format!("has {size:.0} spans where {usual:.0} is usual"));
         }
         Some(Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::UnusualTraceShape,
             // One odd trace never pages by itself; a share of an operation's requests changing its
             // calls is a window-level `call_path_change`.

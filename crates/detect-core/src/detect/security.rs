@@ -21,7 +21,7 @@
 
 mod patterns;
 
-use crate::anomaly::{Anomaly, Subtype, Window};
+use crate::anomaly::{Anomaly, Cause, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::detect::window_counts::push_example;
 use crate::span::{Span, SpanKind, TraceId};
@@ -227,6 +227,7 @@ impl SecurityDetector {
             "client"
         };
         out.push(Anomaly {
+            cause: Cause::Itself,
             subtype: Subtype::SensitiveRouteNewPrincipal,
             severity: config.severity_cutoffs.security.grade(NEW_PRINCIPAL_SCORE),
             service: span.service.clone(),
@@ -280,6 +281,7 @@ impl SecurityDetector {
                            threshold: f64,
                            examples: &Vec<TraceId>,
                            description: String| Anomaly {
+                cause: Cause::Itself,
                 subtype,
                 severity: config.severity_cutoffs.security.grade(score),
                 service: a.service.clone(),

@@ -21,7 +21,7 @@
 //! Windows past the threshold are not learned (reported or not), unless the key has been past it
 //! for `relearn_after_seconds` (then the new level is the normal one). Score: |z|. Severity: `severity_cutoffs.throughput`.
 
-use crate::anomaly::{Anomaly, Subtype, Window};
+use crate::anomaly::{Anomaly, Cause, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::span::TraceId;
 use crate::stats::probability::two_sided_truncated_variance;
@@ -223,6 +223,7 @@ pub fn anomaly(
     };
     let score = verdict.z.abs();
     Anomaly {
+        cause: Cause::Unknown,
         subtype: verdict.subtype,
         severity: config.severity_cutoffs.throughput.grade(score),
         service: service.to_owned(),
@@ -263,6 +264,7 @@ pub fn silent_service(
     // A silence is as far below its expectation as a count can be: z of 0 on the Anscombe scale.
     let score = (anscombe(expected.round() as u64) - anscombe(0)).max(0.0);
     Anomaly {
+        cause: Cause::Itself,
         subtype: Subtype::ServiceSilent,
         severity: config.severity_cutoffs.throughput.grade(score),
         service: service.to_owned(),

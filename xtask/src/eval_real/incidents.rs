@@ -1,0 +1,34 @@
+//! How incidents score on a fault period: the largest incident overlapping the period (most detections)
+//! should name the injected service as its most probable origin (top-1) or among its first three
+//! (top-3), and the period should hold few incidents (pages per problem).
+
+use detect_core::Incident;
+
+/// The incidents of one fault period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PeriodIncidents {
+    /// Where the injected service stands among the largest incident's origins (0: first), if at all.
+    pub origin_rank: Option<usize>,
+    /// The largest incident's first origin.
+    pub origin: Option<String>,
+    /// Incidents overlapping the period.
+    pub incidents: usize,
+    /// Those of them that page (HIGH or CRITICAL).
+    pub paging: usize,
+}
+
+pub fn score(incidents: &[Incident], (from, to): (u64, u64), faulty: &str) -> PeriodIncidents {
+    let overlapping: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| i.started_at.0 <= to && i.last_seen_at.0 >= from)
+        .collect();
+    let largest = overlapping
+        .iter()
+        .max_by_key(|i| (i.detections(), std::cmp::Reverse(i.id.as_str())));
+    PeriodIncidents {
+        origin_rank: largest.and_then(|i| i.origins.iter().position(|o| o.service == faulty)),
+        origin: largest.and_then(|i| i.origins.first().map(|o| o.service.clone())),
+        incidents: overlapping.len(),
+        paging: overlapping.iter().filter(|i| i.pages()).count(),
+    }
+}
