@@ -1,5 +1,6 @@
 //! `POST /api/anomaly-detection/run` (optional body with a window; 202 with the run id) and
-//! `GET /api/anomaly-detection/runs/:id`. A worker picks pending runs up (issue 5).
+//! `GET /api/anomaly-detection/runs/:id`. A detector-worker (issue 5), or an api-server with in-process
+//! detection, picks pending runs up.
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
@@ -31,8 +32,9 @@ pub struct RunJson {
     pub spans: i64,
     pub anomalies: i64,
     pub error: Option<String>,
-    /// Where throughput and error counts came from: `traces` (every trace of the window was read) or
-    /// `traceql-metrics` (Tempo counted; traces were read by the sampling rule)
+    /// Where throughput and error counts came from: `traces` (counted from the spans detected: every
+    /// trace of the window read from Tempo, or the in-process intake), `traceql-metrics` (Tempo counted;
+    /// traces were read by the sampling rule), or `traces (TraceQL metrics unavailable: …)`
     pub count_source: Option<String>,
     /// The worker that ran it
     pub worker: Option<String>,
