@@ -225,6 +225,8 @@ pub enum Cause {
     /// Only the service's totals or traffic changed: it is involved, but where the cause lies is not
     /// known from this finding alone.
     Unknown,
+    /// Something the services share (the telemetry pipeline, a common dependency): not one service.
+    Shared,
 }
 
 /// One detected anomaly, with everything an operator needs to audit why it fired.

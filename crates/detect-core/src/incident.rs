@@ -4,7 +4,8 @@
 //! Findings that overlap in time (their windows within [`IncidentSettings::join_gap_nanos`] of the
 //! incident's) and are connected through the services' calls ([`ServiceGraph`], at most
 //! [`IncidentSettings::link_hops`] calls apart, either way) form one incident; a finding that connects two
-//! open incidents merges them. Security findings about one client form that client's incident. An
+//! open incidents merges them. Security findings about one client form that client's incident, and
+//! findings about what all services share (the telemetry pipeline) form their own. An
 //! incident closes once it has been quiet for [`IncidentSettings::quiet_nanos`] of event time.
 //! Deterministic: the same findings in the same order give the same incidents.
 
@@ -62,6 +63,8 @@ pub struct Incident {
     pub id: String,
     /// The client, for a security incident.
     pub client: Option<String>,
+    /// Whether it is about something the services share (the telemetry pipeline), not one service.
+    pub shared: bool,
     pub started_at: UnixNanos,
     pub last_seen_at: UnixNanos,
     /// Set once it has been quiet long enough.
@@ -223,6 +226,7 @@ impl IncidentTracker {
             let mut incident = Incident {
                 id: incident_id(a),
                 client: security_client(a),
+                shared: a.cause == Cause::Shared,
                 started_at: a.window.start,
                 last_seen_at: a.window.end,
                 ended_at: None,
@@ -283,6 +287,13 @@ impl IncidentTracker {
             (Some(client), Some(theirs)) => return &client == theirs,
             (None, None) => {}
             _ => return false,
+        }
+        // What all services share is one incident of its own, not a bridge between services'.
+        if (a.cause == Cause::Shared) != incident.shared {
+            return false;
+        }
+        if incident.shared {
+            return true;
         }
         let services = incident.services();
         std::iter::once(a.service.as_str())

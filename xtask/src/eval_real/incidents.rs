@@ -15,6 +15,8 @@ pub struct PeriodIncidents {
     pub incidents: usize,
     /// Those of them that page (HIGH or CRITICAL).
     pub paging: usize,
+    /// The largest incident's origins and findings, for `--verbose`.
+    pub detail: Vec<String>,
 }
 
 pub fn score(incidents: &[Incident], (from, to): (u64, u64), faulty: &str) -> PeriodIncidents {
@@ -22,13 +24,41 @@ pub fn score(incidents: &[Incident], (from, to): (u64, u64), faulty: &str) -> Pe
         .iter()
         .filter(|i| i.started_at.0 <= to && i.last_seen_at.0 >= from)
         .collect();
+    // What all services share (the telemetry pipeline) names no origin.
     let largest = overlapping
         .iter()
+        .filter(|i| !i.shared)
         .max_by_key(|i| (i.detections(), std::cmp::Reverse(i.id.as_str())));
     PeriodIncidents {
         origin_rank: largest.and_then(|i| i.origins.iter().position(|o| o.service == faulty)),
         origin: largest.and_then(|i| i.origins.first().map(|o| o.service.clone())),
         incidents: overlapping.len(),
         paging: overlapping.iter().filter(|i| i.pages()).count(),
+        detail: largest.map(|i| detail(i)).unwrap_or_default(),
     }
+}
+
+fn detail(incident: &Incident) -> Vec<String> {
+    let origins = incident.origins.iter().take(5).map(|o| {
+        format!(
+            "origin {:.2} {} `{}`: {}",
+            o.score,
+            o.service,
+            o.operation.as_deref().unwrap_or("-"),
+            o.evidence
+        )
+    });
+    let findings = incident.findings.iter().map(|f| {
+        format!(
+            "finding {} {:?} {}/{} peer {} ×{}: {}",
+            f.severity,
+            f.cause,
+            f.service,
+            f.operation.as_deref().unwrap_or("-"),
+            f.peer_service.as_deref().unwrap_or("-"),
+            f.detections,
+            f.description.chars().take(160).collect::<String>()
+        )
+    });
+    origins.chain(findings).collect()
 }

@@ -158,6 +158,9 @@ impl FileScore {
                 for text in p.noise.values() {
                     println!("    noise: {text}");
                 }
+                for line in &p.incidents.detail {
+                    println!("    {line}");
+                }
             }
         }
         for (text, n) in &self.chronic {

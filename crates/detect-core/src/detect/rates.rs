@@ -218,6 +218,7 @@ impl RateDetector {
             // a recording paused) than every service failing together, which the entry points' own
             // health checks would catch: shown once, without paging.
             a.severity = a.severity.min(crate::Severity::Medium);
+            a.cause = crate::anomaly::Cause::Shared;
             a.description = format!(
                 "most services sent no span at all in the window ({silent} were expected to send \
                  some): the telemetry pipeline, or a dependency they all share, is down; {service}, \

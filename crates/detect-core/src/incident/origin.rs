@@ -7,7 +7,7 @@
 use super::{Finding, Incident};
 use crate::anomaly::{Cause, Severity};
 use crate::service_graph::ServiceGraph;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A probable origin: where the problem most likely starts, and why.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,7 +64,21 @@ fn strongest<'a>(findings: &[&'a Finding]) -> Option<&'a Finding> {
 
 /// The incident's services, best origin first (ties broken by name).
 pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
+    if incident.shared {
+        return Vec::new();
+    }
     let services = incident.services();
+    let common = callers_own_side(incident);
+    // A finding points at its peer, unless its service is slow on its own side: its findings point at
+    // several peers (the common factor is the caller), or its own time moved as much (its CPU).
+    let points_at = |f: &Finding, service: &str| {
+        f.cause == Cause::Peer
+            && if common.contains(f.service.as_str()) {
+                f.service == service
+            } else {
+                f.peer_service.as_deref() == Some(service)
+            }
+    };
     let credits: Vec<Credit> = services
         .iter()
         .map(|&service| Credit {
@@ -72,9 +86,7 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
             itself: attributed(incident, |f| {
                 f.service == service && f.cause == Cause::Itself
             }),
-            pointed_at: attributed(incident, |f| {
-                f.cause == Cause::Peer && f.peer_service.as_deref() == Some(service)
-            }),
+            pointed_at: attributed(incident, |f| points_at(f, service)),
             unknown: attributed(incident, |f| {
                 f.service == service && f.cause == Cause::Unknown
             }),
@@ -114,6 +126,33 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
         .collect();
     origins.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.service.cmp(&b.service)));
     origins
+}
+
+/// Services slow on their own side, whose findings about peers say more about themselves: they point
+/// at two or more different peers (the time on the way to all of them grew), or the service's own
+/// behaviour moved at least as much as the strongest of them.
+fn callers_own_side(incident: &Incident) -> BTreeSet<&str> {
+    let mut peers: BTreeMap<&str, (BTreeSet<&str>, f64)> = BTreeMap::new();
+    for f in incident.findings.iter().filter(|f| f.cause == Cause::Peer) {
+        if let Some(peer) = f.peer_service.as_deref() {
+            let entry = peers.entry(f.service.as_str()).or_default();
+            entry.0.insert(peer);
+            entry.1 = entry.1.max(weight(f));
+        }
+    }
+    let own = |service: &str| {
+        incident
+            .findings
+            .iter()
+            .filter(|f| f.service == service && f.cause == Cause::Itself)
+            .map(weight)
+            .fold(0.0, f64::max)
+    };
+    peers
+        .into_iter()
+        .filter(|(service, (p, strongest))| p.len() >= 2 || own(service) >= *strongest)
+        .map(|(s, _)| s)
+        .collect()
 }
 
 fn attributed(incident: &Incident, keep: impl Fn(&Finding) -> bool) -> Vec<&Finding> {
