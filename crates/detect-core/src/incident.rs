@@ -51,10 +51,21 @@ pub struct Finding {
     /// The most severe detection's severity, score and description.
     pub severity: Severity,
     pub score: f64,
+    /// What was measured and expected, in `unit`.
+    pub observed: f64,
+    pub expected: f64,
+    pub unit: &'static str,
     pub description: String,
     pub detections: u32,
     pub window: Window,
     pub examples: Vec<TraceId>,
+}
+
+impl Finding {
+    /// Milliseconds it added over what was expected, for a finding about time.
+    pub fn added_ms(&self) -> Option<f64> {
+        (self.unit == "ms").then(|| (self.observed - self.expected).max(0.0))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +121,7 @@ impl Incident {
                 if a.severity > f.severity || (a.severity == f.severity && a.score > f.score) {
                     f.severity = a.severity;
                     f.score = a.score;
+                    (f.observed, f.expected, f.unit) = (a.observed, a.expected, a.unit);
                     f.description = a.description.clone();
                     f.cause = a.cause;
                     f.peer_service = a.peer_service.clone().or(f.peer_service.take());
@@ -129,6 +141,9 @@ impl Incident {
                 peer_service: a.peer_service.clone(),
                 severity: a.severity,
                 score: a.score,
+                observed: a.observed,
+                expected: a.expected,
+                unit: a.unit,
                 description: a.description.clone(),
                 detections: 1,
                 window: a.window,
