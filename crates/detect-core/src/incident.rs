@@ -51,6 +51,8 @@ pub struct Finding {
     /// The most severe detection's severity, score and description.
     pub severity: Severity,
     pub score: f64,
+    /// The score at which its detector fires.
+    pub threshold: f64,
     /// What was measured and expected, in `unit`.
     pub observed: f64,
     pub expected: f64,
@@ -120,7 +122,7 @@ impl Incident {
                 f.window.end = f.window.end.max(a.window.end);
                 if a.severity > f.severity || (a.severity == f.severity && a.score > f.score) {
                     f.severity = a.severity;
-                    f.score = a.score;
+                    (f.score, f.threshold) = (a.score, a.threshold);
                     (f.observed, f.expected, f.unit) = (a.observed, a.expected, a.unit);
                     f.description = a.description.clone();
                     f.cause = a.cause;
@@ -141,6 +143,7 @@ impl Incident {
                 peer_service: a.peer_service.clone(),
                 severity: a.severity,
                 score: a.score,
+                threshold: a.threshold,
                 observed: a.observed,
                 expected: a.expected,
                 unit: a.unit,

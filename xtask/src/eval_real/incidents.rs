@@ -34,7 +34,24 @@ pub fn score(incidents: &[Incident], (from, to): (u64, u64), faulty: &str) -> Pe
         origin: largest.and_then(|i| i.origins.first().map(|o| o.service.clone())),
         incidents: overlapping.len(),
         paging: overlapping.iter().filter(|i| i.pages()).count(),
-        detail: largest.map(|i| detail(i)).unwrap_or_default(),
+        detail: overlapping
+            .iter()
+            .map(|i| {
+                format!(
+                    "incident {} detections {}{}: {}",
+                    i.severity,
+                    i.detections(),
+                    if i.shared { " (shared)" } else { "" },
+                    i.origins
+                        .iter()
+                        .take(3)
+                        .map(|o| format!("{} {:.2}", o.service, o.score))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .chain(largest.map(|i| detail(i)).unwrap_or_default())
+            .collect(),
     }
 }
 
@@ -50,9 +67,10 @@ fn detail(incident: &Incident) -> Vec<String> {
     });
     let findings = incident.findings.iter().map(|f| {
         format!(
-            "finding {} {:?} {}/{} peer {} ×{}: {}",
+            "finding {} {:?} {:.1} {}/{} peer {} ×{}: {}",
             f.severity,
             f.cause,
+            f.score,
             f.service,
             f.operation.as_deref().unwrap_or("-"),
             f.peer_service.as_deref().unwrap_or("-"),

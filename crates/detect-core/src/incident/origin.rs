@@ -19,10 +19,10 @@ pub struct Origin {
     pub evidence: String,
 }
 
-/// How much a finding weighs: its severity, a little more for each repeat, and for a window's
-/// requests taking longer, how much longer (on a log scale of the milliseconds added: +10 ms counts
-/// 1.7 times, +100 ms 3.4 times, +2 s 6.3 times). One trace's extreme is the slowest of many by
-/// selection: its size says little.
+/// How much a finding weighs: its severity, a little more for each repeat, and how far it is from
+/// normal: for a window's requests taking longer, the milliseconds added (on a log scale: +10 ms
+/// counts 1.7 times, +100 ms 3.4 times, +2 s 6.3 times); for one trace's extreme, how improbable it is
+/// beyond the test's limit (its score already allows for it being the slowest of many).
 fn weight(f: &Finding) -> f64 {
     let severity = match f.severity {
         Severity::Low => 0.25,
@@ -30,11 +30,14 @@ fn weight(f: &Finding) -> f64 {
         Severity::High => 1.0,
         Severity::Critical => 1.5,
     };
-    let longer = match f.added_ms() {
-        Some(ms) if f.subtype == Subtype::LatencyDegradation => 1.0 + (1.0 + ms / 10.0).ln(),
+    let far = match (f.subtype, f.added_ms()) {
+        (Subtype::LatencyDegradation, Some(ms)) => (1.0 + ms / 10.0).ln(),
+        (Subtype::LatencySpike, _) if f.threshold > 0.0 => {
+            1.0 + (f.score / f.threshold).max(1.0).ln()
+        }
         _ => 1.0,
     };
-    severity * (1.0 + f64::from(f.detections).ln()) * longer
+    severity * (1.0 + f64::from(f.detections).ln()) * far
 }
 
 /// A finding that says the cause is only weakly known counts this much.
@@ -164,10 +167,15 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
             let in_incident = |s: &&str| services.contains(s);
             let (up, down) = (c.raw_of(Spread::Up), c.raw_of(Spread::Down));
             // Slowness and failures spread to callers; changed call shapes to callees.
+            // Callers it explains: their findings point at it, or they only wait.
             let callers: BTreeSet<&str> = graph
                 .callers(c.service)
                 .filter(in_incident)
-                .filter(|p| raw_of(p, Spread::Up) > 0.0)
+                .filter(|p| {
+                    c.pointed_at.iter().any(|f| f.service == *p)
+                        || credit(p)
+                            .is_some_and(|q| q.unknown.iter().any(|f| spread(f) == Spread::Up))
+                })
                 .collect();
             let busy_callees: BTreeSet<&str> = graph
                 .callees(c.service)
