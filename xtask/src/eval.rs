@@ -13,6 +13,7 @@
 //! (resource) analysis to a share of traces by design, so an injected N+1 trace would be found only
 //! if sampled; the evaluation measures the detectors, not the sampling rate.
 
+mod origins;
 mod scoring;
 
 use crate::gen_traces::{self, labels};
@@ -101,8 +102,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let truth = Truth::new(&labels, &tails, slack);
     let scores = truth.score(&replay.detections);
 
-    let report = Report::build(args, &data, &config, &labels, &replay, &scores);
+    let mut report = Report::build(args, &data, &config, &labels, &replay, &scores);
     report.print(&replay, &scores, args.examples, replay_secs);
+    report.origins = origins::score(&labels, &truth, &replay.detections, &replay.incidents);
+    print_origins(&report.origins);
     std::fs::create_dir_all(&dir)?;
     let report_path = dir.join("report.json");
     let mut file = File::create(&report_path)
@@ -117,6 +120,19 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_origins(o: &origins::OriginScore) {
+    println!(
+        "incidents: of {} injected performance problems found, {} fell into one incident, {} with the injected service first ({:.1} %)",
+        o.found,
+        o.in_one_incident,
+        o.origin_right,
+        o.share() * 100.0
+    );
+    for (label, service, instead) in &o.wrong {
+        println!("  {label} ({service}): {instead}");
+    }
 }
 
 /// Labels and the generator z of tail and near-tail spans, keyed by (trace id, span id).
@@ -145,6 +161,7 @@ fn read_labels(path: &Path) -> anyhow::Result<(Vec<labels::Label>, Tails)> {
 
 struct Replay {
     detections: Vec<Anomaly>,
+    incidents: Vec<detect_core::Incident>,
     spans: u64,
     normal_spans: u64,
     first_start: u64,
@@ -177,9 +194,11 @@ fn replay(
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut engine = Engine::new(config);
     let mut detections = Vec::new();
+    let mut grouping = crate::eval_real::incidents::Grouping::default();
     let (mut spans, mut normal_spans) = (0u64, 0u64);
     let mut first_start = u64::MAX;
     crate::eval_real::for_each_line(&mut reader, path, |decoded| {
+        let before = detections.len();
         for span in decoded {
             spans += 1;
             first_start = first_start.min(span.start.0);
@@ -189,12 +208,16 @@ fn replay(
             normal_spans += u64::from(!touched);
             engine.ingest(span, &mut detections);
         }
+        grouping.place(&engine, &detections[before..]);
     })?;
     if spans == 0 {
         bail!("{} holds no spans", path.display());
     }
+    let before = detections.len();
     engine.finish(&mut detections);
+    grouping.place(&engine, &detections[before..]);
     Ok(Replay {
+        incidents: grouping.finish(),
         detections,
         spans,
         normal_spans,
@@ -240,6 +263,8 @@ struct NearThreshold {
 #[derive(serde::Serialize)]
 struct Report {
     seed: u64,
+    /// Incidents and their origins (scored after the detections).
+    origins: origins::OriginScore,
     minutes: u64,
     rate: f64,
     data: String,
@@ -315,6 +340,7 @@ impl Report {
             seed: args.seed,
             minutes: args.minutes,
             rate: args.rate,
+            origins: origins::OriginScore::default(),
             data: data.display().to_string(),
             note: SAMPLING_NOTE,
             config: config.to_json(),

@@ -2,7 +2,47 @@
 //! should name the injected service as its most probable origin (top-1) or among its first three
 //! (top-3), and the period should hold few incidents (pages per problem).
 
-use detect_core::Incident;
+use detect_core::{Anomaly, Engine, Incident, IncidentEvent, IncidentTracker};
+
+/// Incidents formed as a replay goes, from each batch of new findings with the calls between
+/// services known so far (as the worker forms them).
+#[derive(Default)]
+pub struct Grouping {
+    tracker: IncidentTracker,
+    pub incidents: Vec<Incident>,
+}
+
+impl Grouping {
+    pub fn place(&mut self, engine: &Engine, new: &[Anomaly]) {
+        for a in new {
+            self.tracker.observe(a, engine.service_graph());
+            let closed = self.tracker.advance_to(a.detected_at);
+            self.keep(closed);
+        }
+    }
+
+    /// Closes what is still open; every incident of the replay.
+    pub fn finish(mut self) -> Vec<Incident> {
+        let closed = self.tracker.finish();
+        self.keep(closed);
+        self.incidents
+    }
+
+    fn keep(&mut self, events: Vec<IncidentEvent>) {
+        self.incidents
+            .extend(events.into_iter().map(|e| e.incident().clone()));
+    }
+}
+
+/// The incident a detection went to: the one holding its fingerprint at its time.
+pub fn incident_of<'a>(incidents: &'a [Incident], a: &Anomaly) -> Option<&'a Incident> {
+    let fingerprint = a.fingerprint();
+    incidents.iter().find(|i| {
+        i.started_at <= a.window.start
+            && a.window.end <= i.last_seen_at
+            && i.findings.iter().any(|f| f.fingerprint == fingerprint)
+    })
+}
 
 /// The incidents of one fault period.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -79,4 +119,48 @@ fn detail(incident: &Incident) -> Vec<String> {
         )
     });
     origins.chain(findings).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detect_core::{Origin, Severity, UnixNanos};
+
+    fn incident(id: &str, from: u64, to: u64, origins: &[&str], shared: bool) -> Incident {
+        Incident {
+            id: id.into(),
+            client: None,
+            shared,
+            started_at: UnixNanos::from_secs(from),
+            last_seen_at: UnixNanos::from_secs(to),
+            ended_at: Some(UnixNanos::from_secs(to)),
+            severity: Severity::High,
+            findings: Vec::new(),
+            origins: origins
+                .iter()
+                .map(|s| Origin {
+                    service: (*s).into(),
+                    operation: None,
+                    score: 1.0,
+                    evidence: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_origin_is_read_from_an_overlapping_incident_and_every_overlapping_one_is_counted() {
+        let incidents = [
+            incident("a", 100, 200, &["x", "faulty"], false),
+            incident("pipeline", 100, 400, &[], true),
+            incident("later", 900, 1000, &["faulty"], false),
+        ];
+        let secs = |s: u64| s * 1_000_000_000;
+        let scored = score(&incidents, (secs(150), secs(300)), "faulty");
+        assert_eq!(scored.origin_rank, Some(1));
+        assert_eq!(scored.origin.as_deref(), Some("x"));
+        assert_eq!((scored.incidents, scored.paging), (2, 2));
+        let nothing = score(&incidents, (secs(500), secs(600)), "faulty");
+        assert_eq!((nothing.origin_rank, nothing.incidents), (None, 0));
+    }
 }

@@ -272,11 +272,17 @@ impl Totals {
         let passed = self.found as f64 >= Gate::MIN_FOUND_SHARE * faults - 1e-9
             && self.by_kind.values().all(|(_, found)| *found > 0)
             && noise <= Gate::MAX_NOISE_PER_PERIOD
-            && self.chronic == 0;
+            && self.chronic == 0
+            && self.origin_top1 as f64 >= Gate::MIN_ORIGIN_TOP1_SHARE * faults - 1e-9
+            && self.origin_top3 as f64 >= Gate::MIN_ORIGIN_TOP3_SHARE * faults - 1e-9
+            && self.incidents as f64 <= Gate::MAX_INCIDENTS_PER_PERIOD * faults + 1e-9;
         println!(
-            "Gate (found ≥ {:.1} %, every fault type found, ≤ {} paging fingerprints about other services per period, no chronic pager): {}",
+            "Gate (found ≥ {:.1} %, every fault type found, ≤ {} paging fingerprints about other services per period, no chronic pager; origin first ≥ {:.0} %, in the first three ≥ {:.1} %, ≤ {} incidents per period): {}",
             Gate::MIN_FOUND_SHARE * 100.0,
             Gate::MAX_NOISE_PER_PERIOD,
+            Gate::MIN_ORIGIN_TOP1_SHARE * 100.0,
+            Gate::MIN_ORIGIN_TOP3_SHARE * 100.0,
+            Gate::MAX_INCIDENTS_PER_PERIOD,
             if passed { "PASS" } else { "FAIL" }
         );
         passed

@@ -1,0 +1,78 @@
+//! Incidents on generated traffic: each injected performance problem (a label with a service target)
+//! should fall into one incident whose first probable origin is the injected service.
+
+use super::scoring::Truth;
+use crate::eval_real::incidents::incident_of;
+use crate::gen_traces::labels::Label;
+use detect_core::{Anomaly, Incident};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct OriginScore {
+    /// Performance labels with a service target that some detection found.
+    pub found: usize,
+    /// Of those, the ones whose detections all fell into one incident.
+    pub in_one_incident: usize,
+    /// Of those, the ones whose incident names the injected service first.
+    pub origin_right: usize,
+    /// Labels where it did not, with the origin named instead.
+    pub wrong: Vec<(String, String, String)>,
+}
+
+impl OriginScore {
+    /// The share of found performance labels in one incident with the right first origin.
+    pub fn share(&self) -> f64 {
+        self.origin_right as f64 / self.found.max(1) as f64
+    }
+}
+
+pub fn score(
+    labels: &[Label],
+    truth: &Truth,
+    detections: &[Anomaly],
+    incidents: &[Incident],
+) -> OriginScore {
+    let mut score = OriginScore::default();
+    let mut homes: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); labels.len()];
+    for a in detections {
+        let Some(incident) = incident_of(incidents, a) else {
+            continue;
+        };
+        for i in truth.matching_labels(a) {
+            homes[i].insert(incident.id.as_str());
+        }
+    }
+    for (label, homes) in labels.iter().zip(&homes) {
+        let Some(service) = label.targets.iter().find_map(|t| t.service.as_deref()) else {
+            continue;
+        };
+        if label.anomaly_type != "PERFORMANCE" || homes.is_empty() {
+            continue;
+        }
+        score.found += 1;
+        let [home] = homes.iter().collect::<Vec<_>>()[..] else {
+            score.wrong.push((
+                label.label_id.clone(),
+                service.to_owned(),
+                format!("{} incidents", homes.len()),
+            ));
+            continue;
+        };
+        score.in_one_incident += 1;
+        let origin = incidents
+            .iter()
+            .find(|i| i.id == *home)
+            .and_then(|i| i.origins.first())
+            .map(|o| o.service.as_str());
+        if origin == Some(service) {
+            score.origin_right += 1;
+        } else {
+            score.wrong.push((
+                label.label_id.clone(),
+                service.to_owned(),
+                origin.unwrap_or("-").to_owned(),
+            ));
+        }
+    }
+    score
+}
