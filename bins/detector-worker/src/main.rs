@@ -1,6 +1,7 @@
 //! detector-worker: runs tracewatch's detectors: `run` (continuous detection from Grafana Tempo),
 //! `once` (a range of windows from Tempo, then exit) and `replay` (OTLP files, offline).
 
+mod incident_lines;
 mod replay;
 mod shard;
 mod tempo_window;
@@ -10,6 +11,7 @@ mod worker;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use detect_core::DetectionConfig;
+use incident_lines::IncidentLines;
 use replay::{ReplayOptions, replay};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,6 +105,10 @@ enum Command {
         /// A JSON object of configuration keys (the seed's `anomaly_detection_config` keys and more).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also write the incidents the anomalies form to this file, one JSON object per line, each as
+        /// it stands when it closes (or at the end of the input), probable origins best first.
+        #[arg(long)]
+        incidents: Option<PathBuf>,
     },
 }
 
@@ -161,6 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             files,
             format,
             config,
+            incidents,
         } => {
             let config = match config {
                 Some(path) => load_config(&path)?,
@@ -178,7 +185,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = std::io::BufWriter::new(stdout);
-            let (summary, engine) = replay(&options, &mut out)?;
+            let incidents = incidents
+                .map(|path| {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let out: Box<dyn Write> = Box::new(std::io::BufWriter::new(file));
+                    anyhow::Ok(IncidentLines::new(out))
+                })
+                .transpose()?;
+            let (summary, engine) = replay(&options, &mut out, incidents)?;
             out.flush()?;
             let stats = engine.stats();
             let mut err = std::io::stderr().lock();
@@ -212,6 +227,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             for ((kind, severity), n) in &summary.by_type {
                 writeln!(err, "  {kind:<11} {severity:<8} {n}")?;
+            }
+            if summary.incidents > 0 {
+                writeln!(err, "  {} incidents", summary.incidents)?;
             }
             if summary.input_errors.is_empty() {
                 Ok(ExitCode::SUCCESS)

@@ -1,9 +1,11 @@
 //! `detector-worker replay`: runs every detector over OTLP files and prints each anomaly as one JSON
-//! object per line on stdout, and a summary on stderr. Files are read in the order given; gzip is
+//! object per line on stdout, and a summary on stderr; with `--incidents FILE`, the incidents they form
+//! as JSON lines in that file. Files are read in the order given; gzip is
 //! read directly, and JSON lines are streamed, so a file need not fit in memory.
 
+use crate::incident_lines::IncidentLines;
 use anyhow::{Context, Result, bail};
-use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, Severity};
+use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, ServiceGraph, Severity};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,9 +25,18 @@ pub struct ReplaySummary {
     pub input_errors: Vec<String>,
     pub skipped_spans: usize,
     pub by_type: BTreeMap<(AnomalyType, Severity), u64>,
+    /// Incidents written to `--incidents`.
+    pub incidents: usize,
 }
 
-pub fn replay(options: &ReplayOptions, out: &mut impl Write) -> Result<(ReplaySummary, Engine)> {
+/// Where incidents go, if anywhere.
+pub type Incidents = Option<IncidentLines<Box<dyn Write>>>;
+
+pub fn replay(
+    options: &ReplayOptions,
+    out: &mut impl Write,
+    mut incidents: Incidents,
+) -> Result<(ReplaySummary, Engine)> {
     let mut engine = Engine::new(options.config.clone());
     let mut summary = ReplaySummary::default();
     let mut found = Vec::new();
@@ -43,7 +54,8 @@ pub fn replay(options: &ReplayOptions, out: &mut impl Write) -> Result<(ReplaySu
             for span in spans {
                 engine.ingest(span, found);
             }
-            emit(found, summary, out)
+            let graph = engine.service_graph();
+            emit(found, summary, out, &mut incidents, graph)
         };
         match format {
             InputFormat::OtlpJsonLines => {
@@ -85,8 +97,17 @@ pub fn replay(options: &ReplayOptions, out: &mut impl Write) -> Result<(ReplaySu
         }
     }
     engine.finish(&mut found);
-    emit(&mut found, &mut summary, out)?;
+    emit(
+        &mut found,
+        &mut summary,
+        out,
+        &mut incidents,
+        engine.service_graph(),
+    )?;
     out.flush()?;
+    if let Some(incidents) = incidents {
+        summary.incidents = incidents.finish()?;
+    }
     Ok((summary, engine))
 }
 
@@ -128,8 +149,17 @@ fn sniff(mut reader: Box<dyn BufRead>) -> Result<(InputFormat, Box<dyn BufRead>)
     Ok((format, Box::new(Cursor::new(head).chain(reader))))
 }
 
-fn emit(found: &mut Vec<Anomaly>, summary: &mut ReplaySummary, out: &mut impl Write) -> Result<()> {
+fn emit(
+    found: &mut Vec<Anomaly>,
+    summary: &mut ReplaySummary,
+    out: &mut impl Write,
+    incidents: &mut Incidents,
+    graph: &ServiceGraph,
+) -> Result<()> {
     for anomaly in found.drain(..) {
+        if let Some(incidents) = incidents {
+            incidents.place(&anomaly, graph)?;
+        }
         *summary
             .by_type
             .entry((anomaly.anomaly_type(), anomaly.severity))

@@ -317,3 +317,69 @@ fn a_truncated_or_corrupt_gzip_fails_with_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn incidents_are_written_one_line_each_with_their_probable_origins() {
+    let dir = std::env::temp_dir().join(format!("tracewatch-incidents-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = auth_burst_jsonl();
+    let read = |name: &str| {
+        let path = dir.join(name);
+        let output = replay(
+            &["-", "--incidents", path.to_str().unwrap()],
+            input.as_bytes(),
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert!(
+            text(&output.stderr).contains("incidents"),
+            "counted in the summary"
+        );
+        std::fs::read_to_string(path).unwrap()
+    };
+    let written = read("a.jsonl");
+    assert_eq!(
+        written,
+        read("b.jsonl"),
+        "the same input gives the same incidents"
+    );
+    let incidents: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let burst = incidents
+        .iter()
+        .find(|i| i["client"] == "203.0.113.66")
+        .unwrap_or_else(|| panic!("the burst's incident in {incidents:#?}"));
+    assert_eq!(burst["started_at"], "2026-01-05T00:20:00.000Z");
+    assert_eq!(burst["services"], serde_json::json!(["gateway"]));
+    assert!(burst["anomaly_count"].as_u64().unwrap() >= 1);
+    assert!(
+        burst["ended_at"].is_string(),
+        "closed at the end of the input"
+    );
+    let origin = &burst["probable_origins"][0];
+    assert_eq!(origin["service_name"], "gateway");
+    assert!(origin["score"].as_f64().unwrap() > 0.0);
+    assert!(!origin["evidence"].as_str().unwrap().is_empty());
+    assert!(burst["id"].as_str().is_some_and(|id| id.len() == 32));
+}
+
+#[test]
+fn an_incidents_file_that_cannot_be_created_is_named_and_fails() {
+    let input = temp_file("incidents-input.jsonl", auth_burst_jsonl().as_bytes());
+    let output = replay(
+        &[
+            input.to_str().unwrap(),
+            "--incidents",
+            "/nonexistent-dir/incidents.jsonl",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot create /nonexistent-dir/incidents.jsonl"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing replayed");
+}

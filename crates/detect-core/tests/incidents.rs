@@ -200,7 +200,12 @@ fn a_caller_slow_toward_every_callee_is_the_origin_not_its_callees() {
         finding("ads", Cause::Peer, 0).peer("frontend"),
     ]);
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(first_origin(&found[0]), "frontend", "{:#?}", found[0].origins);
+    assert_eq!(
+        first_origin(&found[0]),
+        "frontend",
+        "{:#?}",
+        found[0].origins
+    );
 }
 
 #[test]
