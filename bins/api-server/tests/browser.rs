@@ -6,7 +6,7 @@
 //! `target/tmp/dashboard-screenshots` (`CARGO_TARGET_TMPDIR`).
 //!
 //! Needs `node`, and Chromium at `/usr/bin/chromium` (Debian's `chromium` package) or `$CHROMIUM`;
-//! `.ci/run` installs both. playwright-core is installed here with `npm ci` when missing.
+//! `.ci/setup-test-env` (run by `cargo xtask test`) installs both. playwright-core is installed here with `npm ci` when missing.
 
 mod common;
 
@@ -25,7 +25,7 @@ fn chromium() -> PathBuf {
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
         path.exists(),
-        "the browser tests need Chromium at {} (Debian: apt-get install chromium; or set CHROMIUM); .ci/run installs it",
+        "the browser tests need Chromium at {} (Debian: apt-get install chromium; or set CHROMIUM); .ci/setup-test-env installs it",
         path.display()
     );
     path

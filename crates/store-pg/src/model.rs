@@ -211,7 +211,8 @@ pub struct RunRecord {
     /// The window stream (cursor key) a scheduled window run belongs to.
     pub stream: Option<String>,
     /// Where the run's throughput and error counts came from: `traces` (every trace of the window was
-    /// read) or `traceql-metrics` (Tempo counted them; traces were read by the sampling rule).
+    /// read), `traceql-metrics` (Tempo counted them; traces were read by the sampling rule), or
+    /// `traces (TraceQL metrics unavailable: …)` (Tempo could not count them, so every trace was read).
     pub count_source: Option<String>,
 }
 

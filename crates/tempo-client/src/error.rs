@@ -1,4 +1,5 @@
-//! The crate's one error type: what went wrong decoding an OTLP or Tempo answer, and where.
+//! Decoding errors: what went wrong decoding an OTLP or Tempo answer, and where (`http.rs` has the
+//! errors of talking to Tempo).
 
 use std::fmt;
 

@@ -267,10 +267,11 @@ fn evidence(c: &Credit, callers: &BTreeSet<&str>, busy_callees: &BTreeSet<&str>)
             list(&from)
         ));
     }
-    if c.itself.is_empty() && c.pointed_at.is_empty() {
-        if let Some(f) = c.unknown.first() {
-            parts.push(f.description.clone());
-        }
+    if c.itself.is_empty()
+        && c.pointed_at.is_empty()
+        && let Some(f) = c.unknown.first()
+    {
+        parts.push(f.description.clone());
     }
     if !callers.is_empty() {
         parts.push(format!("its callers {} are affected too", list(callers)));
