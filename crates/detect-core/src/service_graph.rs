@@ -5,10 +5,13 @@
 use crate::span::{Span, SpanId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+/// Most callers, and most callees of one caller, the graph learns.
+pub const MAX_SERVICES: usize = 4_096;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceGraph {
-    /// (caller, callee) → calls seen.
-    calls: BTreeMap<(String, String), u64>,
+    /// caller → callee → calls seen (nested, so that counting a known call allocates nothing).
+    calls: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl ServiceGraph {
@@ -30,32 +33,48 @@ impl ServiceGraph {
     }
 
     pub fn record_call(&mut self, caller: &str, callee: &str, n: u64) {
-        *self
+        if let Some(count) = self
             .calls
-            .entry((caller.to_owned(), callee.to_owned()))
-            .or_default() += n;
+            .get_mut(caller)
+            .and_then(|callees| callees.get_mut(callee))
+        {
+            *count += n;
+            return;
+        }
+        // Bounded whatever the input: past this many services, new names are not learned.
+        if self.calls.len() >= MAX_SERVICES && !self.calls.contains_key(caller) {
+            return;
+        }
+        let callees = self.calls.entry(caller.to_owned()).or_default();
+        if callees.len() < MAX_SERVICES {
+            *callees.entry(callee.to_owned()).or_default() += n;
+        }
     }
 
     /// Calls seen from `caller` to `callee`.
     pub fn calls(&self, caller: &str, callee: &str) -> u64 {
         self.calls
-            .get(&(caller.to_owned(), callee.to_owned()))
+            .get(caller)
+            .and_then(|callees| callees.get(callee))
             .copied()
             .unwrap_or(0)
     }
 
     /// Every (caller, callee, calls), in name order.
     pub fn edges(&self) -> impl Iterator<Item = (&str, &str, u64)> {
-        self.calls
-            .iter()
-            .map(|((a, b), n)| (a.as_str(), b.as_str(), *n))
+        self.calls.iter().flat_map(|(a, callees)| {
+            callees
+                .iter()
+                .map(move |(b, n)| (a.as_str(), b.as_str(), *n))
+        })
     }
 
     /// The services `service` calls.
     pub fn callees<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a str> {
-        self.edges()
-            .filter(move |(a, _, _)| *a == service)
-            .map(|(_, b, _)| b)
+        self.calls
+            .get(service)
+            .into_iter()
+            .flat_map(|callees| callees.keys().map(String::as_str))
     }
 
     /// The services that call `service`.
@@ -117,5 +136,18 @@ mod tests {
         assert_eq!(g.distance("ads", &set(&["checkout"]), 2), Some(2));
         assert_eq!(g.distance("db", &set(&["nowhere"]), 9), None);
         assert_eq!(g.callers("payment").collect::<Vec<_>>(), ["checkout"]);
+    }
+
+    #[test]
+    fn it_stays_bounded_whatever_the_names() {
+        let mut g = ServiceGraph::default();
+        for i in 0..MAX_SERVICES + 10 {
+            g.record_call(&format!("caller-{i}"), "db", 1);
+            g.record_call("gateway", &format!("callee-{i}"), 1);
+        }
+        g.record_call("caller-0", "db", 1);
+        assert_eq!(g.calls("caller-0", "db"), 2, "known calls still count");
+        assert_eq!(g.calls(&format!("caller-{MAX_SERVICES}"), "db"), 0);
+        assert_eq!(g.callees("gateway").count(), MAX_SERVICES);
     }
 }
