@@ -17,16 +17,26 @@ pub struct ServiceGraph {
 impl ServiceGraph {
     /// Records the calls between services in one assembled trace.
     pub fn record_trace<'a>(&mut self, spans: impl IntoIterator<Item = &'a Span> + Clone) {
-        let service_of: HashMap<SpanId, &str> = spans
-            .clone()
-            .into_iter()
-            .map(|s| (s.span_id, s.service.as_str()))
-            .collect();
-        for span in spans {
-            let Some(parent) = span.parent_span_id.and_then(|p| service_of.get(&p)) else {
+        let spans: Vec<&Span> = spans.into_iter().collect();
+        // Most traces are small: finding a parent by scanning beats building a map.
+        let by_id: Option<HashMap<SpanId, &str>> = (spans.len() > 32).then(|| {
+            spans
+                .iter()
+                .map(|s| (s.span_id, s.service.as_str()))
+                .collect()
+        });
+        let service_of = |id: SpanId| match &by_id {
+            Some(map) => map.get(&id).copied(),
+            None => spans
+                .iter()
+                .find(|s| s.span_id == id)
+                .map(|s| s.service.as_str()),
+        };
+        for span in &spans {
+            let Some(parent) = span.parent_span_id.and_then(service_of) else {
                 continue;
             };
-            if *parent != span.service {
+            if parent != span.service {
                 self.record_call(parent, &span.service, 1);
             }
         }
