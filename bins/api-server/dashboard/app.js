@@ -352,6 +352,16 @@ async function anomalyDetail(id) {
     return template ? h("a", { href: template.replace("{trace_id}", encodeURIComponent(tid)), target: "_blank", rel: "noopener" }, tid) : h("code", {}, tid);
   };
   const traces = [a.trace_id, ...(d.example_trace_ids || []).filter((t) => t !== a.trace_id)].filter(Boolean).slice(0, 5);
+  // Every trace of the finding: its TraceQL query over its window, as a search link when configured.
+  const allTraces = () => {
+    const template = session.me.trace_search_url_template;
+    if (!d.traceql) return "—";
+    if (!template) return h("code", { id: "traceql" }, d.traceql);
+    const ms = (t) => String(t ? Date.parse(t) : "");
+    const href = template.replace("{traceql}", encodeURIComponent(d.traceql))
+      .replace("{start}", ms(a.window_start)).replace("{end}", ms(a.window_end || a.last_seen_at));
+    return h("a", { id: "traceql", href, target: "_blank", rel: "noopener", title: d.traceql }, "search them in Tempo");
+  };
   const facts = h("dl", { class: "facts" },
     h("dt", {}, "Severity"), h("dd", {}, sevBadge(a.severity)),
     h("dt", {}, "Type"), h("dd", {}, `${a.anomaly_type.toLowerCase()} / ${a.anomaly_subtype || "—"}`),
@@ -366,6 +376,7 @@ async function anomalyDetail(id) {
     h("dt", {}, "Detected"), h("dd", {}, fmtTime(a.detected_at)),
     h("dt", {}, "Occurrences"), h("dd", {}, `${a.occurrences}${a.last_seen_at ? `, last ${fmtTime(a.last_seen_at)}` : ""}`),
     h("dt", {}, "Traces"), h("dd", {}, traces.flatMap((t, i) => i ? [", ", traceLink(t)] : [traceLink(t)])),
+    h("dt", {}, "All its traces"), h("dd", {}, allTraces()),
     h("dt", {}, "Status"), h("dd", { id: "status" }, a.resolved ? `resolved by ${a.resolved_by || "—"} ${fmtTime(a.resolved_at)}` : "open"),
     a.resolution_notes && [h("dt", {}, "Notes"), h("dd", {}, a.resolution_notes)]);
   const chartBox = h("div", {}, h("p", { class: "muted" }, "Loading the chart…"));

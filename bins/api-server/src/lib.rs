@@ -26,4 +26,6 @@ pub struct AppState {
     pub list_cache: list_cache::ListCache,
     /// For links from the dashboard to a trace in Grafana or Tempo.
     pub trace_url_template: Option<String>,
+    /// A trace search's URL with `{traceql}` (and `{start}`, `{end}`) in it, when configured.
+    pub trace_search_url_template: Option<String>,
 }

@@ -81,6 +81,10 @@ struct Args {
     /// A trace's URL in Grafana (or Tempo's UI) with `{trace_id}` in it, for links in alerts.
     #[arg(long, env = "TRACEWATCH_TRACE_URL_TEMPLATE")]
     trace_url_template: Option<String>,
+    /// A trace search's URL (Grafana Explore on Tempo) with `{traceql}`, and optionally `{start}` and
+    /// `{end}` (Unix milliseconds), in it: the dashboard links each finding to all of its traces.
+    #[arg(long, env = "TRACEWATCH_TRACE_SEARCH_URL_TEMPLATE")]
+    trace_search_url_template: Option<String>,
     /// Minutes between messages about one ongoing incident (reminders; flapping is held back as long).
     #[arg(long, env = "TRACEWATCH_ALERT_COOLDOWN_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     alert_cooldown_minutes: u32,
@@ -120,6 +124,11 @@ async fn main() -> Result<()> {
     {
         anyhow::bail!("TRACEWATCH_TRACE_URL_TEMPLATE must contain {{trace_id}}");
     }
+    if let Some(template) = &args.trace_search_url_template
+        && !template.contains("{traceql}")
+    {
+        anyhow::bail!("TRACEWATCH_TRACE_SEARCH_URL_TEMPLATE must contain {{traceql}}");
+    }
     let telegram = alerting::TelegramSettings::from_values(
         args.telegram_bot_token.as_deref(),
         args.telegram_chat_id.as_deref(),
@@ -155,6 +164,7 @@ async fn main() -> Result<()> {
         http_workers: args.http_workers,
         list_cache_ttl: std::time::Duration::from_millis(args.list_cache_ms),
         alerts,
+        trace_search_url_template: args.trace_search_url_template,
     };
     let running = server::start(settings).await?;
     if args.demo {

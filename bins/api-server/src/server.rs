@@ -34,6 +34,9 @@ pub struct ServerSettings {
     /// How long a first page of the anomaly list may be served from memory (zero: never).
     pub list_cache_ttl: std::time::Duration,
     pub alerts: crate::alerts::AlertSettings,
+    /// A trace search's URL (Grafana Explore on Tempo) with `{traceql}`, and optionally `{start}` and
+    /// `{end}` (Unix milliseconds), in it: the link from a finding to all of its traces.
+    pub trace_search_url_template: Option<String>,
 }
 
 impl ServerSettings {
@@ -48,6 +51,7 @@ impl ServerSettings {
             demo: false,
             max_body_bytes: 16 * 1024 * 1024,
             pipeline: PipelineSettings::default(),
+            trace_search_url_template: None,
             http_workers: 0,
             list_cache_ttl: std::time::Duration::from_secs(1),
             alerts: crate::alerts::AlertSettings::default(),
@@ -133,6 +137,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         list_cache: crate::list_cache::ListCache::new(settings.list_cache_ttl),
         trace_url_template: settings.alerts.policy.links.trace.clone(),
+        trace_search_url_template: settings.trace_search_url_template.clone(),
     });
     let access_control = settings.auth.is_enabled();
     let auth = web::Data::new(settings.auth);

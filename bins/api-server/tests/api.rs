@@ -22,6 +22,7 @@ async fn state() -> (web::Data<AppState>, TempDir) {
         metrics: std::sync::Arc::new(api_server::telemetry::Metrics::new()),
         list_cache: api_server::list_cache::ListCache::new(std::time::Duration::ZERO),
         trace_url_template: None,
+        trace_search_url_template: None,
     };
     (web::Data::new(state), dir)
 }

@@ -61,10 +61,26 @@ async fn replay_and_the_api_give_the_same_json_for_the_same_detection() {
         k
     };
     assert_eq!(keys(&api), keys(&replayed));
+    // The finding leads to all of its traces: a TraceQL query for its slow requests.
+    let expected_query = format!(
+        r#"{{ resource.service.name = "checkout" && name = "POST /api/orders" && duration > {}ms }}"#,
+        (41.0f64 * 0.8f64.exp()).floor()
+    );
+    assert_eq!(api["details"]["traceql"], expected_query.as_str());
     for (key, value) in replayed.as_object().unwrap() {
         // Ids differ: the store makes its own, replay derives one from the detection.
         if key != "id" {
             assert_eq!(&api[key], value, "{key}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_dashboard_learns_where_to_search_a_findings_traces() {
+    let template = "https://grafana.example/explore?traceql={traceql}&from={start}&to={end}";
+    let mut server = common::start(|s| s.trace_search_url_template = Some(template.into())).await;
+    let (status, me) = server.get_json("/api/whoami").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["trace_search_url_template"], template);
+    server.stop().await;
 }

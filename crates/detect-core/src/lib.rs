@@ -17,6 +17,7 @@ pub mod service_graph;
 pub mod span;
 pub mod sql_shape;
 pub mod stats;
+pub mod traceql;
 pub mod traces;
 
 pub use anomaly::{Anomaly, AnomalyType, Cause, MAX_EXAMPLES, Severity, Subtype, Window};
@@ -27,3 +28,4 @@ pub use learned::{LearnedError, LearnedState};
 pub use sampling::is_sampled;
 pub use service_graph::ServiceGraph;
 pub use span::{AttrValue, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, TraceId, UnixNanos};
+pub use traceql::traceql;

@@ -45,6 +45,9 @@ pub struct AnomalyDetails {
     pub threshold: f64,
     pub unit: String,
     pub example_trace_ids: Vec<String>,
+    /// A TraceQL query selecting all of the finding's traces in Tempo (run over its window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceql: Option<String>,
 }
 
 /// A stored anomaly: every column. Its JSON is the anomaly's shape on the wire (see `wire.rs`):
@@ -312,6 +315,7 @@ impl NewAnomaly {
                 threshold: finite(a.threshold),
                 unit: a.unit.to_owned(),
                 example_trace_ids: a.examples.iter().map(|t| t.to_string()).collect(),
+                traceql: Some(detect_core::traceql(a)),
             },
             notify,
         }

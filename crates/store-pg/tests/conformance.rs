@@ -45,6 +45,7 @@ fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
             threshold: 3.1,
             unit: "ms".into(),
             example_trace_ids: vec![format!("{:032x}", minute + 1)],
+            traceql: None,
         },
         notify: severity >= Severity::High,
     }

@@ -14,6 +14,9 @@ pub struct WhoAmI {
     pub permissions: Vec<&'static str>,
     /// A trace's URL with `{trace_id}` in it (Grafana or Tempo), when configured.
     pub trace_url_template: Option<String>,
+    /// A trace search's URL with `{traceql}`, `{start}` and `{end}` (Unix milliseconds) in it, when
+    /// configured: the link from a finding's `details.traceql` to all of its traces.
+    pub trace_search_url_template: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/whoami", tag = "access",
@@ -34,5 +37,6 @@ pub async fn whoami(state: web::Data<AppState>, caller: Caller) -> HttpResponse 
         role: caller.role.as_str(),
         permissions,
         trace_url_template: state.trace_url_template.clone(),
+        trace_search_url_template: state.trace_search_url_template.clone(),
     })
 }
