@@ -7,11 +7,9 @@
 //! 4. writes what [`bookkeeping`] derives from where they went: the detection keys, pointing at their
 //!    rows, and the alert-outbox entries; and returns each detection's outcome.
 
-use crate::error::{Result, StoreError};
 use crate::model::{InsertOutcome, NewAnomaly};
 use chrono::{DateTime, Utc};
 use detect_core::Severity;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -76,18 +74,6 @@ pub(crate) fn fold<'a>(
     incidents
 }
 
-impl Incident<'_> {
-    /// Whether its most severe detection raises an open row's severity above `prior`.
-    pub fn escalates(&self, prior: Option<Severity>) -> bool {
-        prior.is_some_and(|p| self.peak.severity > p)
-    }
-
-    /// The row's `details`: those of the most severe detection.
-    pub fn details(&self) -> Result<Value> {
-        serde_json::to_value(&self.peak.details).map_err(|e| StoreError::Invalid(e.to_string()))
-    }
-}
-
 /// Where an incident's detections went: its row, whether this write made the row, and the severity an
 /// open row had before.
 pub(crate) struct Placed {
@@ -127,7 +113,9 @@ pub(crate) fn bookkeeping<'a>(
         let event = if row.inserted {
             incident.notify.then_some("opened")
         } else {
-            (incident.escalates(row.prior) && incident.peak.notify).then_some("escalated")
+            // Its most severe detection raised the open row's severity.
+            let escalated = row.prior.is_some_and(|p| incident.peak.severity > p);
+            (escalated && incident.peak.notify).then_some("escalated")
         };
         alerts.extend(event.map(|event| (row.id, event)));
     }

@@ -213,9 +213,8 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// The window stream (cursor key) a scheduled window run belongs to.
     pub stream: Option<String>,
-    /// Where the run's throughput and error counts came from: `traces` (every trace of the window was
-    /// read), `traceql-metrics` (Tempo counted them; traces were read by the sampling rule), or
-    /// `traces (TraceQL metrics unavailable: …)` (Tempo could not count them, so every trace was read).
+    /// Where the run's counts came from: `traces` (every trace read), `traceql-metrics` (Tempo counted,
+    /// sampled traces read) or `traces (TraceQL metrics unavailable: …)`.
     pub count_source: Option<String>,
 }
 

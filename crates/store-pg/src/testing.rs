@@ -50,13 +50,11 @@ impl TestDatabase {
     /// Lets every lease in this database run out now, as time passing would: for tests of processes
     /// that hold leases, whose clock a test cannot move.
     pub async fn expire_leases(&self) {
+        let expire = diesel::sql_query("UPDATE work_leases SET expires_at = NOW()");
         let mut conn = AsyncPgConnection::establish(&self.url)
             .await
-            .expect("the test database is reachable");
-        diesel::sql_query("UPDATE work_leases SET expires_at = NOW()")
-            .execute(&mut conn)
-            .await
-            .expect("leases expired");
+            .expect("reachable");
+        expire.execute(&mut conn).await.expect("leases expired");
     }
 
     pub async fn store(&self) -> PgStore {

@@ -132,7 +132,7 @@ fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
         "score": peak.score,
         "window_start": time_text(first.window_start),
         "window_end": time_text(incident.window_end),
-        "details": incident.details()?,
+        "details": serde_json::to_value(&peak.details).map_err(|e| StoreError::Invalid(e.to_string()))?,
         "occurrences": incident.count,
         "last_seen_at": time_text(incident.last_seen),
     }))
