@@ -1,5 +1,5 @@
-//! A batch insert's logic, shared by both backends so that they store alike; their `insert` modules
-//! hold only the SQL. The repository's `insert_anomalies`, in one write transaction:
+//! A batch insert's logic, shared by both backends so that they store alike (`core/insert.rs` holds
+//! its SQL). The repository's `insert_anomalies`, in one write transaction:
 //!
 //! 1. keeps the detections whose keys were not stored before (the others are duplicates);
 //! 2. folds them by fingerprint ([`fold`]): several detections of one incident become one row write;
