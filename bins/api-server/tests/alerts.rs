@@ -114,7 +114,15 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
     assert_eq!(resp.status(), 200);
     let messages = wait_for_messages(&fake, 2, Duration::from_secs(10)).await;
     assert_resolved_notice(&messages, "<i>rolled &lt;back&gt;</i>");
-    let metrics = server.metrics().await;
+    // The sender counts a delivery once Telegram's answer is back, a moment after the fake has it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut metrics = server.metrics().await;
+    while !metrics.contains("tracewatch_alerts_total{outcome=\"sent\"} 2")
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics = server.metrics().await;
+    }
     assert!(
         metrics.contains("tracewatch_alerts_total{outcome=\"sent\"} 2"),
         "{metrics}"
