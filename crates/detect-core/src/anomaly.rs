@@ -43,7 +43,10 @@ impl fmt::Display for AnomalyType {
 }
 
 /// The precise kind of anomaly (`anomaly_subtype` in the schema).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Subtype {
     /// One trace whose slowest span is extreme given how many spans the trace has (never pages alone).
     LatencySpike,
@@ -207,14 +210,29 @@ macro_rules! read_from_words {
 read_from_words!(AnomalyType: "anomaly type", Severity: "severity");
 
 /// The event-time window an anomaly covers. For a single-span anomaly it is the span's own extent.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, serde::Serialize, serde::Deserialize,
+)]
 pub struct Window {
     pub start: UnixNanos,
     pub end: UnixNanos,
 }
 
 /// Where a finding places the cause of what it saw: what an incident's probable origins are ranked by.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The service's own behaviour changed: its own time, the way into it, its errors, what it calls,
     /// its resource use, a client's requests to it.

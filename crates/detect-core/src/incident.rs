@@ -19,7 +19,7 @@ use crate::span::{TraceId, UnixNanos};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IncidentSettings {
     /// An incident closes after this long without a new finding (event time).
     pub quiet_nanos: u64,
@@ -40,7 +40,7 @@ impl Default for IncidentSettings {
 }
 
 /// The detections of one fingerprint within an incident, folded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     pub fingerprint: String,
     pub subtype: Subtype,
@@ -56,7 +56,7 @@ pub struct Finding {
     /// What was measured and expected, in `unit`.
     pub observed: f64,
     pub expected: f64,
-    pub unit: &'static str,
+    pub unit: String,
     pub description: String,
     pub detections: u32,
     pub window: Window,
@@ -70,7 +70,7 @@ impl Finding {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     /// Derived from its first finding (fingerprint and window): the same input gives the same id.
     pub id: String,
@@ -86,6 +86,9 @@ pub struct Incident {
     pub findings: Vec<Finding>,
     /// Best first.
     pub origins: Vec<Origin>,
+    /// The ids of the incidents merged into this one (a finding linked them), oldest first.
+    #[serde(default)]
+    pub absorbed: Vec<String>,
 }
 
 impl Incident {
@@ -100,6 +103,31 @@ impl Incident {
     /// Detections it holds.
     pub fn detections(&self) -> u32 {
         self.findings.iter().map(|f| f.detections).sum()
+    }
+
+    /// A line that says what it is: where it starts, what kind of problem, how wide.
+    pub fn title(&self) -> String {
+        if let Some(client) = &self.client {
+            return format!("security: requests from {client}");
+        }
+        let services = self.services().len();
+        let wide = match services {
+            1 => String::new(),
+            n => format!(", {n} services affected"),
+        };
+        if self.shared {
+            return format!("telemetry from most services stopped{wide}");
+        }
+        let Some(origin) = self.origins.first() else {
+            return format!("{} findings{wide}", self.findings.len());
+        };
+        let kind = self
+            .findings
+            .iter()
+            .filter(|f| f.service == origin.service || f.peer_service.as_ref() == Some(&origin.service))
+            .max_by_key(|f| f.severity)
+            .map_or("problem".to_owned(), |f| f.subtype.as_str().replace('_', " "));
+        format!("{}: {kind}{wide}", origin.service)
     }
 
     pub fn pages(&self) -> bool {
@@ -123,7 +151,8 @@ impl Incident {
                 if a.severity > f.severity || (a.severity == f.severity && a.score > f.score) {
                     f.severity = a.severity;
                     (f.score, f.threshold) = (a.score, a.threshold);
-                    (f.observed, f.expected, f.unit) = (a.observed, a.expected, a.unit);
+                    (f.observed, f.expected) = (a.observed, a.expected);
+                    a.unit.clone_into(&mut f.unit);
                     f.description = a.description.clone();
                     f.cause = a.cause;
                     f.peer_service = a.peer_service.clone().or(f.peer_service.take());
@@ -146,7 +175,7 @@ impl Incident {
                 threshold: a.threshold,
                 observed: a.observed,
                 expected: a.expected,
-                unit: a.unit,
+                unit: a.unit.to_owned(),
                 description: a.description.clone(),
                 detections: 1,
                 window: a.window,
@@ -161,6 +190,8 @@ impl Incident {
     }
 
     fn merge(&mut self, other: Incident) {
+        self.absorbed.extend(other.absorbed);
+        self.absorbed.push(other.id);
         self.started_at = self.started_at.min(other.started_at);
         self.last_seen_at = self.last_seen_at.max(other.last_seen_at);
         self.severity = self.severity.max(other.severity);
@@ -216,8 +247,9 @@ impl IncidentEvent {
     }
 }
 
-/// Groups findings into incidents as they come (event time), ranking each incident's origins.
-#[derive(Debug, Default)]
+/// Groups findings into incidents as they come (event time), ranking each incident's origins. Its
+/// state (settings and open incidents) serializes, so that a restart goes on with the open incidents.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct IncidentTracker {
     settings: IncidentSettings,
     open: Vec<Incident>,
@@ -251,6 +283,7 @@ impl IncidentTracker {
                 severity: a.severity,
                 findings: Vec::new(),
                 origins: Vec::new(),
+                absorbed: Vec::new(),
             };
             incident.absorb(a);
             incident.origins = origin::rank(&incident, graph);

@@ -14,7 +14,10 @@ pub struct TraceId(pub [u8; 16]);
 pub struct SpanId(pub [u8; 8]);
 
 /// Nanoseconds since the Unix epoch, in event time (the span's own clock, never the wall clock).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixNanos(pub u64);
 
 impl UnixNanos {
@@ -46,6 +49,34 @@ impl fmt::Display for TraceId {
         write_hex(f, &self.0)
     }
 }
+impl TraceId {
+    /// Reads 32 hex digits (either case).
+    pub fn from_hex(text: &str) -> Option<TraceId> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(TraceId(bytes))
+    }
+}
+
+// As its hex text, in saved state.
+impl serde::Serialize for TraceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> serde::Deserialize<'de> for TraceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        TraceId::from_hex(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a trace id: {text:?}")))
+    }
+}
+
 impl fmt::Debug for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TraceId({self})")

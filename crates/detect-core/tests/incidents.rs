@@ -186,6 +186,9 @@ fn a_finding_linking_two_open_incidents_merges_them() {
     ]);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].findings.len(), 3);
+    // The store retires the incident that was merged away.
+    let frontend_alone = incidents(&[finding("frontend", Cause::Itself, 0)]);
+    assert_eq!(found[0].absorbed, vec![frontend_alone[0].id.clone()]);
 }
 
 #[test]
@@ -293,4 +296,29 @@ fn the_same_findings_give_the_same_incidents() {
         ])
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn a_tracker_restored_from_its_saved_state_goes_on_with_the_open_incidents() {
+    let graph = graph();
+    let findings = [
+        finding("payment", Cause::Itself, 0),
+        finding("checkout", Cause::Peer, 1).peer("payment"),
+        finding("payment", Cause::Itself, 2),
+    ];
+    let mut whole = IncidentTracker::default();
+    let mut resumed = IncidentTracker::default();
+    for (i, f) in findings.iter().enumerate() {
+        whole.observe(&f.anomaly(), &graph);
+        if i == 1 {
+            // A restart: only the saved state survives.
+            let saved = serde_json::to_string(&resumed).unwrap();
+            resumed = serde_json::from_str(&saved).unwrap();
+        }
+        resumed.observe(&f.anomaly(), &graph);
+    }
+    let (whole, resumed) = (whole.finish(), resumed.finish());
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole, resumed);
+    assert_eq!(resumed[0].incident().detections(), 3);
 }

@@ -5,6 +5,7 @@ mod clock;
 mod core;
 pub mod error;
 mod incident;
+pub mod incidents;
 pub mod model;
 pub mod pg;
 pub mod repository;
@@ -20,6 +21,9 @@ pub mod wire;
 
 pub use clock::Clock;
 pub use error::{Result, StoreError};
+pub use incidents::{
+    CallJson, IncidentCursor, IncidentFilter, IncidentRecord, IncidentStatus, NewIncident, OriginJson,
+};
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,
     InsertOutcome, MAX_PAGE, NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus,

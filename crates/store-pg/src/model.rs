@@ -96,6 +96,8 @@ pub struct AnomalyRecord {
     /// The explanation beyond the columns: `spread`, `threshold`, `unit`, `example_trace_ids`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
+    /// The incident its findings belong to.
+    pub incident_id: Option<Uuid>,
 }
 
 /// What storing one detection did.
@@ -125,6 +127,7 @@ pub struct AnomalyFilter {
     pub until: Option<DateTime<Utc>>,
     /// Case-insensitive text to find in the description.
     pub text: Option<String>,
+    pub incident_id: Option<Uuid>,
 }
 
 /// A position in the newest-first order: the last row of the previous page.
@@ -134,10 +137,11 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
+/// One page of a list, and where the next starts (its cursor type is the list's order).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Page<T> {
+pub struct Page<T, C = Cursor> {
     pub items: Vec<T>,
-    pub next_cursor: Option<Cursor>,
+    pub next_cursor: Option<C>,
 }
 
 /// Largest page the store returns.
@@ -269,7 +273,9 @@ impl RunOutcome {
 #[diesel(table_name = alert_outbox)]
 pub struct OutboxItem {
     pub id: i64,
-    pub anomaly_id: Uuid,
+    /// What it is about: an anomaly row, or an incident.
+    pub anomaly_id: Option<Uuid>,
+    pub incident_id: Option<Uuid>,
     pub event: String,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,

@@ -59,8 +59,15 @@ mod insert {
     include!("core/insert.rs");
 }
 
+mod incidents {
+    use super::{Conn, Db};
+    include!("core/incidents.rs");
+}
+
 mod repository {
-    use super::{Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, insert, text_matches};
+    use super::{
+        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, incidents, insert, text_matches,
+    };
     include!("core/repository.rs");
 }
 

@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
     OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
@@ -183,4 +184,34 @@ pub trait Repository: Send + Sync {
         by: &str,
         notes: &str,
     ) -> impl Future<Output = Result<Vec<AnomalyRecord>>> + Send;
+
+    /// Writes incidents as they stand, in order, in one transaction: each is inserted or updated by
+    /// id (writing the same state again changes nothing), its anomaly rows name it, incidents merged
+    /// into it become `merged` with their anomalies moved to it. An incident that pages (`notify`)
+    /// queues an alert when it opens, and once alerted when its severity rises, its first origin
+    /// changes or it resolves (its `ended_at` is set: quiet long enough). Returns the rows as written.
+    fn record_incidents(
+        &self,
+        batch: &[NewIncident],
+    ) -> impl Future<Output = Result<Vec<IncidentRecord>>> + Send;
+
+    /// Newest start first (`started_at`, then `id`, descending), after `cursor`; at most `limit`
+    /// (capped at [`crate::model::MAX_PAGE`]).
+    fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        limit: u32,
+        cursor: Option<IncidentCursor>,
+    ) -> impl Future<Output = Result<Page<IncidentRecord, IncidentCursor>>> + Send;
+
+    fn get_incident(&self, id: Uuid) -> impl Future<Output = Result<IncidentRecord>> + Send;
+
+    /// Resolves an open incident and its open anomalies, with notes and who; a `resolved` alert when
+    /// its opening was alerted. One not open is a [`crate::StoreError::Conflict`].
+    fn resolve_incident(
+        &self,
+        id: Uuid,
+        notes: Option<&str>,
+        by: &str,
+    ) -> impl Future<Output = Result<IncidentRecord>> + Send;
 }

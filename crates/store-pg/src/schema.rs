@@ -36,6 +36,34 @@ diesel::table! {
         resolved_by -> Nullable<Text>,
         details -> Nullable<AnyJson>,
         peer_service -> Nullable<Text>,
+        incident_id -> Nullable<AnyUuid>,
+    }
+}
+
+diesel::table! {
+    use crate::schema::types::*;
+    incidents (id) {
+        id -> AnyUuid,
+        fingerprint -> Text,
+        status -> Text,
+        severity -> Text,
+        title -> Text,
+        client -> Nullable<Text>,
+        started_at -> AnyTime,
+        last_seen_at -> AnyTime,
+        ended_at -> Nullable<AnyTime>,
+        resolved_at -> Nullable<AnyTime>,
+        resolved_by -> Nullable<Text>,
+        resolution_notes -> Nullable<Text>,
+        origins -> AnyJson,
+        services -> AnyJson,
+        calls -> AnyJson,
+        anomaly_count -> Int8,
+        detections -> Int8,
+        example_trace_ids -> AnyJson,
+        merged_into -> Nullable<AnyUuid>,
+        alerted -> Bool,
+        updated_at -> AnyTime,
     }
 }
 
@@ -110,7 +138,7 @@ diesel::table! {
     use crate::schema::types::*;
     alert_outbox (id) {
         id -> Int8,
-        anomaly_id -> AnyUuid,
+        anomaly_id -> Nullable<AnyUuid>,
         event -> Text,
         created_at -> AnyTime,
         attempts -> Int4,
@@ -118,6 +146,7 @@ diesel::table! {
         claimed_until -> Nullable<AnyTime>,
         sent_at -> Nullable<AnyTime>,
         last_error -> Nullable<Text>,
+        incident_id -> Nullable<AnyUuid>,
     }
 }
 
@@ -132,3 +161,5 @@ diesel::table! {
         changed_at -> AnyTime,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(trace_anomalies, incidents);

@@ -2,6 +2,7 @@
 //! file in the data directory. Either way the same [`Repository`].
 
 use crate::error::Result;
+use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
     OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
@@ -107,4 +108,8 @@ delegate! {
     fn fail_outbox(id: i64, worker: &str, error: &str, retry_after: Duration) -> ();
     fn anomaly_summary(since: DateTime<Utc>) -> AnomalySummary;
     fn resolve_quiet(quiet_since: DateTime<Utc>, by: &str, notes: &str) -> Vec<AnomalyRecord>;
+    fn record_incidents(batch: &[NewIncident]) -> Vec<IncidentRecord>;
+    fn list_incidents(filter: &IncidentFilter, limit: u32, cursor: Option<IncidentCursor>) -> Page<IncidentRecord, IncidentCursor>;
+    fn get_incident(id: Uuid) -> IncidentRecord;
+    fn resolve_incident(id: Uuid, notes: Option<&str>, by: &str) -> IncidentRecord;
 }

@@ -18,6 +18,11 @@ pub fn rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
         .serialize(s)
 }
 
+/// A timestamp that is always there, on the wire as [`rfc3339`] writes it.
+pub fn rfc3339_at<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    rfc3339(&Some(*t), s)
+}
+
 /// Ids of replayed detections are derived from the detection itself (fingerprint, window, trace,
 /// span), so a replay of the same input gives the same ids.
 const REPLAY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_6c2e_8b7a_4e43_9a55_2f0e_7d1b_c0de);
@@ -51,6 +56,7 @@ impl NewAnomaly {
             resolved_at: None,
             resolved_by: None,
             details: serde_json::to_value(&self.details).ok(),
+            incident_id: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! database per test on the real server) and the embedded store.
 
 mod common;
+#[path = "conformance/incidents.rs"]
+mod incidents;
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use detect_core::{AnomalyType, Severity};
@@ -53,6 +55,7 @@ fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
 
 mod suite {
     use super::*;
+    pub use crate::incidents::*;
 
     pub async fn a_detection_round_trips<R: Repository>(store: &R) {
         let d = detection("fp-1", 3, Severity::High);
@@ -154,7 +157,7 @@ mod suite {
             .unwrap();
         let events: Vec<&str> = outbox.iter().map(|o| o.event.as_str()).collect();
         assert_eq!(events, vec!["opened", "escalated"]);
-        assert!(outbox.iter().all(|o| o.anomaly_id == id));
+        assert!(outbox.iter().all(|o| o.anomaly_id == Some(id)));
     }
 
     pub async fn a_batch_folds_the_detections_of_a_new_incident<R: Repository>(store: &R) {
@@ -1006,6 +1009,11 @@ macro_rules! conformance {
             the_outbox_hands_each_alert_to_one_sender_until_acked,
             an_expired_claim_is_handed_out_again,
             quiet_incidents_resolve_themselves_with_a_notice_when_alerted,
+            an_incident_round_trips_names_its_anomalies_and_writing_it_again_changes_nothing,
+            an_incident_alerts_its_escalation_origin_change_and_resolution_once,
+            a_merged_incident_hands_its_anomalies_over,
+            resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflict,
+            incidents_list_newest_first_with_filters_and_pages,
         ]);
     };
     (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {

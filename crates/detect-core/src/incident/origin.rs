@@ -10,7 +10,7 @@ use crate::service_graph::ServiceGraph;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A probable origin: where the problem most likely starts, and why.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub service: String,
     /// The operation of its strongest finding, if it names one.

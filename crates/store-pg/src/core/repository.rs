@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
+use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
@@ -76,6 +77,9 @@ fn list_query(filter: &AnomalyFilter, cursor: Option<Cursor>, limit: i64) -> Ano
     }
     if let Some(text) = &filter.text {
         query = query.filter(text_matches(text));
+    }
+    if let Some(v) = filter.incident_id {
+        query = query.filter(t::incident_id.eq(Id(v)));
     }
     if let Some(c) = cursor {
         let at = At(c.detected_at);
@@ -644,5 +648,57 @@ impl Repository for Store {
             }
         }
         Ok(resolved)
+    }
+
+    async fn record_incidents(&self, batch: &[NewIncident]) -> Result<Vec<IncidentRecord>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (batch, now) = (batch.to_vec(), self.clock.now());
+        self.write(async move |conn: &mut Conn| {
+            let mut written = Vec::with_capacity(batch.len());
+            for incident in &batch {
+                written.push(incidents::record(conn, incident, now).await?);
+            }
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        limit: u32,
+        cursor: Option<IncidentCursor>,
+    ) -> Result<Page<IncidentRecord, IncidentCursor>> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let query = incidents::list_query(filter, cursor, i64::from(limit) + 1);
+        let mut rows = self.load(query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last()).flatten().map(|r| IncidentCursor {
+            started_at: r.started_at,
+            id: r.id,
+        });
+        Ok(Page {
+            items: rows,
+            next_cursor,
+        })
+    }
+
+    async fn get_incident(&self, id: Uuid) -> Result<IncidentRecord> {
+        self.run(async move |conn: &mut Conn| incidents::incident(conn, id).await)
+            .await
+    }
+
+    async fn resolve_incident(
+        &self,
+        id: Uuid,
+        notes: Option<&str>,
+        by: &str,
+    ) -> Result<IncidentRecord> {
+        let (notes, by, now) = (notes.map(str::to_owned), by.to_owned(), self.clock.now());
+        self.write(async move |conn: &mut Conn| incidents::resolve(conn, id, notes, by, now).await)
+            .await
     }
 }
