@@ -101,9 +101,9 @@ pub struct AnomalyRecord {
 /// What storing one detection did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// A new incident: a new row.
+    /// A fingerprint with no open row: a new row.
     Inserted(Uuid),
-    /// Another detection of an open incident: its row's occurrences and last_seen_at moved on.
+    /// Another detection of a fingerprint's open row: the row's occurrences and last_seen_at moved on.
     Merged(Uuid),
     /// This very detection was stored before: nothing changed.
     Duplicate,

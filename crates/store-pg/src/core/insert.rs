@@ -1,13 +1,13 @@
-// The SQL of a batch insert (the steps are `incident.rs`'s), written once and compiled in each
+// The SQL of a batch insert (the steps are `fold.rs`'s), written once and compiled in each
 // backend's module (see `core.rs`), where `Conn` and `Db` are that backend's and:
 // - `ROWS` is the statement's one bound parameter, a JSON array, as a table of its elements `r.value`;
 // - `UUID` and `TIME` are the types JSON text is cast to for those columns;
-// - `OPEN` is an unresolved row, as the open-incident index's predicate says it;
+// - `OPEN` is an unresolved row, as the index of open rows' predicate says it;
 // - `GREATEST` is the function that takes the larger of two values.
 // Set-based: a constant number of statements whatever the batch's size.
 
 use crate::error::{Result, StoreError};
-use crate::incident::{Bookkeeping, Incident, Placed};
+use crate::fold::{Bookkeeping, Folded, Placed};
 use crate::model::NewAnomaly;
 use crate::sql_types::{AnyJson, AnyUuid, Json, time_text};
 use detect_core::Severity;
@@ -60,18 +60,18 @@ pub(super) async fn new_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<Ha
     Ok(claimed.into_iter().map(|c| c.detection_key).collect())
 }
 
-/// Writes the incidents' rows in one upsert (each a new row, or a merge into its open incident's
-/// row); where each went, in the incidents' order. A new row gets the id proposed for it, a merge
+/// Writes the folded rows in one upsert (each a new row, or a merge into its fingerprint's open
+/// row); where each went, in `folded`'s order. A new row gets the id proposed for it, a merge
 /// keeps the row's: that tells them apart, exactly, even when another writer raced to the row.
-pub(super) async fn write_incidents(
+pub(super) async fn write_rows(
     conn: &mut Conn,
-    incidents: &[Incident<'_>],
+    folded: &[Folded<'_>],
 ) -> Result<Vec<Placed>> {
-    let proposed: Vec<Uuid> = incidents.iter().map(|_| Uuid::new_v4()).collect();
-    let rows = incidents
+    let proposed: Vec<Uuid> = folded.iter().map(|_| Uuid::new_v4()).collect();
+    let rows = folded
         .iter()
         .zip(&proposed)
-        .map(|(incident, id)| incident_row(incident, *id))
+        .map(|(f, id)| new_row(f, *id))
         .collect::<Result<Vec<Value>>>()?;
     let rows = Json(Value::Array(rows));
     // The open rows' severities before this write, to tell an escalation. Under concurrent writers on
@@ -92,13 +92,13 @@ pub(super) async fn write_incidents(
         .map(|p| (p.fingerprint, Severity::parse(&p.severity)))
         .collect();
     let id_of: HashMap<String, Uuid> = upserted.into_iter().map(|u| (u.fingerprint, u.id)).collect();
-    incidents
+    folded
         .iter()
         .zip(proposed)
-        .map(|(incident, proposed)| {
-            let fingerprint = &incident.first.fingerprint;
+        .map(|(f, proposed)| {
+            let fingerprint = &f.first.fingerprint;
             let id = *id_of.get(fingerprint).ok_or_else(|| {
-                StoreError::Database(format!("no row for incident {fingerprint}"))
+                StoreError::Database(format!("no row for fingerprint {fingerprint}"))
             })?;
             Ok(Placed {
                 id,
@@ -109,10 +109,10 @@ pub(super) async fn write_incidents(
         .collect()
 }
 
-/// The row an incident writes when it is new (its first detection names the row; the most severe
-/// explains it).
-fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
-    let (first, peak) = (incident.first, incident.peak);
+/// The row folded detections write when it is new (the first detection names the row; the most
+/// severe explains it).
+fn new_row(f: &Folded<'_>, id: Uuid) -> Result<Value> {
+    let (first, peak) = (f.first, f.peak);
     Ok(json!({
         "id": id,
         "fingerprint": first.fingerprint,
@@ -126,19 +126,19 @@ fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
         "service_name": first.service_name,
         "operation": first.operation,
         "client": first.client,
-        "peer_service": incident.peer_service,
+        "peer_service": f.peer_service,
         "observed_value": peak.observed_value,
         "expected_value": peak.expected_value,
         "score": peak.score,
         "window_start": time_text(first.window_start),
-        "window_end": time_text(incident.window_end),
+        "window_end": time_text(f.window_end),
         "details": serde_json::to_value(&peak.details).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        "occurrences": incident.count,
-        "last_seen_at": time_text(incident.last_seen),
+        "occurrences": f.count,
+        "last_seen_at": time_text(f.last_seen),
     }))
 }
 
-/// One statement for every incident: a new row, or a merge into the open one (partial unique index:
+/// One statement for every folded row: a new row, or a merge into the open one (partial unique index:
 /// concurrent writers of one fingerprint meet in ON CONFLICT and one row results).
 fn upsert_sql() -> String {
     // Each column with the type its JSON text is cast to (`-`: it is text).
@@ -189,7 +189,7 @@ fn upsert_sql() -> String {
     )
 }
 
-/// Points the claimed keys at their rows and writes the outbox entries, in the incidents' order.
+/// Points the claimed keys at their rows and writes the outbox entries, in the rows' order.
 pub(super) async fn write_bookkeeping(conn: &mut Conn, done: &Bookkeeping<'_>) -> Result<()> {
     let keys: Vec<Value> = done
         .keys

@@ -2,8 +2,8 @@
 //! its SQL). The repository's `insert_anomalies`, in one write transaction:
 //!
 //! 1. keeps the detections whose keys were not stored before (the others are duplicates);
-//! 2. folds them by fingerprint ([`fold`]): several detections of one incident become one row write;
-//! 3. writes each incident's row: a new row, or a merge into the open incident's row ([`Placed`]);
+//! 2. folds them by fingerprint ([`fold`]): several detections of one fingerprint become one row write;
+//! 3. writes each fingerprint's row: a new row, or a merge into its open row ([`Placed`]);
 //! 4. writes what [`bookkeeping`] derives from where they went: the detection keys, pointing at their
 //!    rows, and the alert-outbox entries; and returns each detection's outcome.
 
@@ -13,8 +13,8 @@ use detect_core::Severity;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// One incident's detections in this batch, folded.
-pub(crate) struct Incident<'a> {
+/// One fingerprint's detections in this batch, folded into one write of its open row.
+pub(crate) struct Folded<'a> {
     /// The first detection: it names the row's time, trace and window start.
     pub first: &'a NewAnomaly,
     /// The most severe detection (the first of them): it explains the row.
@@ -23,7 +23,7 @@ pub(crate) struct Incident<'a> {
     pub last_seen: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
     /// The first peer service its detections name: like the row's service, operation and client, it
-    /// says what the incident is about, and a detection that names none does not erase it.
+    /// says what the row is about, and a detection that names none does not erase it.
     pub peer_service: Option<&'a str>,
     pub notify: bool,
     /// Indexes of its detections in the batch.
@@ -35,8 +35,8 @@ pub(crate) struct Incident<'a> {
 pub(crate) fn fold<'a>(
     batch: &'a [NewAnomaly],
     is_new: impl Fn(&str) -> bool,
-) -> Vec<Incident<'a>> {
-    let mut incidents: Vec<Incident<'a>> = Vec::new();
+) -> Vec<Folded<'a>> {
+    let mut folded: Vec<Folded<'a>> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut seen_keys: HashSet<&str> = HashSet::new();
     for (i, a) in batch.iter().enumerate() {
@@ -45,20 +45,20 @@ pub(crate) fn fold<'a>(
         }
         match index.get(a.fingerprint.as_str()) {
             Some(&n) => {
-                let incident = &mut incidents[n];
-                incident.count += 1;
-                incident.last_seen = incident.last_seen.max(a.detected_at);
-                incident.window_end = incident.window_end.max(a.window_end);
-                incident.notify |= a.notify;
-                incident.peer_service = incident.peer_service.or(a.peer_service.as_deref());
-                if a.severity > incident.peak.severity {
-                    incident.peak = a;
+                let f = &mut folded[n];
+                f.count += 1;
+                f.last_seen = f.last_seen.max(a.detected_at);
+                f.window_end = f.window_end.max(a.window_end);
+                f.notify |= a.notify;
+                f.peer_service = f.peer_service.or(a.peer_service.as_deref());
+                if a.severity > f.peak.severity {
+                    f.peak = a;
                 }
-                incident.members.push(i);
+                f.members.push(i);
             }
             None => {
-                index.insert(a.fingerprint.as_str(), incidents.len());
-                incidents.push(Incident {
+                index.insert(a.fingerprint.as_str(), folded.len());
+                folded.push(Folded {
                     first: a,
                     peak: a,
                     count: 1,
@@ -71,10 +71,10 @@ pub(crate) fn fold<'a>(
             }
         }
     }
-    incidents
+    folded
 }
 
-/// Where an incident's detections went: its row, whether this write made the row, and the severity an
+/// Where a fingerprint's folded detections went: its row, whether this write made the row, and the severity an
 /// open row had before.
 pub(crate) struct Placed {
     pub id: Uuid,
@@ -82,27 +82,27 @@ pub(crate) struct Placed {
     pub prior: Option<Severity>,
 }
 
-/// What a batch's write records besides the incidents' rows.
+/// What a batch's write records besides the rows.
 pub(crate) struct Bookkeeping<'a> {
     /// Each detection's outcome, in the batch's order.
     pub outcomes: Vec<InsertOutcome>,
     /// The new detection keys, with the rows they point at.
     pub keys: Vec<(&'a str, Uuid)>,
-    /// The outbox entries (row, event), in the incidents' order: `opened` for a new row, `escalated`
+    /// The outbox entries (row, event), in the folded rows' order: `opened` for a new row, `escalated`
     /// for a raised severity, each only if a detection that caused it asks to notify.
     pub alerts: Vec<(Uuid, &'static str)>,
 }
 
-/// The outcomes, keys and alerts of `incidents` (folded from `batch`) written to `rows`, one a row.
+/// The outcomes, keys and alerts of `folded` (from `batch`) written to `rows`, one a row.
 pub(crate) fn bookkeeping<'a>(
     batch: &'a [NewAnomaly],
-    incidents: &[Incident<'_>],
+    folded: &[Folded<'_>],
     rows: &[Placed],
 ) -> Bookkeeping<'a> {
     let mut outcomes = vec![InsertOutcome::Duplicate; batch.len()];
     let (mut keys, mut alerts) = (Vec::new(), Vec::new());
-    for (incident, row) in incidents.iter().zip(rows) {
-        for (n, &i) in incident.members.iter().enumerate() {
+    for (f, row) in folded.iter().zip(rows) {
+        for (n, &i) in f.members.iter().enumerate() {
             outcomes[i] = if row.inserted && n == 0 {
                 InsertOutcome::Inserted(row.id)
             } else {
@@ -111,11 +111,11 @@ pub(crate) fn bookkeeping<'a>(
             keys.push((batch[i].detection_key.as_str(), row.id));
         }
         let event = if row.inserted {
-            incident.notify.then_some("opened")
+            f.notify.then_some("opened")
         } else {
             // Its most severe detection raised the open row's severity.
-            let escalated = row.prior.is_some_and(|p| incident.peak.severity > p);
-            (escalated && incident.peak.notify).then_some("escalated")
+            let escalated = row.prior.is_some_and(|p| f.peak.severity > p);
+            (escalated && f.peak.notify).then_some("escalated")
         };
         alerts.extend(event.map(|event| (row.id, event)));
     }
