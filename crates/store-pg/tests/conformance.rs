@@ -196,6 +196,67 @@ mod suite {
         assert_eq!(events, vec!["opened"]);
     }
 
+    pub async fn a_folded_row_keeps_its_first_latest_and_most_severe_traces<R: Repository>(
+        store: &R,
+    ) {
+        // 15 detections of one fingerprint, each naming its own trace, in batches of 4, 4, 4 and 3.
+        let trace = |minute: i64| format!("{:032x}", minute + 1);
+        let traces = |minutes: &[i64]| minutes.iter().map(|&m| trace(m)).collect::<Vec<_>>();
+        let examples = async |id| {
+            let details = store.get_anomaly(id).await.unwrap().details.unwrap();
+            serde_json::from_value::<Vec<String>>(details["example_trace_ids"].clone()).unwrap()
+        };
+        let batch: Vec<NewAnomaly> = (0..15)
+            .map(|minute| detection("fp-x", minute, Severity::High))
+            .collect();
+        let mut outcomes = Vec::new();
+        for part in batch.chunks(4) {
+            outcomes.extend(store.insert_anomalies(part).await.unwrap());
+        }
+        let InsertOutcome::Inserted(id) = outcomes[0] else {
+            panic!("{outcomes:?}");
+        };
+        assert!(
+            outcomes[1..]
+                .iter()
+                .all(|o| *o == InsertOutcome::Merged(id))
+        );
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!(r.occurrences, 15);
+        assert_eq!(
+            r.trace_id,
+            trace(0),
+            "the row's trace stays its first detection's"
+        );
+        assert_eq!(
+            examples(id).await,
+            traces(&[0, 1, 2, 8, 9, 10, 11, 12, 13, 14]),
+            "the first 3 and the latest, once each"
+        );
+
+        // A more severe detection, with its trace and another example: they stay after the first
+        // while later, less severe detections come.
+        let mut peak = detection("fp-x", 20, Severity::Critical);
+        peak.details.example_trace_ids.push(trace(40));
+        store.insert_anomalies(&[peak]).await.unwrap();
+        for part in [21..26, 26..30] {
+            let later: Vec<_> = part.map(|m| detection("fp-x", m, Severity::Low)).collect();
+            store.insert_anomalies(&later).await.unwrap();
+        }
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!((r.occurrences, r.severity), (25, Severity::Critical));
+        assert_eq!(r.trace_id, trace(0));
+        assert_eq!(
+            r.observed_value,
+            Some(420.0),
+            "the most severe explains the row"
+        );
+        assert_eq!(
+            examples(id).await,
+            traces(&[0, 1, 2, 20, 40, 25, 26, 27, 28, 29])
+        );
+    }
+
     pub async fn the_peer_service_round_trips_and_survives_merges<R: Repository>(store: &R) {
         // The client span's own time on the way to `payments`, and a fingerprint that names no peer.
         let mut wire = detection("fp-w", 1, Severity::High);
@@ -990,6 +1051,7 @@ macro_rules! conformance {
             processing_a_window_again_adds_nothing,
             an_open_row_merges_and_escalates,
             a_batch_folds_the_detections_of_a_new_fingerprint,
+            a_folded_row_keeps_its_first_latest_and_most_severe_traces,
             the_peer_service_round_trips_and_survives_merges,
             text_search_ignores_case_beyond_ascii,
             a_resolved_fingerprint_that_returns_is_a_new_row,

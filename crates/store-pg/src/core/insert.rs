@@ -3,16 +3,19 @@
 // - `ROWS` is the statement's one bound parameter, a JSON array, as a table of its elements `r.value`;
 // - `UUID` and `TIME` are the types JSON text is cast to for those columns;
 // - `OPEN` is an unresolved row, as the index of open rows' predicate says it;
-// - `GREATEST` is the function that takes the larger of two values.
+// - `GREATEST` is the function that takes the larger of two values;
+// - `FOR_UPDATE` locks the rows a SELECT reads until the transaction ends, if the write transaction
+//   does not hold them already;
+// - `with_examples(details, from)` is the SQL of JSON `details` with `from`'s `example_trace_ids`.
 // Set-based: a constant number of statements whatever the batch's size.
 
 use crate::error::{Result, StoreError};
-use crate::fold::{Bookkeeping, Folded, Placed};
+use crate::fold::{Bookkeeping, Folded, OpenRow, Placed};
 use crate::model::NewAnomaly;
 use crate::sql_types::{AnyJson, AnyUuid, Json, time_text};
 use detect_core::Severity;
 use diesel::QueryableByName;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -25,11 +28,13 @@ struct Key {
 }
 
 #[derive(QueryableByName)]
-struct Prior {
+struct Open {
     #[diesel(sql_type = Text)]
     fingerprint: String,
     #[diesel(sql_type = Text)]
     severity: String,
+    #[diesel(sql_type = Nullable<AnyJson>)]
+    details: Option<Value>,
 }
 
 #[derive(QueryableByName)]
@@ -67,30 +72,35 @@ pub(super) async fn write_rows(
     conn: &mut Conn,
     folded: &[Folded<'_>],
 ) -> Result<Vec<Placed>> {
-    let proposed: Vec<Uuid> = folded.iter().map(|_| Uuid::new_v4()).collect();
-    let rows = folded
-        .iter()
-        .zip(&proposed)
-        .map(|(f, id)| new_row(f, *id))
-        .collect::<Result<Vec<Value>>>()?;
-    let rows = Json(Value::Array(rows));
-    // The open rows' severities before this write, to tell an escalation. Under concurrent writers on
-    // PostgreSQL they may be a moment old: at worst one escalation notice is repeated or missed.
-    let priors: Vec<Prior> = diesel::sql_query(format!(
-        "SELECT fingerprint, severity FROM trace_anomalies
-         WHERE {OPEN} AND fingerprint IN (SELECT r.value->>'fingerprint' FROM {ROWS})"
+    // The open rows before this write, locked until it commits: their severities tell an escalation,
+    // their examples are merged with the batch's. A row another writer opens meanwhile on PostgreSQL
+    // is merged into without its examples: at worst they are lost, or its escalation notice repeated.
+    let fingerprints: Vec<Value> = (folded.iter())
+        .map(|f| json!({ "fingerprint": f.first.fingerprint }))
+        .collect();
+    let open: Vec<Open> = diesel::sql_query(format!(
+        "SELECT fingerprint, severity, details FROM trace_anomalies
+         WHERE {OPEN} AND fingerprint IN (SELECT r.value->>'fingerprint' FROM {ROWS})
+         ORDER BY fingerprint {FOR_UPDATE}"
     ))
-    .bind::<AnyJson, _>(rows.clone())
+    .bind::<AnyJson, _>(Json(Value::Array(fingerprints)))
     .load(conn)
     .await?;
+    let open: HashMap<String, OpenRow> = (open.into_iter())
+        .map(|o| {
+            let severity = Severity::parse(&o.severity);
+            let row = OpenRow { severity, details: o.details };
+            (o.fingerprint, row)
+        })
+        .collect();
+    let proposed: Vec<Uuid> = folded.iter().map(|_| Uuid::new_v4()).collect();
+    let rows = (folded.iter().zip(&proposed))
+        .map(|(f, id)| row(f, *id, open.get(&f.first.fingerprint)))
+        .collect::<Result<Vec<Value>>>()?;
     let upserted: Vec<Upserted> = diesel::sql_query(upsert_sql())
-        .bind::<AnyJson, _>(rows)
+        .bind::<AnyJson, _>(Json(Value::Array(rows)))
         .load(conn)
         .await?;
-    let prior: HashMap<String, Option<Severity>> = priors
-        .into_iter()
-        .map(|p| (p.fingerprint, Severity::parse(&p.severity)))
-        .collect();
     let id_of: HashMap<String, Uuid> = upserted.into_iter().map(|u| (u.fingerprint, u.id)).collect();
     folded
         .iter()
@@ -103,15 +113,15 @@ pub(super) async fn write_rows(
             Ok(Placed {
                 id,
                 inserted: id == proposed,
-                prior: prior.get(fingerprint).copied().flatten(),
+                prior: open.get(fingerprint).and_then(|o| o.severity),
             })
         })
         .collect()
 }
 
-/// The row folded detections write when it is new (the first detection names the row; the most
-/// severe explains it).
-fn new_row(f: &Folded<'_>, id: Uuid) -> Result<Value> {
+/// The row folded detections propose (the first detection names the row; the most severe explains
+/// it), with the example traces merged into `open`'s, the fingerprint's open row if any.
+fn row(f: &Folded<'_>, id: Uuid, open: Option<&OpenRow>) -> Result<Value> {
     let (first, peak) = (f.first, f.peak);
     Ok(json!({
         "id": id,
@@ -132,7 +142,7 @@ fn new_row(f: &Folded<'_>, id: Uuid) -> Result<Value> {
         "score": peak.score,
         "window_start": time_text(first.window_start),
         "window_end": time_text(f.window_end),
-        "details": serde_json::to_value(&peak.details).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        "details": f.details(open)?,
         "occurrences": f.count,
         "last_seen_at": time_text(f.last_seen),
     }))
@@ -167,11 +177,16 @@ fn upsert_sql() -> String {
         format!("(CASE {row}.severity{cases} END)")
     };
     let escalates = format!("{} > {}", rank("excluded"), rank("trace_anomalies"));
-    let on_escalation = "severity description observed_value expected_value score details"
+    let on_escalation = "severity description observed_value expected_value score"
         .split(' ')
         .map(|c| format!("{c} = CASE WHEN {escalates} THEN excluded.{c} ELSE trace_anomalies.{c} END"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The most severe detection's details, with the examples merged in `row`.
+    let details = with_examples(
+        &format!("CASE WHEN {escalates} THEN excluded.details ELSE trace_anomalies.details END"),
+        "excluded.details",
+    );
     let later = |c: &str| format!("{c} = {GREATEST}(COALESCE(trace_anomalies.{c}, excluded.{c}), excluded.{c})");
     format!(
         "INSERT INTO trace_anomalies ({columns}, details, resolved)
@@ -180,7 +195,7 @@ fn upsert_sql() -> String {
              occurrences = trace_anomalies.occurrences + excluded.occurrences,
              {last_seen}, {window_end},
              peer_service = COALESCE(trace_anomalies.peer_service, excluded.peer_service),
-             {on_escalation}
+             {on_escalation}, details = {details}
          RETURNING id, fingerprint",
         columns = columns.join(", "),
         values = values.join(", "),
