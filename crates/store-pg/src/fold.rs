@@ -115,11 +115,13 @@ impl Folded<'_> {
         };
         let mut peak = Vec::new();
         add_new(&mut peak, traces(self.peak), PEAK_EXAMPLES);
-        let row_peak = match open {
-            Some(o) if o.severity.is_none_or(|prior| self.peak.severity <= prior) => {
-                stored(PEAK_TRACES)
-            }
-            _ => peak.clone(),
+        // The row's most severe detection: this batch's, unless the open row's is at least as severe.
+        let raises =
+            open.is_none_or(|o| o.severity.is_some_and(|prior| self.peak.severity > prior));
+        let row_peak = if raises {
+            peak.clone()
+        } else {
+            stored(PEAK_TRACES)
         };
         let examples = merged_examples(&stored("example_trace_ids"), &self.traces, &row_peak);
         let mut details = serde_json::to_value(&self.peak.details)
@@ -159,8 +161,8 @@ fn add_new<'s>(kept: &mut Vec<&'s str>, from: impl Iterator<Item = &'s str>, n: 
     }
 }
 
-/// Where a fingerprint's folded detections went: its row, whether this write made the row, and the severity an
-/// open row had before.
+/// Where a fingerprint's folded detections went: its row, whether this write made the row, and the
+/// severity an open row had before.
 pub(crate) struct Placed {
     pub id: Uuid,
     pub inserted: bool,

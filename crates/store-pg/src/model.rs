@@ -93,7 +93,10 @@ pub struct AnomalyRecord {
     #[serde(serialize_with = "rfc3339")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
-    /// The explanation beyond the columns: `spread`, `threshold`, `unit`, `example_trace_ids`.
+    /// The explanation beyond the columns, from the most severe detection folded into the row:
+    /// `spread`, `threshold`, `unit`, `traceql`; and `example_trace_ids`, the row's (up to 10: the
+    /// first 3 its detections named, up to 4 of the most severe detection's, listed in
+    /// `most_severe_trace_ids`, then the latest).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
 }

@@ -32,7 +32,8 @@ pub trait Repository: Send + Sync {
     /// Stores a batch of detections in one transaction, with their alert-outbox entries.
     /// - a detection stored before (same `detection_key`) changes nothing: [`InsertOutcome::Duplicate`];
     /// - a detection of a fingerprint with an open row (unresolved) adds one to that row's
-    ///   `occurrences`, moves `last_seen_at` on and raises its severity if higher: `Merged`;
+    ///   `occurrences`, moves `last_seen_at` on, raises its severity if higher and adds its traces to
+    ///   the row's examples (up to 10: the first, the most severe detection's, the latest): `Merged`;
     /// - anything else is a new row: `Inserted`.
     ///
     /// An outbox entry is written for a new row (`opened`) or a raised severity (`escalated`) when

@@ -73,8 +73,8 @@ pub(super) async fn write_rows(
     folded: &[Folded<'_>],
 ) -> Result<Vec<Placed>> {
     // The open rows before this write, locked until it commits: their severities tell an escalation,
-    // their examples are merged with the batch's. A row another writer opens meanwhile on PostgreSQL
-    // is merged into without its examples: at worst they are lost, or its escalation notice repeated.
+    // their examples are merged with the batch's. A row another writer opens meanwhile (PostgreSQL)
+    // is merged into as if new: at worst its examples are replaced, or an escalation notice missed.
     let fingerprints: Vec<Value> = (folded.iter())
         .map(|f| json!({ "fingerprint": f.first.fingerprint }))
         .collect();
