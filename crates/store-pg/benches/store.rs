@@ -89,7 +89,7 @@ async fn main() {
         .await
         .expect("store connects");
 
-    // 1. Batched inserts through the repository (new rows and merges into open incidents).
+    // 1. Batched inserts through the repository (new rows and merges into open rows).
     let batches: Vec<Vec<NewAnomaly>> = (0..INSERTS)
         .map(detection)
         .collect::<Vec<_>>()

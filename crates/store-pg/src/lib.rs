@@ -4,7 +4,7 @@
 mod clock;
 mod core;
 pub mod error;
-mod incident;
+mod fold;
 pub mod incidents;
 pub mod model;
 pub mod pg;

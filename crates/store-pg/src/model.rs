@@ -93,7 +93,10 @@ pub struct AnomalyRecord {
     #[serde(serialize_with = "rfc3339")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<String>,
-    /// The explanation beyond the columns: `spread`, `threshold`, `unit`, `example_trace_ids`.
+    /// The explanation beyond the columns, from the most severe detection folded into the row:
+    /// `spread`, `threshold`, `unit`, `traceql`; and `example_trace_ids`, the row's (up to 10: the
+    /// first 3 its detections named, up to 4 of the most severe detection's, listed in
+    /// `most_severe_trace_ids`, then the latest).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<serde_json::Value>,
     /// The incident its findings belong to.
@@ -103,9 +106,9 @@ pub struct AnomalyRecord {
 /// What storing one detection did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// A new incident: a new row.
+    /// A fingerprint with no open row: a new row.
     Inserted(Uuid),
-    /// Another detection of an open incident: its row's occurrences and last_seen_at moved on.
+    /// Another detection of a fingerprint's open row: the row's occurrences and last_seen_at moved on.
     Merged(Uuid),
     /// This very detection was stored before: nothing changed.
     Duplicate,

@@ -40,6 +40,13 @@ const ROWS: &str = "jsonb_array_elements($1) AS r(value)";
 const UUID: &str = "uuid";
 const TIME: &str = "timestamptz";
 const GREATEST: &str = "GREATEST";
+const FOR_UPDATE: &str = "FOR UPDATE";
+
+/// `details` with `from`'s example traces (`||` rather than `jsonb_set`: no error whatever JSON a row
+/// written by another program holds).
+fn with_examples(details: &str, from: &str) -> String {
+    format!("({details} || jsonb_build_object('example_trace_ids', {from}->'example_trace_ids'))")
+}
 
 fn text_matches(
     text: &str,
@@ -55,7 +62,7 @@ pub struct PgStore {
 }
 
 mod insert {
-    use super::{Conn, GREATEST, OPEN, ROWS, TIME, UUID};
+    use super::{Conn, FOR_UPDATE, GREATEST, OPEN, ROWS, TIME, UUID, with_examples};
     include!("core/insert.rs");
 }
 

@@ -32,8 +32,9 @@ pub trait Repository: Send + Sync {
 
     /// Stores a batch of detections in one transaction, with their alert-outbox entries.
     /// - a detection stored before (same `detection_key`) changes nothing: [`InsertOutcome::Duplicate`];
-    /// - a detection of an open incident (an unresolved row with the same fingerprint) adds one to its
-    ///   `occurrences`, moves `last_seen_at` on and raises its severity if higher: `Merged`;
+    /// - a detection of a fingerprint with an open row (unresolved) adds one to that row's
+    ///   `occurrences`, moves `last_seen_at` on, raises its severity if higher and adds its traces to
+    ///   the row's examples (up to 10: the first, the most severe detection's, the latest): `Merged`;
     /// - anything else is a new row: `Inserted`.
     ///
     /// An outbox entry is written for a new row (`opened`) or a raised severity (`escalated`) when
@@ -174,7 +175,7 @@ pub trait Repository: Send + Sync {
         retry_after: Duration,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Resolves the incidents whose last detection (`last_seen_at`, event time) is before
+    /// Resolves the open rows whose last detection (`last_seen_at`, event time) is before
     /// `quiet_since`, oldest first, at most 500 a call (as [`Repository::resolve_anomaly`] does, so
     /// that those alerted get a `resolved` outbox entry). One resolved meanwhile by someone else is
     /// left as it is. Returns those resolved here.

@@ -61,12 +61,19 @@ const ROWS: &str = "json_each(?) AS r";
 const UUID: &str = "TEXT";
 const TIME: &str = "TEXT";
 const GREATEST: &str = "MAX";
+/// The write transaction holds the file's write lock already.
+const FOR_UPDATE: &str = "";
 
 #[diesel::declare_sql_function]
 extern "SQL" {
     /// Unicode lower case, so that text search is case-insensitive beyond ASCII as PostgreSQL's ILIKE
     /// is (SQLite's LIKE and `lower` fold ASCII only). Registered on every connection.
     fn tracewatch_lower(text: Nullable<Text>) -> Nullable<Text>;
+}
+
+/// `details` with `from`'s example traces (`->` gives JSON, which `json_set` inserts as JSON).
+fn with_examples(details: &str, from: &str) -> String {
+    format!("json_set({details}, '$.example_trace_ids', {from}->'example_trace_ids')")
 }
 
 fn text_matches(
@@ -91,7 +98,7 @@ pub struct SqliteStore {
 }
 
 mod insert {
-    use super::{Conn, GREATEST, OPEN, ROWS, TIME, UUID};
+    use super::{Conn, FOR_UPDATE, GREATEST, OPEN, ROWS, TIME, UUID, with_examples};
     include!("core/insert.rs");
 }
 

@@ -18,7 +18,7 @@ fn at(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap() + ChronoDuration::minutes(minute)
 }
 
-/// A detection of incident `fingerprint` in window `minute`.
+/// A detection of fingerprint `fingerprint` in window `minute`.
 fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
     NewAnomaly {
         detection_key: format!("{fingerprint}/{minute}"),
@@ -116,7 +116,7 @@ mod suite {
         assert!(page.items.iter().all(|r| r.occurrences == 1));
     }
 
-    pub async fn an_open_incident_merges_and_escalates<R: Repository>(store: &R) {
+    pub async fn an_open_row_merges_and_escalates<R: Repository>(store: &R) {
         let [InsertOutcome::Inserted(id)] = store
             .insert_anomalies(&[detection("fp-m", 1, Severity::High)])
             .await
@@ -124,7 +124,7 @@ mod suite {
         else {
             panic!("inserted");
         };
-        // Two more detections of the same incident in one batch: one merge each, the second escalates.
+        // Two more detections of the same fingerprint in one batch: one merge each, the second escalates.
         let outcomes = store
             .insert_anomalies(&[
                 detection("fp-m", 2, Severity::Medium),
@@ -143,7 +143,7 @@ mod suite {
         assert_eq!(
             r.detected_at,
             Some(at(1)),
-            "the incident keeps its first detection time"
+            "the row keeps its first detection time"
         );
         assert_eq!(r.window_end, Some(at(4)));
         assert_eq!(
@@ -160,8 +160,8 @@ mod suite {
         assert!(outbox.iter().all(|o| o.anomaly_id == Some(id)));
     }
 
-    pub async fn a_batch_folds_the_detections_of_a_new_incident<R: Repository>(store: &R) {
-        // A quiet detection first, then more severe ones of the same incident, in one batch: one new
+    pub async fn a_batch_folds_the_detections_of_a_new_fingerprint<R: Repository>(store: &R) {
+        // A quiet detection first, then more severe ones of the same fingerprint, in one batch: one new
         // row explained by the most severe, and one `opened` alert (no `escalated`: it is new).
         let quiet = detection("fp-f", 1, Severity::Low);
         assert!(!quiet.notify);
@@ -199,8 +199,69 @@ mod suite {
         assert_eq!(events, vec!["opened"]);
     }
 
+    pub async fn a_folded_row_keeps_its_first_latest_and_most_severe_traces<R: Repository>(
+        store: &R,
+    ) {
+        // 15 detections of one fingerprint, each naming its own trace, in batches of 4, 4, 4 and 3.
+        let trace = |minute: i64| format!("{:032x}", minute + 1);
+        let traces = |minutes: &[i64]| minutes.iter().map(|&m| trace(m)).collect::<Vec<_>>();
+        let examples = async |id| {
+            let details = store.get_anomaly(id).await.unwrap().details.unwrap();
+            serde_json::from_value::<Vec<String>>(details["example_trace_ids"].clone()).unwrap()
+        };
+        let batch: Vec<NewAnomaly> = (0..15)
+            .map(|minute| detection("fp-x", minute, Severity::High))
+            .collect();
+        let mut outcomes = Vec::new();
+        for part in batch.chunks(4) {
+            outcomes.extend(store.insert_anomalies(part).await.unwrap());
+        }
+        let InsertOutcome::Inserted(id) = outcomes[0] else {
+            panic!("{outcomes:?}");
+        };
+        assert!(
+            outcomes[1..]
+                .iter()
+                .all(|o| *o == InsertOutcome::Merged(id))
+        );
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!(r.occurrences, 15);
+        assert_eq!(
+            r.trace_id,
+            trace(0),
+            "the row's trace stays its first detection's"
+        );
+        assert_eq!(
+            examples(id).await,
+            traces(&[0, 1, 2, 8, 9, 10, 11, 12, 13, 14]),
+            "the first 3 and the latest, once each"
+        );
+
+        // A more severe detection, with its trace and another example: they stay after the first
+        // while later, less severe detections come.
+        let mut peak = detection("fp-x", 20, Severity::Critical);
+        peak.details.example_trace_ids.push(trace(40));
+        store.insert_anomalies(&[peak]).await.unwrap();
+        for part in [21..26, 26..30] {
+            let later: Vec<_> = part.map(|m| detection("fp-x", m, Severity::Low)).collect();
+            store.insert_anomalies(&later).await.unwrap();
+        }
+        let r = store.get_anomaly(id).await.unwrap();
+        assert_eq!((r.occurrences, r.severity), (25, Severity::Critical));
+        assert_eq!(r.trace_id, trace(0));
+        assert_eq!(
+            r.observed_value,
+            Some(420.0),
+            "the most severe explains the row"
+        );
+        assert_eq!(
+            examples(id).await,
+            traces(&[0, 1, 2, 20, 40, 25, 26, 27, 28, 29])
+        );
+    }
+
     pub async fn the_peer_service_round_trips_and_survives_merges<R: Repository>(store: &R) {
-        // The client span's own time on the way to `payments`, and an incident that names no peer.
+        // The client span's own time on the way to `payments`, and a fingerprint that names no peer.
         let mut wire = detection("fp-w", 1, Severity::High);
         wire.peer_service = Some("payments".into());
         let plain = detection("fp-n", 1, Severity::High);
@@ -215,7 +276,7 @@ mod suite {
         assert_eq!(peer(wire_id).await.as_deref(), Some("payments"));
         assert_eq!(peer(plain_id).await, None);
 
-        // Later detections of the open incident, one naming no peer and one escalating with another:
+        // Later detections of the open row, one naming no peer and one escalating with another:
         // the row keeps the peer it named first.
         let quiet = detection("fp-w", 2, Severity::Medium);
         let mut elsewhere = detection("fp-w", 3, Severity::Critical);
@@ -232,13 +293,13 @@ mod suite {
         assert_eq!((r.occurrences, r.severity), (3, Severity::Critical));
         assert_eq!(r.peer_service.as_deref(), Some("payments"));
 
-        // An incident stored with no peer takes the first one a later detection names.
+        // A row stored with no peer takes the first one a later detection names.
         let mut named = detection("fp-n", 2, Severity::Low);
         named.peer_service = Some("inventory".into());
         store.insert_anomalies(&[named]).await.unwrap();
         assert_eq!(peer(plain_id).await.as_deref(), Some("inventory"));
 
-        // A new incident folded from a batch whose first detection names no peer.
+        // A new row folded from a batch whose first detection names no peer.
         let mut later = detection("fp-b", 2, Severity::High);
         later.peer_service = Some("search".into());
         let folded = store
@@ -288,7 +349,7 @@ mod suite {
         }
     }
 
-    pub async fn a_resolved_incident_that_returns_is_a_new_row<R: Repository>(store: &R) {
+    pub async fn a_resolved_fingerprint_that_returns_is_a_new_row<R: Repository>(store: &R) {
         let [InsertOutcome::Inserted(first)] = store
             .insert_anomalies(&[detection("fp-r", 1, Severity::Low)])
             .await
@@ -904,7 +965,7 @@ mod suite {
         assert!(!store.ack_outbox(999_999, "s1").await.unwrap());
     }
 
-    pub async fn quiet_incidents_resolve_themselves_with_a_notice_when_alerted<R: Repository>(
+    pub async fn quiet_rows_resolve_themselves_with_a_notice_when_alerted<R: Repository>(
         store: &R,
     ) {
         // fp-old last fired at minute 1 (alerted); fp-low at minute 2 (not alerted); fp-new at 50.
@@ -991,11 +1052,12 @@ macro_rules! conformance {
         conformance!(@cases $backend, $make, [
             a_detection_round_trips,
             processing_a_window_again_adds_nothing,
-            an_open_incident_merges_and_escalates,
-            a_batch_folds_the_detections_of_a_new_incident,
+            an_open_row_merges_and_escalates,
+            a_batch_folds_the_detections_of_a_new_fingerprint,
+            a_folded_row_keeps_its_first_latest_and_most_severe_traces,
             the_peer_service_round_trips_and_survives_merges,
             text_search_ignores_case_beyond_ascii,
-            a_resolved_incident_that_returns_is_a_new_row,
+            a_resolved_fingerprint_that_returns_is_a_new_row,
             resolving_records_who_and_twice_is_a_conflict,
             filters_combine,
             pages_are_newest_first_without_gaps_or_repeats,
@@ -1008,7 +1070,7 @@ macro_rules! conformance {
             cursors_move_only_from_where_they_are,
             the_outbox_hands_each_alert_to_one_sender_until_acked,
             an_expired_claim_is_handed_out_again,
-            quiet_incidents_resolve_themselves_with_a_notice_when_alerted,
+            quiet_rows_resolve_themselves_with_a_notice_when_alerted,
             an_incident_round_trips_names_its_anomalies_and_writing_it_again_changes_nothing,
             an_incident_alerts_its_escalation_origin_change_and_resolution_once,
             a_merged_incident_hands_its_anomalies_over,

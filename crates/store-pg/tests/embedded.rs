@@ -255,7 +255,7 @@ async fn a_caller_that_gives_up_leaves_the_store_consistent_and_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_on_one_file_leave_one_row_per_incident() {
+async fn two_stores_on_one_file_leave_one_row_per_fingerprint() {
     // An API server and a worker sharing a data directory: two processes, two connections.
     let dir = common::TempDir::new().unwrap();
     let path = dir.path().join("tracewatch.sqlite3");

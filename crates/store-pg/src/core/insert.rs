@@ -1,18 +1,21 @@
-// The SQL of a batch insert (the steps are `incident.rs`'s), written once and compiled in each
+// The SQL of a batch insert (the steps are `fold.rs`'s), written once and compiled in each
 // backend's module (see `core.rs`), where `Conn` and `Db` are that backend's and:
 // - `ROWS` is the statement's one bound parameter, a JSON array, as a table of its elements `r.value`;
 // - `UUID` and `TIME` are the types JSON text is cast to for those columns;
-// - `OPEN` is an unresolved row, as the open-incident index's predicate says it;
-// - `GREATEST` is the function that takes the larger of two values.
+// - `OPEN` is an unresolved row, as the index of open rows' predicate says it;
+// - `GREATEST` is the function that takes the larger of two values;
+// - `FOR_UPDATE` locks the rows a SELECT reads until the transaction ends, if the write transaction
+//   does not hold them already;
+// - `with_examples(details, from)` is the SQL of JSON `details` with `from`'s `example_trace_ids`.
 // Set-based: a constant number of statements whatever the batch's size.
 
 use crate::error::{Result, StoreError};
-use crate::incident::{Bookkeeping, Incident, Placed};
+use crate::fold::{Bookkeeping, Folded, OpenRow, Placed};
 use crate::model::NewAnomaly;
 use crate::sql_types::{AnyJson, AnyUuid, Json, time_text};
 use detect_core::Severity;
 use diesel::QueryableByName;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -25,11 +28,13 @@ struct Key {
 }
 
 #[derive(QueryableByName)]
-struct Prior {
+struct Open {
     #[diesel(sql_type = Text)]
     fingerprint: String,
     #[diesel(sql_type = Text)]
     severity: String,
+    #[diesel(sql_type = Nullable<AnyJson>)]
+    details: Option<Value>,
 }
 
 #[derive(QueryableByName)]
@@ -60,59 +65,64 @@ pub(super) async fn new_keys(conn: &mut Conn, batch: &[NewAnomaly]) -> Result<Ha
     Ok(claimed.into_iter().map(|c| c.detection_key).collect())
 }
 
-/// Writes the incidents' rows in one upsert (each a new row, or a merge into its open incident's
-/// row); where each went, in the incidents' order. A new row gets the id proposed for it, a merge
+/// Writes the folded rows in one upsert (each a new row, or a merge into its fingerprint's open
+/// row); where each went, in `folded`'s order. A new row gets the id proposed for it, a merge
 /// keeps the row's: that tells them apart, exactly, even when another writer raced to the row.
-pub(super) async fn write_incidents(
+pub(super) async fn write_rows(
     conn: &mut Conn,
-    incidents: &[Incident<'_>],
+    folded: &[Folded<'_>],
 ) -> Result<Vec<Placed>> {
-    let proposed: Vec<Uuid> = incidents.iter().map(|_| Uuid::new_v4()).collect();
-    let rows = incidents
-        .iter()
-        .zip(&proposed)
-        .map(|(incident, id)| incident_row(incident, *id))
-        .collect::<Result<Vec<Value>>>()?;
-    let rows = Json(Value::Array(rows));
-    // The open rows' severities before this write, to tell an escalation. Under concurrent writers on
-    // PostgreSQL they may be a moment old: at worst one escalation notice is repeated or missed.
-    let priors: Vec<Prior> = diesel::sql_query(format!(
-        "SELECT fingerprint, severity FROM trace_anomalies
-         WHERE {OPEN} AND fingerprint IN (SELECT r.value->>'fingerprint' FROM {ROWS})"
+    // The open rows before this write, locked until it commits: their severities tell an escalation,
+    // their examples are merged with the batch's. A row another writer opens meanwhile (PostgreSQL)
+    // is merged into as if new: at worst its examples are replaced, or an escalation notice missed.
+    let fingerprints: Vec<Value> = (folded.iter())
+        .map(|f| json!({ "fingerprint": f.first.fingerprint }))
+        .collect();
+    let open: Vec<Open> = diesel::sql_query(format!(
+        "SELECT fingerprint, severity, details FROM trace_anomalies
+         WHERE {OPEN} AND fingerprint IN (SELECT r.value->>'fingerprint' FROM {ROWS})
+         ORDER BY fingerprint {FOR_UPDATE}"
     ))
-    .bind::<AnyJson, _>(rows.clone())
+    .bind::<AnyJson, _>(Json(Value::Array(fingerprints)))
     .load(conn)
     .await?;
+    let open: HashMap<String, OpenRow> = (open.into_iter())
+        .map(|o| {
+            let severity = Severity::parse(&o.severity);
+            let row = OpenRow { severity, details: o.details };
+            (o.fingerprint, row)
+        })
+        .collect();
+    let proposed: Vec<Uuid> = folded.iter().map(|_| Uuid::new_v4()).collect();
+    let rows = (folded.iter().zip(&proposed))
+        .map(|(f, id)| row(f, *id, open.get(&f.first.fingerprint)))
+        .collect::<Result<Vec<Value>>>()?;
     let upserted: Vec<Upserted> = diesel::sql_query(upsert_sql())
-        .bind::<AnyJson, _>(rows)
+        .bind::<AnyJson, _>(Json(Value::Array(rows)))
         .load(conn)
         .await?;
-    let prior: HashMap<String, Option<Severity>> = priors
-        .into_iter()
-        .map(|p| (p.fingerprint, Severity::parse(&p.severity)))
-        .collect();
     let id_of: HashMap<String, Uuid> = upserted.into_iter().map(|u| (u.fingerprint, u.id)).collect();
-    incidents
+    folded
         .iter()
         .zip(proposed)
-        .map(|(incident, proposed)| {
-            let fingerprint = &incident.first.fingerprint;
+        .map(|(f, proposed)| {
+            let fingerprint = &f.first.fingerprint;
             let id = *id_of.get(fingerprint).ok_or_else(|| {
-                StoreError::Database(format!("no row for incident {fingerprint}"))
+                StoreError::Database(format!("no row for fingerprint {fingerprint}"))
             })?;
             Ok(Placed {
                 id,
                 inserted: id == proposed,
-                prior: prior.get(fingerprint).copied().flatten(),
+                prior: open.get(fingerprint).and_then(|o| o.severity),
             })
         })
         .collect()
 }
 
-/// The row an incident writes when it is new (its first detection names the row; the most severe
-/// explains it).
-fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
-    let (first, peak) = (incident.first, incident.peak);
+/// The row folded detections propose (the first detection names the row; the most severe explains
+/// it), with the example traces merged into `open`'s, the fingerprint's open row if any.
+fn row(f: &Folded<'_>, id: Uuid, open: Option<&OpenRow>) -> Result<Value> {
+    let (first, peak) = (f.first, f.peak);
     Ok(json!({
         "id": id,
         "fingerprint": first.fingerprint,
@@ -126,19 +136,19 @@ fn incident_row(incident: &Incident<'_>, id: Uuid) -> Result<Value> {
         "service_name": first.service_name,
         "operation": first.operation,
         "client": first.client,
-        "peer_service": incident.peer_service,
+        "peer_service": f.peer_service,
         "observed_value": peak.observed_value,
         "expected_value": peak.expected_value,
         "score": peak.score,
         "window_start": time_text(first.window_start),
-        "window_end": time_text(incident.window_end),
-        "details": serde_json::to_value(&peak.details).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        "occurrences": incident.count,
-        "last_seen_at": time_text(incident.last_seen),
+        "window_end": time_text(f.window_end),
+        "details": f.details(open)?,
+        "occurrences": f.count,
+        "last_seen_at": time_text(f.last_seen),
     }))
 }
 
-/// One statement for every incident: a new row, or a merge into the open one (partial unique index:
+/// One statement for every folded row: a new row, or a merge into the open one (partial unique index:
 /// concurrent writers of one fingerprint meet in ON CONFLICT and one row results).
 fn upsert_sql() -> String {
     // Each column with the type its JSON text is cast to (`-`: it is text).
@@ -167,11 +177,16 @@ fn upsert_sql() -> String {
         format!("(CASE {row}.severity{cases} END)")
     };
     let escalates = format!("{} > {}", rank("excluded"), rank("trace_anomalies"));
-    let on_escalation = "severity description observed_value expected_value score details"
+    let on_escalation = "severity description observed_value expected_value score"
         .split(' ')
         .map(|c| format!("{c} = CASE WHEN {escalates} THEN excluded.{c} ELSE trace_anomalies.{c} END"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The most severe detection's details, with the examples merged in `row`.
+    let details = with_examples(
+        &format!("CASE WHEN {escalates} THEN excluded.details ELSE trace_anomalies.details END"),
+        "excluded.details",
+    );
     let later = |c: &str| format!("{c} = {GREATEST}(COALESCE(trace_anomalies.{c}, excluded.{c}), excluded.{c})");
     format!(
         "INSERT INTO trace_anomalies ({columns}, details, resolved)
@@ -180,7 +195,7 @@ fn upsert_sql() -> String {
              occurrences = trace_anomalies.occurrences + excluded.occurrences,
              {last_seen}, {window_end},
              peer_service = COALESCE(trace_anomalies.peer_service, excluded.peer_service),
-             {on_escalation}
+             {on_escalation}, details = {details}
          RETURNING id, fingerprint",
         columns = columns.join(", "),
         values = values.join(", "),
@@ -189,7 +204,7 @@ fn upsert_sql() -> String {
     )
 }
 
-/// Points the claimed keys at their rows and writes the outbox entries, in the incidents' order.
+/// Points the claimed keys at their rows and writes the outbox entries, in the rows' order.
 pub(super) async fn write_bookkeeping(conn: &mut Conn, done: &Bookkeeping<'_>) -> Result<()> {
     let keys: Vec<Value> = done
         .keys

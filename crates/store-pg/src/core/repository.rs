@@ -8,7 +8,7 @@ use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
 };
-use crate::incident::{bookkeeping, fold};
+use crate::fold::{bookkeeping, fold};
 use crate::repository::{Repository, StoredConfigEntry};
 use crate::rows::found;
 use crate::schema::alert_outbox::{self, dsl as o};
@@ -158,15 +158,15 @@ impl Repository for Store {
             return Ok(Vec::new());
         }
         let batch = batch.to_vec();
-        // The steps are incident.rs's; the SQL is the backend's `insert`.
+        // The steps are fold.rs's; the SQL is the backend's `insert`.
         self.write(async move |conn: &mut Conn| {
             let new_keys = insert::new_keys(conn, &batch).await?;
-            let incidents = fold(&batch, |key| new_keys.contains(key));
-            if incidents.is_empty() {
+            let folded = fold(&batch, |key| new_keys.contains(key));
+            if folded.is_empty() {
                 return Ok(vec![InsertOutcome::Duplicate; batch.len()]);
             }
-            let rows = insert::write_incidents(conn, &incidents).await?;
-            let done = bookkeeping(&batch, &incidents, &rows);
+            let rows = insert::write_rows(conn, &folded).await?;
+            let done = bookkeeping(&batch, &folded, &rows);
             insert::write_bookkeeping(conn, &done).await?;
             Ok(done.outcomes)
         })

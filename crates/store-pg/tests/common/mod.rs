@@ -9,7 +9,7 @@ use detect_core::{AnomalyType, Severity};
 pub use store_pg::testing::{TempDir, TestDatabase, database_url, server_url};
 use store_pg::{AnomalyDetails, AnomalyFilter, NewAnomaly, Repository};
 
-/// A HIGH throughput spike of incident `fingerprint`, stored under `key`.
+/// A HIGH throughput spike of fingerprint `fingerprint`, stored under `key`.
 pub fn detection(fingerprint: &str, key: &str) -> NewAnomaly {
     let t = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
     NewAnomaly {
