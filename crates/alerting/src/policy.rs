@@ -1,10 +1,12 @@
 //! Which messages a batch of alert events becomes. No spam, nothing silently lost:
-//! - one incident (fingerprint) sends one message when it opens; while it stays open, at most one
-//!   reminder per cool-down;
+//! - one incident (fingerprint: an anomaly row's, or `incident:<id>` for findings grouped with probable
+//!   origins) sends one message when it opens; while it stays open, at most one reminder per cool-down;
 //! - an incident that opens again within the cool-down of its last opening (flapping) is held back,
 //!   with its resolution, and counted: the next message about it says how many were held back;
-//! - a rise in severity of an open incident sends an escalation;
-//! - a resolution is announced when the opening was;
+//! - a rise in severity of an open incident sends an escalation, and a new leading probable origin
+//!   sends an origin change; neither waits for the cool-down, both are held back while the
+//!   incident's opening is held back as flapping, and neither repeats what was announced already;
+//! - a resolution is announced when the opening was; an opening delivered twice is announced once;
 //! - more than `digest_above` new incidents (or resolutions) in one batch become one digest.
 //!
 //! [`Policy::plan`] is pure: it reads the state and says what to do; the caller delivers in order and
@@ -58,6 +60,9 @@ pub struct IncidentState {
     /// The incident's occurrences when it was last announced (a reminder needs new ones).
     #[serde(default)]
     pub occurrences: i64,
+    /// The leading probable origin last announced, for an incident of grouped findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// What a delivery changes once done.
@@ -68,6 +73,8 @@ pub struct Effect {
     pub event: AlertEvent,
     pub severity: Severity,
     pub occurrences: i64,
+    /// The leading probable origin the message names, for an incident of grouped findings.
+    pub origin: Option<String>,
     /// True when a message carries the event; false when it is held back.
     pub sent: bool,
 }
@@ -122,6 +129,7 @@ impl PolicyState {
                     announced: false,
                     held_back: 0,
                     occurrences: 0,
+                    origin: None,
                 });
             match (e.event, e.sent) {
                 (AlertEvent::Opened, true) => {
@@ -130,12 +138,15 @@ impl PolicyState {
                     entry.severity = e.severity;
                     entry.announced = true;
                 }
+                // A repeat of an announced opening changes nothing: its resolution is still announced.
+                (AlertEvent::Opened, false)
+                    if entry.announced && entry.anomaly_id == e.anomaly_id => {}
                 (AlertEvent::Opened, false) => {
                     entry.anomaly_id = e.anomaly_id;
                     entry.announced = false;
                     entry.held_back += 1;
                 }
-                (AlertEvent::Escalated, true) => {
+                (AlertEvent::Escalated | AlertEvent::OriginChanged, true) => {
                     entry.severity = entry.severity.max(e.severity);
                     entry.announced = true;
                 }
@@ -147,6 +158,10 @@ impl PolicyState {
                 entry.last_message_at = now;
                 entry.held_back = 0;
                 entry.occurrences = e.occurrences;
+                // Every incident message names its leading origin.
+                if e.origin.is_some() {
+                    entry.origin = e.origin.clone();
+                }
             }
         }
     }
@@ -170,6 +185,17 @@ impl PolicyState {
         self.incidents
             .retain(|_, s| s.announced || s.last_message_at >= cutoff);
     }
+}
+
+/// An incident alert's leading probable origin (`service operation`), as the state remembers it.
+fn origin_key(alert: &Alert) -> Option<String> {
+    let (service, operation) = alert.leading_origin()?;
+    let key = [service, operation]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(key)
 }
 
 /// Sends of one kind merged into one digest.
@@ -203,6 +229,7 @@ impl Policy {
                 event: alert.event,
                 severity: alert.severity,
                 occurrences: alert.occurrences,
+                origin: origin_key(alert),
                 sent,
             };
             let delivery = match decision {
@@ -239,6 +266,11 @@ impl Policy {
         let within_cooldown = |t: Option<DateTime<Utc>>| t.is_some_and(|t| now - t < self.cooldown);
         match alert.event {
             AlertEvent::Opened => match known {
+                // The same opening again (an outbox entry delivered twice, after a crash between the
+                // send and its acknowledgement): announced already.
+                Some(s) if s.announced && s.anomaly_id == alert.anomaly_id => {
+                    Decision::HoldBack("its opening was announced already".into())
+                }
                 Some(s) if within_cooldown(s.last_opened_at) => Decision::HoldBack(format!(
                     "flapping: this incident opened again within the cool-down ({} min) of its last message",
                     self.cooldown.num_minutes()
@@ -252,6 +284,27 @@ impl Policy {
                         && alert.severity <= s.severity =>
                 {
                     Decision::HoldBack(format!("{} was announced already", alert.severity))
+                }
+                Some(s)
+                    if s.anomaly_id == alert.anomaly_id
+                        && !s.announced
+                        && within_cooldown(Some(s.last_message_at)) =>
+                {
+                    Decision::HoldBack("its opening was held back as flapping".into())
+                }
+                _ => Decision::Send(None),
+            },
+            AlertEvent::OriginChanged => match known {
+                Some(s)
+                    if s.anomaly_id == alert.anomaly_id
+                        && s.announced
+                        && s.origin.is_some()
+                        && s.origin == origin_key(alert) =>
+                {
+                    Decision::HoldBack(format!(
+                        "its probable origin {} was announced already",
+                        s.origin.as_deref().unwrap_or_default()
+                    ))
                 }
                 Some(s)
                     if s.anomaly_id == alert.anomaly_id
@@ -336,7 +389,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::tests::alert;
+    use crate::alert::AlertOrigin;
+    use crate::message::tests::{alert, incident};
     use chrono::TimeZone;
 
     fn at(minute: i64) -> DateTime<Utc> {
@@ -551,5 +605,244 @@ mod tests {
             policy.plan(at(1), &batch, &state).deliveries[0],
             Delivery::Send { .. }
         ));
+    }
+
+    /// An incident alert of incident `row` (`incident:<row>`), its origins in the order named.
+    fn inc(event: AlertEvent, row: u128, origins: &[&str]) -> Alert {
+        let mut a = incident(event);
+        a.anomaly_id = Uuid::from_u128(row);
+        a.fingerprint = format!("incident:{row}");
+        let template = a.incident.as_ref().unwrap().origins[0].clone();
+        a.incident.as_mut().unwrap().origins = origins
+            .iter()
+            .map(|s| AlertOrigin {
+                service: (*s).into(),
+                ..template.clone()
+            })
+            .collect();
+        a
+    }
+
+    fn reason(plan: &Plan) -> &str {
+        match &plan.deliveries[..] {
+            [Delivery::HoldBack { reason, .. }] => reason,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_origin_change_is_sent_once_without_waiting_for_the_cooldown() {
+        let policy = Policy::default();
+        let mut state = PolicyState::default();
+        let opened = run(
+            &policy,
+            &mut state,
+            at(0),
+            &[(1, inc(AlertEvent::Opened, 1, &["payments"]))],
+        );
+        assert_eq!(opened, vec!["send [1]: 🟧 <b>Incident opened</b> · HIGH"]);
+        // Within the cool-down, a new leading origin is news.
+        let moved = inc(AlertEvent::OriginChanged, 1, &["postgres", "payments"]);
+        let plan = policy.plan(at(2), &[(2, moved.clone())], &state);
+        let [Delivery::Send { text, .. }] = &plan.deliveries[..] else {
+            panic!("{plan:?}")
+        };
+        assert!(
+            text.starts_with(
+                "🟧 <b>Incident: probable origin changed</b> · HIGH\n\
+                 Probable origin: <b>postgres</b> · <code>POST /charge</code>\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Also possible: <b>payments</b>"), "{text}");
+        state.apply(&plan.deliveries[0], at(2));
+        // The same origin again (a repeated entry) is not sent twice.
+        let again = policy.plan(at(3), &[(3, moved)], &state);
+        assert_eq!(
+            reason(&again),
+            "its probable origin postgres POST /charge was announced already"
+        );
+        // Back to the first origin: that is a change from what was announced last.
+        let back = run(
+            &policy,
+            &mut state,
+            at(4),
+            &[(4, inc(AlertEvent::OriginChanged, 1, &["payments"]))],
+        );
+        assert_eq!(
+            back,
+            vec!["send [4]: 🟧 <b>Incident: probable origin changed</b> · HIGH"]
+        );
+        // An escalation that names the current origin announces it too.
+        let mut up = inc(AlertEvent::Escalated, 1, &["auth"]);
+        up.severity = Severity::Critical;
+        run(&policy, &mut state, at(5), &[(5, up)]);
+        assert_eq!(
+            state.incidents["incident:1"].origin.as_deref(),
+            Some("auth POST /charge")
+        );
+        let same = policy.plan(
+            at(6),
+            &[(6, inc(AlertEvent::OriginChanged, 1, &["auth"]))],
+            &state,
+        );
+        assert!(reason(&same).contains("announced already"), "{same:?}");
+    }
+
+    #[test]
+    fn an_origin_change_of_an_incident_held_back_as_flapping_is_held_back_too() {
+        let policy = Policy::default();
+        let mut state = PolicyState::default();
+        // Opens, resolves, and opens again within the cool-down: the second opening is held back.
+        let mut log = run(
+            &policy,
+            &mut state,
+            at(0),
+            &[(1, inc(AlertEvent::Opened, 7, &["a"]))],
+        );
+        log.extend(run(
+            &policy,
+            &mut state,
+            at(1),
+            &[(2, inc(AlertEvent::Resolved, 7, &["a"]))],
+        ));
+        log.extend(run(
+            &policy,
+            &mut state,
+            at(2),
+            &[(3, inc(AlertEvent::Opened, 7, &["a"]))],
+        ));
+        assert_eq!(log.last().unwrap(), "hold [3]", "{log:?}");
+        let plan = policy.plan(
+            at(3),
+            &[(4, inc(AlertEvent::OriginChanged, 7, &["b"]))],
+            &state,
+        );
+        assert_eq!(reason(&plan), "its opening was held back as flapping");
+        state.apply(&plan.deliveries[0], at(3));
+        // As with an escalation: once the cool-down is over, the change is sent and says what was held.
+        let plan = policy.plan(
+            at(40),
+            &[(5, inc(AlertEvent::OriginChanged, 7, &["c"]))],
+            &state,
+        );
+        let [Delivery::Send { text, .. }] = &plan.deliveries[..] else {
+            panic!("{plan:?}")
+        };
+        assert!(text.contains("Probable origin: <b>c</b>"), "{text}");
+        assert!(
+            text.ends_with(
+                "<i>2 more alerts of this incident were held back since the last message</i>"
+            ),
+            "{text}"
+        );
+        state.apply(&plan.deliveries[0], at(40));
+        assert!(state.incidents["incident:7"].announced);
+    }
+
+    #[test]
+    fn an_incident_is_announced_once_and_its_resolution_once_after_it() {
+        let policy = Policy::default();
+        let mut state = PolicyState::default();
+        let early = run(
+            &policy,
+            &mut state,
+            at(0),
+            &[(1, inc(AlertEvent::Resolved, 3, &["a"]))],
+        );
+        assert_eq!(early, vec!["hold [1]"]);
+        let done = run(
+            &policy,
+            &mut state,
+            at(1),
+            &[
+                (2, inc(AlertEvent::Opened, 3, &["a"])),
+                (3, inc(AlertEvent::Opened, 3, &["a"])),
+            ],
+        );
+        assert_eq!(
+            done,
+            vec!["send [2]: 🟧 <b>Incident opened</b> · HIGH", "hold [3]"]
+        );
+        // A reminder waits for the cool-down.
+        let reminder = [(-1, inc(AlertEvent::Reminder, 3, &["a"]))];
+        assert_eq!(
+            run(&policy, &mut state, at(10), &reminder),
+            vec!["hold [-1]"]
+        );
+        assert_eq!(
+            run(&policy, &mut state, at(32), &reminder),
+            vec!["send [-1]: 🟧 <b>Incident still open</b> · HIGH"]
+        );
+        let resolved = [(4, inc(AlertEvent::Resolved, 3, &["a"]))];
+        assert_eq!(
+            run(&policy, &mut state, at(33), &resolved),
+            vec!["send [4]: ✅ <b>Incident resolved</b> · HIGH"]
+        );
+        assert_eq!(
+            run(&policy, &mut state, at(34), &resolved),
+            vec!["hold [4]"]
+        );
+    }
+
+    #[test]
+    fn a_storm_of_incident_openings_becomes_one_digest_naming_their_origins() {
+        let policy = Policy::default();
+        let mut state = PolicyState::default();
+        let batch: Vec<(i64, Alert)> = (0..7u128)
+            .map(|i| {
+                (
+                    i as i64,
+                    inc(AlertEvent::Opened, 100 + i, &[&format!("origin-{i}")]),
+                )
+            })
+            .collect();
+        let plan = policy.plan(at(0), &batch, &state);
+        let [
+            Delivery::Send {
+                text,
+                outbox_ids,
+                effects,
+            },
+        ] = &plan.deliveries[..]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(outbox_ids, &(0..7).collect::<Vec<i64>>());
+        assert_eq!(effects.len(), 7);
+        assert!(
+            text.starts_with("🚨 <b>7 new incidents</b> (7 HIGH)\n"),
+            "{text}"
+        );
+        for i in 0..7 {
+            assert!(
+                text.contains(&format!(
+                    "probable origin <b>origin-{i}</b> · <code>POST /charge</code>"
+                )),
+                "{i}: {text}"
+            );
+        }
+        state.apply(&plan.deliveries[0], at(0));
+        assert_eq!(state.incidents.len(), 7);
+        assert!(state.incidents.values().all(|s| s.announced));
+        assert_eq!(
+            state.incidents["incident:103"].origin.as_deref(),
+            Some("origin-3 POST /charge")
+        );
+        // Their resolutions, all at once, become one digest too.
+        let resolutions: Vec<(i64, Alert)> = (0..7u128)
+            .map(|i| {
+                (
+                    10 + i as i64,
+                    inc(AlertEvent::Resolved, 100 + i, &[&format!("origin-{i}")]),
+                )
+            })
+            .collect();
+        let done = run(&policy, &mut state, at(5), &resolutions);
+        assert_eq!(done.len(), 1, "{done:?}");
+        assert!(
+            done[0].contains("✅ <b>7 incidents resolved</b>"),
+            "{done:?}"
+        );
     }
 }
