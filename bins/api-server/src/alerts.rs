@@ -12,14 +12,16 @@
 use crate::events::{AnomalyEvent, EventHub, EventKind};
 use crate::telemetry::Metrics;
 use alerting::{
-    Alert, AlertEvent, Delivery, Notifier, NotifyError, Policy, PolicyState, TelegramNotifier,
-    TelegramSettings, retry_delay,
+    Alert, AlertEvent, AlertOrigin, Delivery, IncidentSummary, Notifier, NotifyError, Policy,
+    PolicyState, TelegramNotifier, TelegramSettings, retry_delay,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use store_pg::{AnomalyRecord, OutboxItem, Repository, Store, StoreError};
+use store_pg::{
+    AnomalyRecord, IncidentRecord, IncidentStatus, OutboxItem, Repository, Store, StoreError,
+};
 use tracing::{debug, info, warn};
 
 /// Who holds the sending.
@@ -199,6 +201,55 @@ fn alert_of(record: &AnomalyRecord, event: AlertEvent) -> Alert {
         description: record.description.clone(),
         resolved_by: record.resolved_by.clone(),
         resolution_notes: record.resolution_notes.clone(),
+        incident: None,
+    }
+}
+
+/// The policy's key of an incident (an anomaly's is its fingerprint).
+const INCIDENT_KEY: &str = "incident:";
+
+/// An incident's outbox entry ready for the policy: its origin first.
+fn alert_of_incident(record: &IncidentRecord, event: AlertEvent) -> Alert {
+    let origins: Vec<AlertOrigin> =
+        serde_json::from_value::<Vec<store_pg::OriginJson>>(record.origins.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| AlertOrigin {
+                service: o.service_name,
+                operation: o.operation,
+                score: o.score,
+                evidence: o.evidence,
+            })
+            .collect();
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value(v.clone()).unwrap_or_default()
+    };
+    let lead = origins.first();
+    Alert {
+        event,
+        anomaly_id: record.id,
+        fingerprint: format!("{INCIDENT_KEY}{}", record.id),
+        severity: record.severity,
+        anomaly_type: "incident".into(),
+        subtype: None,
+        service: lead.map(|o| o.service.clone()),
+        operation: lead.and_then(|o| o.operation.clone()),
+        peer_service: None,
+        observed: None,
+        expected: None,
+        unit: None,
+        detected_at: Some(record.started_at),
+        last_seen_at: Some(record.last_seen_at),
+        occurrences: record.detections,
+        trace_ids: strings(&record.example_trace_ids),
+        description: Some(record.title.clone()),
+        resolved_by: record.resolved_by.clone(),
+        resolution_notes: record.resolution_notes.clone(),
+        incident: Some(IncidentSummary {
+            origins,
+            services: strings(&record.services),
+            findings: record.anomaly_count,
+        }),
     }
 }
 
@@ -265,7 +316,18 @@ impl<N: Notifier> Sender<N> {
     /// Open incidents announced a cool-down ago that fired again since.
     async fn due_reminders(&self, now: DateTime<Utc>) -> Result<Vec<Alert>, StoreError> {
         let mut due = Vec::new();
-        for (_, known) in self.state.reminder_candidates(now, self.policy.cooldown) {
+        for (key, known) in self.state.reminder_candidates(now, self.policy.cooldown) {
+            if key.starts_with(INCIDENT_KEY) {
+                let record = match self.store.get_incident(known.anomaly_id).await {
+                    Ok(r) => r,
+                    Err(StoreError::NotFound { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                if record.status == IncidentStatus::Open && record.detections > known.occurrences {
+                    due.push(alert_of_incident(&record, AlertEvent::Reminder));
+                }
+                continue;
+            }
             let record = match self.store.get_anomaly(known.anomaly_id).await {
                 Ok(r) => r,
                 Err(StoreError::NotFound { .. }) => continue,
@@ -294,8 +356,16 @@ impl<N: Notifier> Sender<N> {
                 self.store.ack_outbox(item.id, &self.holder).await?;
                 continue;
             };
-            let record = self.store.get_anomaly(item.anomaly_id).await?;
-            batch.push((item.id, alert_of(&record, event)));
+            let alert = match (item.incident_id, item.anomaly_id) {
+                (Some(id), _) => alert_of_incident(&self.store.get_incident(id).await?, event),
+                (None, Some(id)) => alert_of(&self.store.get_anomaly(id).await?, event),
+                (None, None) => {
+                    warn!(id = item.id, "outbox entry about nothing; dropped");
+                    self.store.ack_outbox(item.id, &self.holder).await?;
+                    continue;
+                }
+            };
+            batch.push((item.id, alert));
             claimed.insert(item.id, item);
         }
         // Reminders have no outbox entry: negative ids, never acknowledged.

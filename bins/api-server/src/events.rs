@@ -1,8 +1,10 @@
-//! Live anomaly events for the alert panel: `GET /api/anomalies/stream` answers Server-Sent Events
-//! (`event: new|updated|resolved`, `data:` the anomaly's API shape), with a comment line as a keep-alive.
+//! Live events for the alert panel: `GET /api/anomalies/stream` answers Server-Sent Events
+//! (`event: new|updated|resolved`, `data:` the anomaly's API shape; `event:
+//! incident_updated|incident_resolved` for an incident opened or changed, and ended, `data:` the
+//! incident's), with a comment line as a keep-alive.
 //!
-//! Events come from this process: anomalies its in-process detection stored, and resolutions made
-//! through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
+//! Events come from this process: anomalies and incidents its in-process detection stored, and
+//! resolutions made through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
 //! reload the list (the stream never blocks the detectors).
 
 use crate::auth::{Caller, Permission};
@@ -11,7 +13,7 @@ use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use serde::Serialize;
 use std::time::Duration;
-use store_pg::AnomalyJson;
+use store_pg::{AnomalyJson, IncidentRecord};
 use tokio::sync::broadcast;
 
 /// Events buffered per subscriber before it counts as lagging.
@@ -32,9 +34,34 @@ pub struct AnomalyEvent {
     pub anomaly: AnomalyJson,
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentEvent {
+    pub kind: EventKind,
+    pub incident: IncidentRecord,
+}
+
+/// What the stream carries.
+#[derive(Clone, Debug)]
+pub enum LiveEvent {
+    Anomaly(AnomalyEvent),
+    Incident(IncidentEvent),
+}
+
+impl From<AnomalyEvent> for LiveEvent {
+    fn from(e: AnomalyEvent) -> Self {
+        LiveEvent::Anomaly(e)
+    }
+}
+
+impl From<IncidentEvent> for LiveEvent {
+    fn from(e: IncidentEvent) -> Self {
+        LiveEvent::Incident(e)
+    }
+}
+
 #[derive(Clone)]
 pub struct EventHub {
-    tx: broadcast::Sender<AnomalyEvent>,
+    tx: broadcast::Sender<LiveEvent>,
     /// Set when the server stops, so that open streams end instead of holding the shutdown up.
     closed: tokio::sync::watch::Sender<bool>,
     /// Moves on with every event: what was read from the store before may be stale.
@@ -67,31 +94,43 @@ impl EventHub {
         self.closed.send_replace(true);
     }
 
-    pub fn publish(&self, event: AnomalyEvent) {
+    pub fn publish(&self, event: impl Into<LiveEvent>) {
         self.bump();
         // No subscriber is not an error.
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(event.into());
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<AnomalyEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.tx.subscribe()
     }
 }
 
-fn frame(event: &AnomalyEvent) -> String {
-    let kind = match event.kind {
+fn frame(event: &LiveEvent) -> String {
+    let word = |kind: EventKind| match kind {
         EventKind::New => "new",
         EventKind::Updated => "updated",
         EventKind::Resolved => "resolved",
     };
     // serde_json never writes a raw newline, so one `data:` line holds the whole object.
-    let data = serde_json::to_string(&event.anomaly).unwrap_or_else(|_| "{}".into());
-    format!("event: {kind}\nid: {}\ndata: {data}\n\n", event.anomaly.id)
+    let (kind, id, data) = match event {
+        LiveEvent::Anomaly(e) => (
+            word(e.kind).to_owned(),
+            e.anomaly.id,
+            serde_json::to_string(&e.anomaly),
+        ),
+        LiveEvent::Incident(e) => (
+            format!("incident_{}", word(e.kind)),
+            e.incident.id,
+            serde_json::to_string(&e.incident),
+        ),
+    };
+    let data = data.unwrap_or_else(|_| "{}".into());
+    format!("event: {kind}\nid: {id}\ndata: {data}\n\n")
 }
 
 #[utoipa::path(get, path = "/api/anomalies/stream", tag = "anomalies",
     responses((status = 200, content_type = "text/event-stream",
-        description = "Server-Sent Events: `new`, `updated` and `resolved`, each with an anomaly as data")),
+        description = "Server-Sent Events: `new`, `updated` and `resolved`, each with an anomaly as data; `incident_updated` (opened or changed) and `incident_resolved`, each with an incident as data")),
     security(("bearer" = [])))]
 pub async fn stream(hub: web::Data<EventHub>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;

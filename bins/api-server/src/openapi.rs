@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI document, generated from the handlers' annotations and the
 //! wire types (utoipa), so that it cannot drift from the code.
 
-use crate::routes::{anomalies, config, health, metrics, otlp, runs, whoami};
+use crate::routes::{anomalies, config, health, incidents, metrics, otlp, runs, whoami};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -10,12 +10,13 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "tracewatch",
-        description = "Trace anomaly detection: anomalies, configuration, detection runs, live events and OTLP intake. \
+        description = "Trace anomaly detection: anomalies, incidents (findings grouped, with ranked probable origins), configuration, detection runs, live events and OTLP intake. \
             Every error is `{error, message, details}`. Bearer tokens: API keys or HS256 JWTs; roles viewer (read), \
             operator (resolve, run), admin (configuration), ingest (OTLP only)."
     ),
     paths(
         anomalies::list, anomalies::summary, anomalies::get, anomalies::resolve, crate::events::stream,
+        incidents::list, incidents::get, incidents::resolve,
         whoami::whoami,
         config::get, config::put, config::schema, runs::create, runs::get,
         health::healthz, health::readyz, metrics::prometheus, otlp::export,
@@ -24,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         store_pg::AnomalyJson, anomalies::AnomalyPage, anomalies::ResolveBody,
         config::ConfigList, config::ConfigItem, config::ConfigSchema, detect_core::config::KeySchema, runs::RunBody, runs::RunJson, crate::error::ErrorBody,
         anomalies::Summary, anomalies::SummaryBucket, whoami::WhoAmI,
+        store_pg::IncidentRecord, store_pg::OriginJson, store_pg::CallJson, incidents::IncidentPage, incidents::IncidentDetail,
     )),
     modifiers(&BearerAuth)
 )]

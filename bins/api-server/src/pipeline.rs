@@ -10,18 +10,26 @@
 //! Time: the engine runs in event time, and a tick moves it to the wall clock every second, so that
 //! windows close and quiet services are noticed even when no span arrives.
 
-use crate::events::{AnomalyEvent, EventHub, EventKind};
+use crate::events::{AnomalyEvent, EventHub, EventKind, IncidentEvent};
 use crate::telemetry::Metrics;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use detect_core::{Anomaly, DetectionConfig, Engine, EngineStats, Severity, Span, UnixNanos};
+use detect_core::{
+    Anomaly, DetectionConfig, Engine, EngineStats, IncidentTracker, ServiceGraph, Severity, Span,
+    UnixNanos,
+};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
-use store_pg::{InsertOutcome, NewAnomaly, Repository, RunOutcome, Store, StoreError};
+use store_pg::{
+    IncidentRecord, IncidentRecorder, IncidentStatus, InsertOutcome, NewAnomaly, NewIncident,
+    Repository, RunOutcome, Store, StoreError,
+};
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info, warn};
 
 const TICK: Duration = Duration::from_secs(1);
+/// Where the in-process detection keeps its open incidents (`detector_baselines`).
+const INCIDENTS: &str = "incidents:intake";
 
 #[derive(Clone, Debug)]
 pub struct PipelineSettings {
@@ -29,7 +37,7 @@ pub struct PipelineSettings {
     pub max_queued_spans: usize,
     /// Anomalies found and not yet stored, past which intake is refused.
     pub max_unsaved_anomalies: usize,
-    /// Severities from this one up are written to the alert outbox.
+    /// Incidents from this severity up page (go to the alert outbox).
     pub notify_min_severity: Severity,
     /// Who claims manual runs, as recorded in the run.
     pub worker_name: String,
@@ -63,6 +71,14 @@ pub enum Refusal {
 pub struct FlushReport {
     pub spans: u64,
     pub anomalies: u64,
+}
+
+/// What the detector thread hands to the store task: anomalies found (with the calls between
+/// services as learned so far, which incidents are linked by), or the time, which closes quiet
+/// incidents.
+enum Found {
+    Anomalies(Vec<Anomaly>, Arc<ServiceGraph>),
+    Clock(UnixNanos),
 }
 
 enum Command {
@@ -212,7 +228,7 @@ impl Intake {
 fn detect_loop(
     mut engine: Engine,
     rx: mpsc::Receiver<Command>,
-    found_tx: tokio_mpsc::UnboundedSender<Vec<Anomaly>>,
+    found_tx: tokio_mpsc::UnboundedSender<Found>,
     shared: &Shared,
 ) {
     let mut found = Vec::new();
@@ -261,21 +277,24 @@ fn detect_loop(
                     }
                 }
                 engine.finish(&mut found);
-                hand_over(&mut found, &found_tx, shared);
+                hand_over(&mut found, &engine, &found_tx, shared);
                 return;
             }
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             engine.advance_to(now(), &mut found);
+            hand_over(&mut found, &engine, &found_tx, shared);
+            let _ = found_tx.send(Found::Clock(now()));
         }
-        hand_over(&mut found, &found_tx, shared);
+        hand_over(&mut found, &engine, &found_tx, shared);
     }
 }
 
 fn hand_over(
     found: &mut Vec<Anomaly>,
-    found_tx: &tokio_mpsc::UnboundedSender<Vec<Anomaly>>,
+    engine: &Engine,
+    found_tx: &tokio_mpsc::UnboundedSender<Found>,
     shared: &Shared,
 ) {
     if found.is_empty() {
@@ -287,7 +306,8 @@ fn hand_over(
     shared
         .unsaved_anomalies
         .fetch_add(found.len(), Ordering::SeqCst);
-    let _ = found_tx.send(std::mem::take(found));
+    let graph = Arc::new(engine.service_graph().clone());
+    let _ = found_tx.send(Found::Anomalies(std::mem::take(found), graph));
 }
 
 /// Unknown database errors are tried this many times before the batch is given up (and logged);
@@ -296,33 +316,94 @@ const MAX_DATABASE_ATTEMPTS: u32 = 5;
 
 async fn persist_loop(
     store: Store,
-    mut rx: tokio_mpsc::UnboundedReceiver<Vec<Anomaly>>,
+    mut rx: tokio_mpsc::UnboundedReceiver<Found>,
     hub: EventHub,
     shared: Arc<Shared>,
 ) {
-    while let Some(batch) = rx.recv().await {
-        let rows: Vec<NewAnomaly> = batch
-            .iter()
-            .map(|a| NewAnomaly::from_anomaly(a, a.severity >= shared.settings.notify_min_severity))
-            .collect();
-        let outcomes = store_with_retries(&store, &rows, &shared.metrics).await;
-        shared
-            .unsaved_anomalies
-            .fetch_sub(rows.len(), Ordering::SeqCst);
-        for outcome in outcomes {
-            let (id, kind) = match outcome {
-                InsertOutcome::Inserted(id) => (id, EventKind::New),
-                InsertOutcome::Merged(id) => (id, EventKind::Updated),
-                InsertOutcome::Duplicate => continue,
-            };
-            match store.get_anomaly(id).await {
-                Ok(record) => hub.publish(AnomalyEvent {
-                    kind,
-                    anomaly: record,
-                }),
-                Err(error) => {
-                    warn!(%error, %id, "stored anomaly not read back for the live stream")
+    let tracker = load_incidents(&store).await;
+    let mut incidents = IncidentRecorder::new(tracker, shared.settings.notify_min_severity);
+    let mut graph = Arc::new(ServiceGraph::default());
+    while let Some(found) = rx.recv().await {
+        match found {
+            Found::Anomalies(batch, learned) => {
+                graph = learned;
+                // Findings page through their incident, not one by one.
+                let rows: Vec<NewAnomaly> = batch
+                    .iter()
+                    .map(|a| NewAnomaly::from_anomaly(a, false))
+                    .collect();
+                let outcomes = store_with_retries(&store, &rows, &shared.metrics).await;
+                shared
+                    .unsaved_anomalies
+                    .fetch_sub(rows.len(), Ordering::SeqCst);
+                incidents.observe(batch.iter().zip(outcomes.iter().copied()), &graph);
+                publish_anomalies(&store, &hub, &outcomes).await;
+            }
+            Found::Clock(now) => incidents.advance_to(now),
+        }
+        let writes = incidents.writes(&graph);
+        if writes.is_empty() {
+            continue;
+        }
+        match record_incidents(&store, &writes, incidents.tracker()).await {
+            Ok(written) => {
+                incidents.written();
+                for incident in written {
+                    let kind = match incident.status {
+                        IncidentStatus::Open => EventKind::Updated,
+                        IncidentStatus::Resolved | IncidentStatus::Merged => EventKind::Resolved,
+                    };
+                    hub.publish(IncidentEvent { kind, incident });
                 }
+            }
+            // Kept: tried again with the next batch or tick.
+            Err(error) => warn!(%error, incidents = writes.len(), "incidents not stored yet"),
+        }
+    }
+}
+
+async fn load_incidents(store: &Store) -> IncidentTracker {
+    match store.load_baseline(INCIDENTS).await {
+        Ok(Some(saved)) => serde_json::from_value(saved).unwrap_or_else(|error| {
+            warn!(%error, "the open incidents in the store are not readable; incidents start afresh");
+            IncidentTracker::default()
+        }),
+        Ok(None) => IncidentTracker::default(),
+        Err(error) => {
+            warn!(%error, "cannot load the open incidents; incidents start afresh");
+            IncidentTracker::default()
+        }
+    }
+}
+
+/// Writes the incidents and the tracker's state (so that a restart goes on with the open ones).
+async fn record_incidents(
+    store: &Store,
+    writes: &[NewIncident],
+    tracker: &IncidentTracker,
+) -> Result<Vec<IncidentRecord>, StoreError> {
+    let written = store.record_incidents(writes).await?;
+    let state = serde_json::to_value(tracker).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    store
+        .save_baselines(&[(INCIDENTS.to_owned(), state)])
+        .await?;
+    Ok(written)
+}
+
+async fn publish_anomalies(store: &Store, hub: &EventHub, outcomes: &[InsertOutcome]) {
+    for outcome in outcomes {
+        let (id, kind) = match *outcome {
+            InsertOutcome::Inserted(id) => (id, EventKind::New),
+            InsertOutcome::Merged(id) => (id, EventKind::Updated),
+            InsertOutcome::Duplicate => continue,
+        };
+        match store.get_anomaly(id).await {
+            Ok(record) => hub.publish(AnomalyEvent {
+                kind,
+                anomaly: record,
+            }),
+            Err(error) => {
+                warn!(%error, %id, "stored anomaly not read back for the live stream")
             }
         }
     }

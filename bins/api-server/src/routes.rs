@@ -6,6 +6,7 @@ pub mod config;
 pub mod cursor;
 pub mod dashboard;
 pub mod health;
+pub mod incidents;
 pub mod metrics;
 pub mod otlp;
 pub mod runs;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .route("/anomalies", web::get().to(dashboard::page))
     .route("/anomalies/{id}", web::get().to(dashboard::page))
     .route("/config", web::get().to(dashboard::page))
+    .route("/incidents/{id}", web::get().to(dashboard::page))
     .route("/assets/app.js", web::get().to(dashboard::script))
     .route("/assets/app.css", web::get().to(dashboard::style))
     .route("/api/whoami", web::get().to(whoami::whoami))
@@ -51,6 +53,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .route(
         "/api/anomalies/{id}/resolve",
         web::put().to(anomalies::resolve),
+    )
+    .route("/api/incidents", web::get().to(incidents::list))
+    .route("/api/incidents/{id}", web::get().to(incidents::get))
+    .route(
+        "/api/incidents/{id}/resolve",
+        web::put().to(incidents::resolve),
     )
     .route("/api/anomaly-config", web::get().to(config::get))
     .route("/api/anomaly-config", web::put().to(config::put))

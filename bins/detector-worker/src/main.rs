@@ -265,6 +265,8 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         .await
         .context("cannot load the configuration")?;
     let engine = windows::load_engine(&store, args.shard, config).await?;
+    let tracker = windows::load_incidents(&store, args.shard).await?;
+    let notify_min_severity = detect_core::Severity::High;
     if args.trace_fetch == windows::TraceFetch::Sampled {
         tracing::info!(
             "trace fetch: sampled (counts from TraceQL metrics; security analysis is off, as it needs every entry span)"
@@ -275,7 +277,8 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         store,
         tempo,
         engine,
-        notify_min_severity: detect_core::Severity::High,
+        incidents: store_pg::IncidentRecorder::new(tracker, notify_min_severity),
+        notify_min_severity,
         fetch: args.trace_fetch,
         holder: format!(
             "detector-worker:{}:{}",

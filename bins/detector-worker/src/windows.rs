@@ -14,8 +14,10 @@
 use crate::shard::Shard;
 use crate::tempo_window::{WindowSpans, fetch_window};
 use chrono::{DateTime, TimeZone, Utc};
-use detect_core::{Anomaly, DetectionConfig, Engine, LearnedState, Severity, UnixNanos};
-use store_pg::{NewAnomaly, Repository, RunOutcome, Store};
+use detect_core::{
+    Anomaly, DetectionConfig, Engine, IncidentTracker, LearnedState, Severity, UnixNanos,
+};
+use store_pg::{IncidentRecorder, NewAnomaly, Repository, RunOutcome, Store};
 use tempo_client::TempoClient;
 use tracing::{info, warn};
 
@@ -23,6 +25,8 @@ use tracing::{info, warn};
 pub const CURSOR: &str = "tempo:windows";
 /// Where the stream's engine keeps what it has learned (`detector_baselines`).
 pub const LEARNED: &str = "engine:tempo:windows";
+/// Where the stream keeps its open incidents (`detector_baselines`).
+pub const INCIDENTS: &str = "incidents:tempo:windows";
 
 /// Which traces of a window are fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +46,8 @@ pub struct Detection {
     pub store: Store,
     pub tempo: TempoClient,
     pub engine: Engine,
+    /// Groups the stored findings into incidents; those from `notify_min_severity` up page.
+    pub incidents: IncidentRecorder,
     pub notify_min_severity: Severity,
     pub fetch: TraceFetch,
     /// This worker's name in run records.
@@ -97,6 +103,18 @@ pub async fn load_engine(
             Ok(Engine::new(config))
         }
     }
+}
+
+/// The stream's incident tracker as the store holds it (a restart goes on with the open incidents), or
+/// a new one.
+pub async fn load_incidents(store: &Store, shard: Shard) -> anyhow::Result<IncidentTracker> {
+    let Some(saved) = store.load_baseline(&shard.key(INCIDENTS)).await? else {
+        return Ok(IncidentTracker::default());
+    };
+    Ok(serde_json::from_value(saved).unwrap_or_else(|error| {
+        warn!(%error, "the open incidents in the store are not readable; incidents start afresh");
+        IncidentTracker::default()
+    }))
 }
 
 pub fn to_time(nanos: u64) -> DateTime<Utc> {
@@ -232,22 +250,35 @@ impl Detection {
         let lateness = self.engine.config().allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
         self.engine
             .advance_to(UnixNanos(end + lateness), &mut found);
+        // Findings page through their incident, not one by one.
         let rows: Vec<NewAnomaly> = found
             .iter()
-            .map(|a| NewAnomaly::from_anomaly(a, a.severity >= self.notify_min_severity))
+            .map(|a| NewAnomaly::from_anomaly(a, false))
             .collect();
         let outcomes = self.store.insert_anomalies(&rows).await?;
         let stored = outcomes
             .iter()
             .filter(|o| !matches!(o, store_pg::InsertOutcome::Duplicate))
             .count() as u64;
+        let graph = self.engine.service_graph();
+        self.incidents
+            .observe(found.iter().zip(outcomes.iter().copied()), graph);
+        self.incidents.advance_to(UnixNanos(end));
+        self.store
+            .record_incidents(&self.incidents.writes(graph))
+            .await?;
+        self.incidents.written();
         if self.is_stream {
             // Saved before the cursor moves: a worker that takes over goes on from here. (A crash
             // between the two makes the next worker learn this window twice; its anomalies are not
-            // stored twice.)
+            // stored twice, and its incidents do not see them twice.)
             let learned = serde_json::to_value(self.engine.learned())?;
+            let incidents = serde_json::to_value(self.incidents.tracker())?;
             self.store
-                .save_baselines(&[(self.shard.key(LEARNED), learned)])
+                .save_baselines(&[
+                    (self.shard.key(LEARNED), learned),
+                    (self.shard.key(INCIDENTS), incidents),
+                ])
                 .await?;
         }
         Ok(WindowReport {

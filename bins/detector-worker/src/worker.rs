@@ -10,11 +10,11 @@
 
 use crate::windows::{Detection, WindowReport, to_nanos, to_time};
 use chrono::{DateTime, Utc};
-use detect_core::Engine;
+use detect_core::{Engine, IncidentTracker};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use store_pg::{Repository, RunOutcome};
+use store_pg::{IncidentRecorder, Repository, RunOutcome};
 use tracing::{info, warn};
 
 /// The lease of the window stream.
@@ -158,6 +158,10 @@ async fn serve_manual_runs(
                     store: detection.store.clone(),
                     tempo: detection.tempo.clone(),
                     engine: Engine::new(detection.engine.config().clone()),
+                    incidents: IncidentRecorder::new(
+                        IncidentTracker::default(),
+                        detection.notify_min_severity,
+                    ),
                     notify_min_severity: detection.notify_min_severity,
                     fetch: detection.fetch,
                     holder: detection.holder.clone(),

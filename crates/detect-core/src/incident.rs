@@ -124,9 +124,13 @@ impl Incident {
         let kind = self
             .findings
             .iter()
-            .filter(|f| f.service == origin.service || f.peer_service.as_ref() == Some(&origin.service))
+            .filter(|f| {
+                f.service == origin.service || f.peer_service.as_ref() == Some(&origin.service)
+            })
             .max_by_key(|f| f.severity)
-            .map_or("problem".to_owned(), |f| f.subtype.as_str().replace('_', " "));
+            .map_or("problem".to_owned(), |f| {
+                f.subtype.as_str().replace('_', " ")
+            });
         format!("{}: {kind}{wide}", origin.service)
     }
 

@@ -15,7 +15,17 @@ pub struct SpanId(pub [u8; 8]);
 
 /// Nanoseconds since the Unix epoch, in event time (the span's own clock, never the wall clock).
 #[derive(
-    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Debug,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct UnixNanos(pub u64);

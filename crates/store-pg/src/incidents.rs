@@ -2,6 +2,10 @@
 //! probable origins) written as it stands ([`NewIncident`]) and read back ([`IncidentRecord`], whose
 //! JSON is the API's shape).
 
+mod recorder;
+
+pub use recorder::IncidentRecorder;
+
 use crate::model::to_datetime;
 use crate::schema::incidents;
 use crate::wire::{rfc3339, rfc3339_at};

@@ -22,7 +22,8 @@ pub mod wire;
 pub use clock::Clock;
 pub use error::{Result, StoreError};
 pub use incidents::{
-    CallJson, IncidentCursor, IncidentFilter, IncidentRecord, IncidentStatus, NewIncident, OriginJson,
+    CallJson, IncidentCursor, IncidentFilter, IncidentRecord, IncidentRecorder, IncidentStatus,
+    NewIncident, OriginJson,
 };
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,

@@ -69,6 +69,10 @@ fn parse_query(
             "since" => filter.since = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
             "until" => filter.until = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
             "q" => filter.text = Some(value.clone()),
+            "incident_id" => {
+                filter.incident_id =
+                    Some(Uuid::parse_str(value).map_err(|_| bad(name, "an incident's UUID"))?)
+            }
             "limit" => {
                 limit = value
                     .parse()
@@ -101,6 +105,7 @@ fn parse_query(
         ("since" = Option<String>, Query, description = "RFC 3339"),
         ("until" = Option<String>, Query, description = "RFC 3339"),
         ("q" = Option<String>, Query, description = "text in the description, case-insensitive"),
+        ("incident_id" = Option<String>, Query, description = "the anomalies of this incident (UUID)"),
         ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -139,7 +144,7 @@ pub async fn list(
     Ok(json_bytes(body))
 }
 
-fn json_bytes(body: web::Bytes) -> HttpResponse {
+pub fn json_bytes(body: web::Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
         .body(body)
@@ -250,6 +255,21 @@ pub async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Operate)?;
     let id = parse_id(&id)?;
+    let notes = resolution_notes(payload).await?;
+    let record = state
+        .store
+        .resolve_anomaly(id, notes.as_deref(), &caller.name)
+        .await?;
+    let anomaly = record;
+    state.events.publish(AnomalyEvent {
+        kind: EventKind::Resolved,
+        anomaly: anomaly.clone(),
+    });
+    Ok(HttpResponse::Ok().json(anomaly))
+}
+
+/// The optional notes of a resolution (anomalies and incidents take the same body).
+pub async fn resolution_notes(payload: web::Payload) -> Result<Option<String>, ApiError> {
     let notes = match crate::routes::optional_json_body(payload).await? {
         None => None,
         Some(body) => {
@@ -269,14 +289,5 @@ pub async fn resolve(
             Value::Null,
         ));
     }
-    let record = state
-        .store
-        .resolve_anomaly(id, notes.as_deref(), &caller.name)
-        .await?;
-    let anomaly = record;
-    state.events.publish(AnomalyEvent {
-        kind: EventKind::Resolved,
-        anomaly: anomaly.clone(),
-    });
-    Ok(HttpResponse::Ok().json(anomaly))
+    Ok(notes)
 }

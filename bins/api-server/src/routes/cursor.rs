@@ -1,21 +1,38 @@
-//! The store's list position as the API writes it: an opaque `next_cursor` text,
-//! `<microseconds since epoch>_<uuid>` of the last row of the previous page.
+//! The store's list positions as the API writes them: an opaque `next_cursor` text,
+//! `<microseconds since epoch>_<uuid>` of the last row of the previous page (its time in the list's
+//! order: an anomaly's detection, an incident's start).
 
-use chrono::DateTime;
-use store_pg::Cursor;
+use chrono::{DateTime, Utc};
+use store_pg::{Cursor, IncidentCursor};
 use uuid::Uuid;
 
+fn write(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
+}
+
+fn read(text: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = text.split_once('_')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
+}
+
 pub fn encode(c: &Cursor) -> String {
-    format!("{}_{}", c.detected_at.timestamp_micros(), c.id.simple())
+    write(c.detected_at, c.id)
 }
 
 /// `None` for anything `encode` did not write.
 pub fn decode(text: &str) -> Option<Cursor> {
-    let (micros, id) = text.split_once('_')?;
-    Some(Cursor {
-        detected_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id: Uuid::parse_str(id).ok()?,
-    })
+    read(text).map(|(detected_at, id)| Cursor { detected_at, id })
+}
+
+pub fn encode_incident(c: &IncidentCursor) -> String {
+    write(c.started_at, c.id)
+}
+
+pub fn decode_incident(text: &str) -> Option<IncidentCursor> {
+    read(text).map(|(started_at, id)| IncidentCursor { started_at, id })
 }
 
 #[cfg(test)]

@@ -67,7 +67,10 @@ pub async fn an_incident_round_trips_names_its_anomalies_and_writing_it_again_ch
 >(
     store: &R,
 ) {
-    let rows = [row_of(store, "fp-a", 1).await, row_of(store, "fp-b", 1).await];
+    let rows = [
+        row_of(store, "fp-a", 1).await,
+        row_of(store, "fp-b", 1).await,
+    ];
     let mut new = incident(1, 1, Severity::High, &["payment", "checkout"]);
     new.anomaly_ids = rows.to_vec();
     new.anomaly_count = 2;
@@ -84,14 +87,28 @@ pub async fn an_incident_round_trips_names_its_anomalies_and_writing_it_again_ch
     assert_eq!(json["origins"][0]["evidence"], new.origins[0].evidence);
     assert!(json.get("alerted").is_none(), "internal");
     for row in rows {
-        assert_eq!(store.get_anomaly(row).await.unwrap().incident_id, Some(new.id));
+        assert_eq!(
+            store.get_anomaly(row).await.unwrap().incident_id,
+            Some(new.id)
+        );
     }
     let filter = AnomalyFilter {
         incident_id: Some(new.id),
         ..AnomalyFilter::default()
     };
-    assert_eq!(store.list_anomalies(&filter, 10, None).await.unwrap().items.len(), 2);
-    assert_eq!(incident_alerts(store).await, vec![(new.id, "opened".into())]);
+    assert_eq!(
+        store
+            .list_anomalies(&filter, 10, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(
+        incident_alerts(store).await,
+        vec![(new.id, "opened".into())]
+    );
 
     // A re-run writes the same state: no second row, no second alert.
     store.record_incidents(&[new.clone()]).await.unwrap();
@@ -109,7 +126,10 @@ pub async fn an_incident_alerts_its_escalation_origin_change_and_resolution_once
 ) {
     let quiet = incident(2, 1, Severity::Medium, &["payment"]);
     store.record_incidents(&[quiet.clone()]).await.unwrap();
-    assert!(incident_alerts(store).await.is_empty(), "MEDIUM does not page");
+    assert!(
+        incident_alerts(store).await.is_empty(),
+        "MEDIUM does not page"
+    );
 
     let mut high = quiet.clone();
     (high.severity, high.notify) = (Severity::High, true);
@@ -122,8 +142,15 @@ pub async fn an_incident_alerts_its_escalation_origin_change_and_resolution_once
     for step in [&high, &high, &critical, &moved, &moved, &ended, &ended] {
         store.record_incidents(&[step.clone()]).await.unwrap();
     }
-    let events: Vec<String> = incident_alerts(store).await.into_iter().map(|(_, e)| e).collect();
-    assert_eq!(events, ["opened", "escalated", "origin_changed", "resolved"]);
+    let events: Vec<String> = incident_alerts(store)
+        .await
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(
+        events,
+        ["opened", "escalated", "origin_changed", "resolved"]
+    );
     let stored = store.get_incident(quiet.id).await.unwrap();
     assert_eq!(stored.status, IncidentStatus::Resolved);
     assert_eq!(stored.resolved_by.as_deref(), Some("tracewatch"));
@@ -132,12 +159,18 @@ pub async fn an_incident_alerts_its_escalation_origin_change_and_resolution_once
 }
 
 pub async fn a_merged_incident_hands_its_anomalies_over<R: Repository>(store: &R) {
-    let (a_row, b_row) = (row_of(store, "fp-a", 1).await, row_of(store, "fp-b", 1).await);
+    let (a_row, b_row) = (
+        row_of(store, "fp-a", 1).await,
+        row_of(store, "fp-b", 1).await,
+    );
     let mut a = incident(3, 1, Severity::High, &["checkout"]);
     a.anomaly_ids = vec![a_row];
     let mut b = incident(4, 1, Severity::High, &["db"]);
     b.anomaly_ids = vec![b_row];
-    store.record_incidents(&[a.clone(), b.clone()]).await.unwrap();
+    store
+        .record_incidents(&[a.clone(), b.clone()])
+        .await
+        .unwrap();
     assert_eq!(incident_alerts(store).await.len(), 2);
 
     let mut merged = a.clone();
@@ -148,7 +181,10 @@ pub async fn a_merged_incident_hands_its_anomalies_over<R: Repository>(store: &R
     let gone = store.get_incident(b.id).await.unwrap();
     assert_eq!(gone.status, IncidentStatus::Merged);
     assert_eq!(gone.merged_into, Some(a.id));
-    assert_eq!(store.get_anomaly(b_row).await.unwrap().incident_id, Some(a.id));
+    assert_eq!(
+        store.get_anomaly(b_row).await.unwrap().incident_id,
+        Some(a.id)
+    );
     let open = IncidentFilter {
         status: Some(IncidentStatus::Open),
         ..IncidentFilter::default()
@@ -162,7 +198,10 @@ pub async fn a_merged_incident_hands_its_anomalies_over<R: Repository>(store: &R
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, [a.id]);
-    assert!(incident_alerts(store).await.is_empty(), "a merge is not a page");
+    assert!(
+        incident_alerts(store).await.is_empty(),
+        "a merge is not a page"
+    );
 }
 
 pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflict<R: Repository>(
@@ -183,11 +222,19 @@ pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflic
     let anomaly = store.get_anomaly(row).await.unwrap();
     assert!(anomaly.resolved);
     assert_eq!(anomaly.resolved_by.as_deref(), Some("alice"));
-    assert_eq!(incident_alerts(store).await, vec![(new.id, "resolved".into())]);
+    assert_eq!(
+        incident_alerts(store).await,
+        vec![(new.id, "resolved".into())]
+    );
     let again = store.resolve_incident(new.id, None, "bob").await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(
-        store.get_incident(new.id).await.unwrap().resolved_by.as_deref(),
+        store
+            .get_incident(new.id)
+            .await
+            .unwrap()
+            .resolved_by
+            .as_deref(),
         Some("alice"),
         "the first resolution stays"
     );
@@ -198,7 +245,9 @@ pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflic
         IncidentStatus::Resolved
     );
     assert!(matches!(
-        store.resolve_incident(Uuid::from_u128(99), None, "bob").await,
+        store
+            .resolve_incident(Uuid::from_u128(99), None, "bob")
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -206,7 +255,11 @@ pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflic
 pub async fn incidents_list_newest_first_with_filters_and_pages<R: Repository>(store: &R) {
     let mut all = Vec::new();
     for n in 0..7u128 {
-        let severity = if n % 2 == 0 { Severity::High } else { Severity::Low };
+        let severity = if n % 2 == 0 {
+            Severity::High
+        } else {
+            Severity::Low
+        };
         let services: &[&str] = if n < 3 { &["cart"] } else { &["db", "payment"] };
         let mut new = incident(10 + n, n as i64, severity, services);
         let row = row_of(store, &format!("fp-list-{n}"), n as i64).await;
@@ -230,7 +283,12 @@ pub async fn incidents_list_newest_first_with_filters_and_pages<R: Repository>(s
     let newest_first: Vec<_> = (0..7).rev().map(at).collect();
     assert_eq!(seen, newest_first);
     let count = async |filter: IncidentFilter| {
-        store.list_incidents(&filter, 100, None).await.unwrap().items.len()
+        store
+            .list_incidents(&filter, 100, None)
+            .await
+            .unwrap()
+            .items
+            .len()
     };
     // The detections of the test rows are about "cart": every incident has one.
     let cart = IncidentFilter {
