@@ -14,8 +14,8 @@ use crate::events::{AnomalyEvent, EventHub, EventKind, IncidentEvent};
 use crate::telemetry::Metrics;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use detect_core::{
-    Anomaly, DetectionConfig, Engine, EngineStats, IncidentTracker, ServiceGraph, Severity, Span,
-    UnixNanos,
+    Anomaly, DetectionConfig, Engine, EngineStats, IncidentSettings, IncidentTracker, ServiceGraph,
+    Severity, Span, UnixNanos,
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -77,8 +77,8 @@ pub struct FlushReport {
 /// services as learned so far, which incidents are linked by), or the time, which closes quiet
 /// incidents.
 enum Found {
-    Anomalies(Vec<Anomaly>, Arc<ServiceGraph>),
-    Clock(UnixNanos),
+    Anomalies(Vec<Anomaly>, Arc<ServiceGraph>, IncidentSettings),
+    Clock(UnixNanos, IncidentSettings),
 }
 
 enum Command {
@@ -285,7 +285,8 @@ fn detect_loop(
             last_tick = Instant::now();
             engine.advance_to(now(), &mut found);
             hand_over(&mut found, &engine, &found_tx, shared);
-            let _ = found_tx.send(Found::Clock(now()));
+            let settings = engine.config().incident_settings();
+            let _ = found_tx.send(Found::Clock(now(), settings));
         }
         hand_over(&mut found, &engine, &found_tx, shared);
     }
@@ -307,7 +308,8 @@ fn hand_over(
         .unsaved_anomalies
         .fetch_add(found.len(), Ordering::SeqCst);
     let graph = Arc::new(engine.service_graph().clone());
-    let _ = found_tx.send(Found::Anomalies(std::mem::take(found), graph));
+    let settings = engine.config().incident_settings();
+    let _ = found_tx.send(Found::Anomalies(std::mem::take(found), graph, settings));
 }
 
 /// Unknown database errors are tried this many times before the batch is given up (and logged);
@@ -325,8 +327,9 @@ async fn persist_loop(
     let mut graph = Arc::new(ServiceGraph::default());
     while let Some(found) = rx.recv().await {
         match found {
-            Found::Anomalies(batch, learned) => {
+            Found::Anomalies(batch, learned, settings) => {
                 graph = learned;
+                incidents.set_settings(settings);
                 // Findings page through their incident, not one by one.
                 let rows: Vec<NewAnomaly> = batch
                     .iter()
@@ -339,7 +342,10 @@ async fn persist_loop(
                 incidents.observe(batch.iter().zip(outcomes.iter().copied()), &graph);
                 publish_anomalies(&store, &hub, &outcomes).await;
             }
-            Found::Clock(now) => incidents.advance_to(now),
+            Found::Clock(now, settings) => {
+                incidents.set_settings(settings);
+                incidents.advance_to(now);
+            }
         }
         let writes = incidents.writes(&graph);
         if writes.is_empty() {

@@ -1,8 +1,8 @@
 //! Alerts from the running system to a local fake of Telegram's Bot API (teloxide pointed at it with
-//! the API URL): a HIGH anomaly reaches it exactly once, with hostile span names escaped; Telegram's
-//! 429 answers are honoured and an alert pending across a restart of the sender is delivered once;
-//! a storm becomes one digest and an ongoing incident stays quiet within its cool-down; resolutions,
-//! by hand or by recovery, send a short notice.
+//! the API URL): a HIGH incident reaches it exactly once, its probable origin first, with hostile span
+//! names escaped; Telegram's 429 answers are honoured and an alert pending across a restart of the
+//! sender is delivered once; many findings of one problem are one message, and an ongoing incident
+//! stays quiet; resolutions, by hand or by recovery, send a short notice once.
 
 mod common;
 
@@ -51,22 +51,22 @@ async fn settle(fake: &FakeBotApi) -> Vec<String> {
 fn assert_resolved_notice(messages: &[String], why: &str) {
     assert_eq!(messages.len(), 2, "{messages:#?}");
     assert!(
-        messages[1].starts_with("✅ <b>Resolved</b>:"),
+        messages[1].starts_with("✅ <b>Incident resolved</b>"),
         "{}",
         messages[1]
     );
     assert!(messages[1].contains(why), "{}", messages[1]);
 }
 
-async fn first_anomaly(server: &TestServer) -> serde_json::Value {
+async fn first_incident(server: &TestServer) -> serde_json::Value {
     server
-        .wait_for_anomaly("min_severity=HIGH", Duration::from_secs(20), |_| true)
+        .wait_for_incident("min_severity=HIGH", Duration::from_secs(20))
         .await
-        .expect("a HIGH anomaly")
+        .expect("a HIGH incident")
 }
 
 #[actix_web::test]
-async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() {
+async fn a_high_incident_reaches_telegram_once_origin_first_and_its_resolution_once() {
     let fake = FakeBotApi::start();
     let server = start(with_telegram(&fake)).await;
     let hostile = "<img src=x onerror=alert(1)>";
@@ -74,29 +74,26 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
         .post_otlp(&slow_after_normal("checkout", hostile, 100))
         .await;
     assert_eq!(resp.status(), 200);
-    let anomaly = first_anomaly(&server).await;
+    let incident = first_incident(&server).await;
     let messages = wait_for_messages(&fake, 1, Duration::from_secs(20)).await;
     assert_eq!(messages.len(), 1, "{messages:#?}");
     let text = &messages[0];
     let first_line = text.lines().next().unwrap();
     assert!(
-        first_line.contains("performance / latency_degradation")
-            && (first_line.contains("<b>HIGH</b>") || first_line.contains("<b>CRITICAL</b>")),
+        first_line.contains("<b>Incident opened</b>")
+            && (first_line.contains("HIGH") || first_line.contains("CRITICAL")),
         "{text}"
     );
-    assert!(
-        text.contains("<b>checkout</b> · <code>&lt;img src=x onerror=alert(1)&gt;</code>"),
+    let second_line = text.lines().nth(1).unwrap();
+    assert_eq!(
+        second_line,
+        "Probable origin: <b>checkout</b> · <code>&lt;img src=x onerror=alert(1)&gt;</code>",
         "{text}"
     );
     assert!(!text.contains("<img"), "{text}");
-    assert!(text.contains(" ms</b> against expected "), "{text}");
-    let id = anomaly["id"].as_str().unwrap();
+    let id = incident["id"].as_str().unwrap();
     assert!(
-        text.contains(&format!("<a href=\"https://tw.example/anomalies/{id}\">")),
-        "{text}"
-    );
-    assert!(
-        text.contains(anomaly["trace_id"].as_str().unwrap()),
+        text.contains(&format!("<a href=\"https://tw.example/incidents/{id}\">")),
         "{text}"
     );
     let request = &fake.requests()[0];
@@ -106,7 +103,7 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
 
     let resp = server
         .http
-        .put(server.url(&format!("/api/anomalies/{id}/resolve")))
+        .put(server.url(&format!("/api/incidents/{id}/resolve")))
         .json(&serde_json::json!({ "resolution_notes": "rolled <back>" }))
         .send()
         .await
@@ -114,6 +111,15 @@ async fn a_high_anomaly_reaches_telegram_exactly_once_and_its_resolution_once() 
     assert_eq!(resp.status(), 200);
     let messages = wait_for_messages(&fake, 2, Duration::from_secs(10)).await;
     assert_resolved_notice(&messages, "<i>rolled &lt;back&gt;</i>");
+    let (_, findings) = server
+        .get_json(&format!("/api/anomalies?incident_id={id}"))
+        .await;
+    let findings = findings["items"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    assert!(
+        findings.iter().all(|a| a["resolved"] == true),
+        "resolving the incident resolves its anomalies: {findings:#?}"
+    );
     // The sender counts a delivery once Telegram's answer is back, a moment after the fake has it.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut metrics = server.metrics().await;
@@ -141,7 +147,7 @@ async fn rate_limits_are_honoured_and_a_restart_neither_loses_nor_repeats_an_ale
     server
         .post_otlp(&slow_after_normal("cart", "GET /cart", 100))
         .await;
-    first_anomaly(&server).await;
+    first_incident(&server).await;
     // The first attempt is refused with retry_after 2: restart the sender while the alert waits.
     let deadline = Instant::now() + Duration::from_secs(20);
     while fake.requests().is_empty() && Instant::now() < deadline {
@@ -162,11 +168,11 @@ async fn rate_limits_are_honoured_and_a_restart_neither_loses_nor_repeats_an_ale
 }
 
 #[actix_web::test]
-async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_cooldown() {
+async fn eight_findings_of_one_problem_are_one_message_and_an_ongoing_incident_is_quiet() {
     let fake = FakeBotApi::start();
     let server = start(with_telegram(&fake)).await;
-    // Eight operations learn their baseline, then most of their requests are 5× slower for a
-    // window: eight incidents at once.
+    // Eight operations of one service learn their baseline, then most of their requests are 5×
+    // slower for a window: eight findings of one problem.
     let slow_window = common::judged_window_start();
     let ops: Vec<String> = (0..8).map(|op| format!("GET /op{op}")).collect();
     let mut spans = Vec::new();
@@ -182,14 +188,26 @@ async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_coold
     server.post_otlp(&export("storm", spans)).await;
     let messages = wait_for_messages(&fake, 1, Duration::from_secs(20)).await;
     let all = settle(&fake).await;
-    assert_eq!(all.len(), 1, "one digest: {all:#?}");
+    assert_eq!(all.len(), 1, "one message: {all:#?}");
     assert!(
-        messages[0].starts_with("🚨 <b>8 new anomalies</b>"),
+        messages[0].contains("<b>Incident opened</b>")
+            && messages[0].contains("Probable origin: <b>storm</b>"),
         "{}",
         messages[0]
     );
-    // The same incidents fire again in the window still open: merged into the open rows, no message
-    // within the cool-down. A span a minute on moves the event clock past the window's judgement.
+    let incident = first_incident(&server).await;
+    let (_, detail) = server
+        .get_json(&format!("/api/incidents/{}", incident["id"].as_str().unwrap()))
+        .await;
+    let operations: std::collections::BTreeSet<&str> = detail["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["operation"].as_str())
+        .collect();
+    assert_eq!(operations.len(), 8, "every operation's findings: {detail}");
+    // The same findings again in the window still open: the incident goes on, no message within the
+    // cool-down. A span a minute on moves the event clock past the window's judgement.
     let open_window = (common::now_nanos() / WINDOW_NANOS - 1) * WINDOW_NANOS;
     let mut again = Vec::new();
     for (op, name) in ops.iter().enumerate() {
@@ -205,24 +223,33 @@ async fn a_storm_is_one_digest_and_an_ongoing_incident_is_quiet_within_its_coold
     ));
     server.post_otlp(&export("storm", again)).await;
     assert_eq!(settle(&fake).await.len(), 1);
+    let (_, open) = server.get_json("/api/incidents?status=open").await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
 }
 
 #[actix_web::test]
-async fn an_incident_that_recovers_resolves_itself_with_a_notice() {
+async fn an_incident_that_goes_quiet_resolves_itself_with_a_notice() {
     let fake = FakeBotApi::start();
-    let server = start(|s| {
-        with_telegram(&fake)(s);
-        s.alerts.auto_resolve_after = Some(Duration::from_secs(3));
-    })
-    .await;
+    let mut server = start(with_telegram(&fake)).await;
+    // The quiet period is configuration: set, then taken up by the detectors at start.
+    let resp = server
+        .http
+        .put(server.url("/api/anomaly-config"))
+        .json(&serde_json::json!({ "incident_quiet_seconds": 10 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    server.restart(with_telegram(&fake)).await;
     server
         .post_otlp(&slow_after_normal("search", "GET /search", 100))
         .await;
-    let messages = wait_for_messages(&fake, 2, Duration::from_secs(30)).await;
+    let messages = wait_for_messages(&fake, 2, Duration::from_secs(40)).await;
     assert_resolved_notice(
         &messages,
-        "Resolved by tracewatch: <i>recovered: no detection for 0 min</i>",
+        "Resolved by tracewatch: <i>recovered: no new finding since ",
     );
-    let (_, body) = server.get_json("/api/anomalies?resolved=true").await;
-    assert_eq!(body["items"][0]["resolved_by"], "tracewatch");
+    assert_eq!(settle(&fake).await.len(), 2, "once");
+    let (_, body) = server.get_json("/api/incidents?status=resolved").await;
+    assert_eq!(body["items"][0]["resolved_by"], "tracewatch", "{body}");
 }

@@ -260,6 +260,8 @@ impl Detection {
             .iter()
             .filter(|o| !matches!(o, store_pg::InsertOutcome::Duplicate))
             .count() as u64;
+        self.incidents
+            .set_settings(self.engine.config().incident_settings());
         let graph = self.engine.service_graph();
         self.incidents
             .observe(found.iter().zip(outcomes.iter().copied()), graph);

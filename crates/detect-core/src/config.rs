@@ -183,6 +183,8 @@ pub struct DetectionConfig {
     pub sampling_ratio: f64,
     pub window_seconds: u64,
     pub allowed_lateness_seconds: u64,
+    /// An incident closes after this long (event time) without a new finding.
+    pub incident_quiet_seconds: u64,
     pub warmup_min_samples: u32,
     pub warmup_min_windows: u32,
     pub min_requests_per_window: u32,
@@ -208,6 +210,7 @@ impl Default for DetectionConfig {
             sampling_ratio: 0.1,
             window_seconds: 60,
             allowed_lateness_seconds: 30,
+            incident_quiet_seconds: 300,
             warmup_min_samples: 50,
             warmup_min_windows: 10,
             min_requests_per_window: 20,
@@ -317,6 +320,14 @@ impl DetectionConfig {
     }
     pub fn window_nanos(&self) -> u64 {
         self.window_seconds * crate::UnixNanos::NANOS_PER_SEC
+    }
+
+    /// How findings group into incidents under this configuration.
+    pub fn incident_settings(&self) -> crate::IncidentSettings {
+        crate::IncidentSettings {
+            quiet_nanos: self.incident_quiet_seconds * crate::UnixNanos::NANOS_PER_SEC,
+            ..crate::IncidentSettings::default()
+        }
     }
 
     /// Checks every range; the error names the (dotted) key and what is allowed.

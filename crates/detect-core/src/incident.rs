@@ -267,6 +267,11 @@ impl IncidentTracker {
         }
     }
 
+    /// Applies changed settings (a changed configuration) to the open incidents too.
+    pub fn set_settings(&mut self, settings: IncidentSettings) {
+        self.settings = settings;
+    }
+
     pub fn open(&self) -> &[Incident] {
         &self.open
     }

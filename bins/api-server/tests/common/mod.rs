@@ -100,6 +100,20 @@ impl TestServer {
         None
     }
 
+    /// The first incident matching `query` (`/api/incidents` parameters), waiting up to `timeout`.
+    pub async fn wait_for_incident(&self, query: &str, timeout: Duration) -> Option<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            let (status, body) = self.get_json(&format!("/api/incidents?{query}")).await;
+            assert_eq!(status, 200, "{body}");
+            if let Some(found) = body["items"].as_array().and_then(|items| items.first()) {
+                return Some(found.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
     /// Stops the server and starts another on the same data directory.
     pub async fn restart(&mut self, tune: impl FnOnce(&mut ServerSettings)) {
         self.stop().await;

@@ -111,6 +111,7 @@ pub const KEYS: &[Field] = &[
     number("sampling_ratio", 0.0, 1.0, "Share of traces sampled for per-trace analysis (0-1)"),
     integer("window_seconds", 10, 86_400, "Length of a detection window in seconds"),
     integer("allowed_lateness_seconds", 0, 86_400, "How late (event time) a span may arrive and still count in its window"),
+    integer("incident_quiet_seconds", 10, 86_400, "An incident closes (and resolves) after this long (event time) without a new finding"),
     integer("warmup_min_samples", 10, 100_000, "Spans of an operation seen before its latency baseline judges"),
     integer("warmup_min_windows", 3, 10_000, "Windows of an operation seen before its rate baselines judge"),
     integer("min_requests_per_window", 1, 10_000_000, "Requests in a window (observed, or expected for drops) below which rates are not judged"),

@@ -79,30 +79,30 @@ fn json<T: serde::Serialize>(value: &T) -> Result<Json> {
         .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// The alert an incident's write calls for, judged against what the store held before (so that
-/// writing the same state again sends nothing): its opening once it pages; then a rise in severity,
-/// another first origin, its resolution.
-fn event_of(
+/// The alerts an incident's write calls for, judged against what the store held before (so that
+/// writing the same state again sends nothing): its opening once it pages; then a rise in severity or
+/// another first origin; its resolution once it ends (right after its opening, for one found late).
+fn events_of(
     prior: Option<&IncidentRecord>,
     new: &NewIncident,
     alerted: bool,
-) -> Option<&'static str> {
-    let open_before = prior.is_none_or(|p| p.status == IncidentStatus::Open);
-    if !open_before {
-        return None;
+) -> Vec<&'static str> {
+    if prior.is_some_and(|p| p.status != IncidentStatus::Open) {
+        return Vec::new();
     }
-    let Some(prior) = prior.filter(|_| alerted) else {
-        return new.notify.then_some("opened");
-    };
+    let mut events = Vec::new();
+    match prior.filter(|_| alerted) {
+        None if new.notify => events.push("opened"),
+        None => return events,
+        Some(_) if new.ended_at.is_some() => {}
+        Some(p) if new.severity > p.severity => events.push("escalated"),
+        Some(p) if new.leading_origin() != p.leading_origin() => events.push("origin_changed"),
+        Some(_) => {}
+    }
     if new.ended_at.is_some() {
-        Some("resolved")
-    } else if new.severity > prior.severity {
-        Some("escalated")
-    } else if new.leading_origin() != prior.leading_origin() {
-        Some("origin_changed")
-    } else {
-        None
+        events.push("resolved");
     }
+    events
 }
 
 /// Writes one incident as it stands (insert, or update of its row), moves the anomalies of the
@@ -129,7 +129,7 @@ pub(super) async fn record(
         .get_result(conn)
         .await?;
     let alerted = prior.as_ref().is_some_and(|p| p.alerted) || absorbed_alerted > 0;
-    let event = event_of(prior.as_ref(), new, alerted);
+    let events = events_of(prior.as_ref(), new, alerted);
     let status = match (&prior, new.ended_at) {
         (Some(p), _) if p.status != IncidentStatus::Open => p.status,
         (_, Some(_)) => IncidentStatus::Resolved,
@@ -149,7 +149,7 @@ pub(super) async fn record(
         i::anomaly_count.eq(new.anomaly_count),
         i::detections.eq(new.detections),
         i::example_trace_ids.eq(json(&new.example_trace_ids)?),
-        i::alerted.eq(alerted || event == Some("opened")),
+        i::alerted.eq(alerted || events.contains(&"opened")),
         i::updated_at.eq(now),
     );
     if prior.is_some() {
@@ -207,7 +207,7 @@ pub(super) async fn record(
             .execute(conn)
             .await?;
     }
-    if let Some(event) = event {
+    for event in events {
         queue_alert(conn, new.id, event, now).await?;
     }
     incident(conn, new.id).await

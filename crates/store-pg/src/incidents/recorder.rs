@@ -31,6 +31,11 @@ impl IncidentRecorder {
         }
     }
 
+    /// Applies the configuration's incident settings (its quiet period).
+    pub fn set_settings(&mut self, settings: detect_core::IncidentSettings) {
+        self.tracker.set_settings(settings);
+    }
+
     /// The tracker's state, to save (it serializes) so that a restart goes on with open incidents.
     pub fn tracker(&self) -> &IncidentTracker {
         &self.tracker
