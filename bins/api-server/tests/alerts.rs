@@ -197,7 +197,10 @@ async fn eight_findings_of_one_problem_are_one_message_and_an_ongoing_incident_i
     );
     let incident = first_incident(&server).await;
     let (_, detail) = server
-        .get_json(&format!("/api/incidents/{}", incident["id"].as_str().unwrap()))
+        .get_json(&format!(
+            "/api/incidents/{}",
+            incident["id"].as_str().unwrap()
+        ))
         .await;
     let operations: std::collections::BTreeSet<&str> = detail["anomalies"]
         .as_array()
@@ -222,7 +225,8 @@ async fn eight_findings_of_one_problem_are_one_message_and_an_ongoing_incident_i
         20.0,
     ));
     server.post_otlp(&export("storm", again)).await;
-    assert_eq!(settle(&fake).await.len(), 1);
+    let all = settle(&fake).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
     let (_, open) = server.get_json("/api/incidents?status=open").await;
     assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
 }

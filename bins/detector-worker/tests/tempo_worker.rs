@@ -29,13 +29,18 @@ fn t0() -> u64 {
 /// in ten take five times as long (a window-level slowdown); in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
 /// shard 1.)
 fn traffic() -> Traffic {
-    (0..MINUTES * 60 * 8)
+    traffic_of(MINUTES, 11..=11)
+}
+
+/// [`traffic`] over `minutes`, with half of `cart`'s requests failing in `failing` minutes.
+fn traffic_of(minutes: u64, failing: std::ops::RangeInclusive<u64>) -> Traffic {
+    (0..minutes * 60 * 8)
         .map(|n| {
             let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
             let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
             let minute = i / 240;
             let slow = minute == 10 && i % 10 != 9;
-            let failing = minute == 11 && service == "cart" && i % 2 == 0;
+            let failing = failing.contains(&minute) && service == "cart" && i % 2 == 0;
             let ms = 20.0
                 * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
                 * if slow { 5.0 } else { 1.0 };
@@ -492,4 +497,88 @@ async fn without_traceql_metrics_a_sampled_worker_reads_every_trace_and_says_so(
             "{source}"
         );
     }
+}
+
+/// What a run makes of the incidents, without the times the store itself stamps.
+async fn incidents_of(store: &PgStore) -> Vec<serde_json::Value> {
+    let page = store
+        .list_incidents(&store_pg::IncidentFilter::default(), 500, None)
+        .await
+        .unwrap();
+    page.items
+        .iter()
+        .map(|i| {
+            let mut json = serde_json::to_value(i).unwrap();
+            json.as_object_mut().unwrap().remove("resolved_at");
+            json
+        })
+        .collect()
+}
+
+async fn incident_alerts(store: &PgStore) -> usize {
+    store
+        .claim_outbox("test", 500, Duration::from_secs(600))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|item| item.incident_id.is_some())
+        .count()
+}
+
+#[actix_web::test]
+async fn incidents_are_the_same_run_twice_or_across_a_restart() {
+    // 14 minutes; cart fails in minutes 11 and 12.
+    let tempo = FakeTempo::start(traffic_of(14, 11..=12)).unwrap();
+    let once = async |tempo: &FakeTempo, db: &TestDatabase| once_over(tempo, db, 0, 14).await;
+    // One process over the whole range, then the same range again.
+    let whole = TestDatabase::new().await;
+    let (ok, stderr) = once(&tempo, &whole).await;
+    assert!(ok, "{stderr}");
+    let store = whole.store().await;
+    let first = incidents_of(&store).await;
+    // Minute 10 slows both services down (they do not call each other: two incidents); in minutes
+    // 11 and 12 cart's errors join cart's incident.
+    assert_eq!(first.len(), 2, "{first:#?}");
+    let cart = first
+        .iter()
+        .find(|i| i["services"] == serde_json::json!(["cart"]))
+        .expect("cart's incident");
+    assert_eq!(cart["origins"][0]["service_name"], "cart");
+    assert!(cart["anomaly_count"].as_i64().unwrap() >= 2, "{cart:#}");
+    let cart_id: uuid::Uuid = cart["id"].as_str().unwrap().parse().unwrap();
+    let filter = AnomalyFilter {
+        incident_id: Some(cart_id),
+        ..AnomalyFilter::default()
+    };
+    let rows = store
+        .list_anomalies(&filter, 100, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(rows.len() as i64, cart["anomaly_count"].as_i64().unwrap());
+    let alerts = incident_alerts(&store).await;
+    assert_eq!(alerts, 2, "one opening per incident, nothing per finding");
+
+    let (ok, stderr) = once(&tempo, &whole).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        incidents_of(&store).await,
+        first,
+        "a range run twice changes no incident"
+    );
+    assert_eq!(incident_alerts(&store).await, 0, "and sends nothing again");
+
+    // Two processes, the second starting while cart's incident is open: its errors of minute 12 join
+    // the incident the first opened. (The split is after minute 11, whose latency had nothing to
+    // judge: what the engine holds for a window not judged yet is not part of the saved state.)
+    let restarted = TestDatabase::new().await;
+    let (ok, stderr) = once_over(&tempo, &restarted, 0, 12).await;
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = once_over(&tempo, &restarted, 12, 14).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        incidents_of(&restarted.store().await).await,
+        first,
+        "a restart goes on with the open incidents"
+    );
 }
