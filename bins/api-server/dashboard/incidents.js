@@ -244,7 +244,7 @@ function serviceMap(services, calls, origin) {
     svg.append(g);
   }
   const legend = h("ul", { class: "legend" },
-    h("li", {}, h("span", { style: "background:#fde7e5;outline:2px solid #b3261e" }), "probable origin"),
+    h("li", {}, h("span", { style: "background:#fde7e5;border:2px solid #b3261e" }), "probable origin"),
     h("li", {}, "→ calls (caller to callee), seen in the traces"));
   return h("div", { class: "map-wrap" }, svg, legend);
 }

@@ -17,10 +17,10 @@ use chrono::{Duration as TimeDelta, Utc};
 use common::{TestServer, slowdown_of, start};
 use detect_core::Severity;
 use prost::Message;
-use store_pg::{CallJson, NewIncident, OriginJson, Repository};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use store_pg::{CallJson, NewIncident, OriginJson, Repository};
 
 const VIEWER: &str = "viewer-key-0123456789";
 const ADMIN: &str = "admin-key-0123456789";
@@ -115,8 +115,8 @@ async fn seed_incident(server: &TestServer, anomaly: uuid::Uuid) -> uuid::Uuid {
         notify: false,
     };
     let store = &server.running.as_ref().expect("running").store;
-    store.record_incidents(&[incident.clone()]).await.unwrap();
-    incident.id
+    let written = store.record_incidents(&[incident]).await.unwrap();
+    written[0].id
 }
 
 #[actix_web::test]
