@@ -202,7 +202,8 @@ function layers(services, calls) {
 }
 
 /** The affected services as boxes in columns by call depth, calls as arrows (caller → callee), the
- *  probable origin filled red and labelled. Names are cut to fit a box; the whole name is its tooltip. */
+ *  probable origin filled red and labelled. Names are cut to fit a box; the whole name is its tooltip.
+ *  On a narrow screen the drawing keeps a readable size and scrolls inside its card. */
 function serviceMap(services, calls, origin) {
   if (!services.length) return h("p", { class: "muted" }, "No service recorded.");
   const depth = layers(services, calls);
@@ -218,7 +219,7 @@ function serviceMap(services, calls, origin) {
     col.forEach((n, y) => at.set(n, { x: P + x * (BW + GX), y: top + y * (BH + GY) }));
   });
   const svg = s("svg", { class: "service-map", id: "service-map", viewBox: `0 0 ${W} ${H}`, role: "img",
-    style: `max-width:${W}px`, "aria-label": `${services.length} affected services and the calls between them${origin ? `; probable origin ${origin}` : ""}` });
+    style: `max-width:${W}px;min-width:${Math.min(W, 560)}px`, "aria-label": `${services.length} affected services and the calls between them${origin ? `; probable origin ${origin}` : ""}` });
   svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse" },
     s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#5d6678" }))));
   for (const c of calls) {
