@@ -1,21 +1,25 @@
 // tracewatch dashboard: Supervisor (live alert panel), Anomalies (table, filters, detail, resolve) and
 // Configuration. No framework and no build step: the files are served from the api-server binary.
 // Every text that comes from the API is put in the page as text (textContent), never as HTML.
+// Incidents (the Supervisor's open incidents, the incident page) live in incidents.js: they are a
+// third of the code and share only the helpers below, which this module exports to it.
+
+import { openIncidents, incidentPage } from "./incidents.js";
 
 const TYPES = ["PERFORMANCE", "SECURITY", "RESOURCE"];
 const SUBTYPES = ["latency_spike", "error_rate_spike", "throughput_spike", "throughput_drop", "service_silent",
   "auth_failure_burst", "endpoint_enumeration", "request_flood", "injection_attempt", "path_traversal",
   "sensitive_route_new_principal", "n_plus_one_query", "fan_out", "unusual_trace_shape"];
-const SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+export const SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 const TYPE_COLOURS = { PERFORMANCE: "#2456c9", SECURITY: "#b3261e", RESOURCE: "#1f7a3d" };
 const PAGE = 50;
 
-const session = { token: sessionStorage.getItem("tracewatch-token") || "", me: null, leave: null };
+export const session = { token: sessionStorage.getItem("tracewatch-token") || "", me: null, leave: null };
 
 // ---- DOM helpers -------------------------------------------------------------------------------------
 
 /** An element; string and number children become text nodes, null and false are skipped. */
-function h(tag, attrs = {}, ...children) {
+export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
@@ -33,21 +37,26 @@ function append(el, children) {
   }
 }
 const SVG = "http://www.w3.org/2000/svg";
-function s(tag, attrs = {}, ...children) {
+export function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
   append(el, children);
   return el;
 }
 function main() { return document.getElementById("main"); }
-function show(...children) { const m = main(); m.replaceChildren(); append(m, children); }
-function fmtTime(t) { return t ? new Date(t).toLocaleString() : "—"; }
+export function show(...children) { const m = main(); m.replaceChildren(); append(m, children); }
+export function fmtTime(t) { return t ? new Date(t).toLocaleString() : "—"; }
 function fmtValue(v) {
   if (v === null || v === undefined) return "—";
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(2) : v.toFixed(4);
 }
-function sevBadge(sev) { return h("span", { class: `sev sev-${SEVERITIES.includes(sev) ? sev : "LOW"}` }, sev); }
+export function sevBadge(sev) { return h("span", { class: `sev sev-${SEVERITIES.includes(sev) ? sev : "LOW"}` }, sev); }
+/** A trace id, as a link when the server has a trace URL template (`whoami`). */
+export function traceLink(tid) {
+  const template = session.me && session.me.trace_url_template;
+  return template ? h("a", { href: template.replace("{trace_id}", encodeURIComponent(tid)), target: "_blank", rel: "noopener" }, tid) : h("code", {}, tid);
+}
 function unitOf(a) { return (a.details && a.details.unit) || ""; }
 
 // ---- API -----------------------------------------------------------------------------------------------
@@ -59,7 +68,7 @@ class ApiFailure extends Error {
   }
 }
 
-async function api(path, { method = "GET", json } = {}) {
+export async function api(path, { method = "GET", json } = {}) {
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let body;
@@ -99,10 +108,10 @@ async function whoami() {
   }
   return session.me;
 }
-function can(permission) { return !!(session.me && session.me.permissions.includes(permission)); }
+export function can(permission) { return !!(session.me && session.me.permissions.includes(permission)); }
 
 /** Follows the live stream until `signal` aborts; reconnects after a failure. */
-async function follow(signal, onEvent, onState) {
+export async function follow(signal, onEvent, onState) {
   while (!signal.aborted) {
     try {
       const headers = session.token ? { Authorization: `Bearer ${session.token}` } : {};
@@ -137,22 +146,24 @@ async function follow(signal, onEvent, onState) {
 
 // ---- Router --------------------------------------------------------------------------------------------
 
-function navigate(url) { history.pushState(null, "", url); route(); }
+export function navigate(url) { history.pushState(null, "", url); route(); }
 
-async function route() {
+export async function route() {
   if (session.leave) { session.leave.abort(); }
   session.leave = new AbortController();
   const { pathname, search } = location;
   const page = pathname === "/" ? "supervisor" : pathname.startsWith("/anomalies") ? "anomalies"
-    : pathname === "/config" ? "config" : "missing";
+    : pathname.startsWith("/incidents/") ? "incident" : pathname === "/config" ? "config" : "missing";
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === page) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   try {
     await whoami();
     const detail = pathname.match(/^\/anomalies\/([0-9a-fA-F-]{36})$/);
+    const incident = pathname.match(/^\/incidents\/([0-9a-fA-F-]{36})$/);
     if (page === "supervisor") await supervisor(session.leave.signal);
     else if (detail) await anomalyDetail(detail[1]);
+    else if (incident) await incidentPage(incident[1], session.leave.signal);
     else if (page === "anomalies") await anomalies(new URLSearchParams(search));
     else if (page === "config") await configuration();
     else show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/", "data-link": true }, "Back to the supervisor")));
@@ -173,9 +184,11 @@ async function supervisor(signal) {
   const list = h("ul", { class: "alerts", id: "alert-panel", "aria-live": "polite", "aria-label": "Unresolved CRITICAL and HIGH anomalies" });
   const live = h("span", { class: "live", id: "live-state" }, "connecting…");
   const chart = h("div", { id: "types-chart" });
+  const incidents = openIncidents();
   show(
     h("h1", {}, "Supervisor"),
-    h("div", { class: "grid" },
+    incidents.section,
+    h("div", { class: "grid", style: "margin-top:16px" },
       h("section", { class: "card", "aria-labelledby": "open-title" },
         h("h2", { id: "open-title" }, "Open anomalies"), counts),
       h("section", { class: "card", "aria-labelledby": "chart-title" },
@@ -204,13 +217,14 @@ async function supervisor(signal) {
       h("span", { class: "n", "data-severity": sev }, data.open_by_severity[sev] || 0), sevBadge(sev))));
     chart.replaceChildren(typesChart(data.buckets));
   };
-  const page = await api("/api/anomalies?resolved=false&min_severity=HIGH&limit=100");
+  const [page] = await Promise.all([api("/api/anomalies?resolved=false&min_severity=HIGH&limit=100"), incidents.load()]);
   for (const a of page.items.slice().reverse()) put(a, false);
   if (!page.items.length) list.append(empty);
   await summary();
   let pending = null;
   const refreshSoon = () => { if (!pending) pending = setTimeout(() => { pending = null; summary().catch(() => {}); }, 1000); };
   follow(signal, (kind, a) => {
+    if (kind.startsWith("incident_")) { incidents.event(kind, a); return; }
     const urgent = a.severity === "CRITICAL" || a.severity === "HIGH";
     if (kind === "resolved" || a.resolved) {
       const el = shown.get(a.id);
@@ -225,9 +239,11 @@ async function supervisor(signal) {
       const latest = await api("/api/anomalies?resolved=false&min_severity=HIGH&limit=20");
       for (const a of latest.items.slice().reverse()) if (!shown.has(a.id)) put(a, true);
       refreshSoon();
+      await incidents.load();
     } catch { /* next time */ }
   }, 15000);
-  signal.addEventListener("abort", () => clearInterval(poll));
+  const clock = setInterval(incidents.tick, 30000);
+  signal.addEventListener("abort", () => { clearInterval(poll); clearInterval(clock); });
 }
 
 /** Stacked bars: anomalies per hour by type. */
@@ -258,7 +274,7 @@ function typesChart(buckets) {
 
 // ---- Anomalies: the AnomalyDashboard ----------------------------------------------------------------------
 
-const FILTERS = ["anomaly_type", "anomaly_subtype", "severity", "resolved", "service", "since", "until", "q"];
+const FILTERS = ["anomaly_type", "anomaly_subtype", "severity", "resolved", "service", "since", "until", "q", "incident_id"];
 
 function toLocalInput(iso) {
   if (!iso) return "";
@@ -283,6 +299,8 @@ async function anomalies(params) {
     select("resolved", "Status", [["false", "unresolved"], ["true", "resolved"]]),
     text("service", "Service"), text("since", "From", "datetime-local"), text("until", "To", "datetime-local"),
     text("q", "Text", "search"),
+    // An incident's anomalies (linked from its page) stay filtered when other filters change.
+    h("input", { type: "hidden", name: "incident_id", value: params.get("incident_id") || "" }),
     h("div", {}, h("button", { type: "submit" }, "Apply")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -347,10 +365,6 @@ async function anomalyDetail(id) {
   document.title = `${a.anomaly_subtype || a.anomaly_type} · tracewatch`;
   const d = a.details || {};
   const unit = unitOf(a);
-  const traceLink = (tid) => {
-    const template = session.me.trace_url_template;
-    return template ? h("a", { href: template.replace("{trace_id}", encodeURIComponent(tid)), target: "_blank", rel: "noopener" }, tid) : h("code", {}, tid);
-  };
   const traces = [a.trace_id, ...(d.example_trace_ids || []).filter((t) => t !== a.trace_id)].filter(Boolean).slice(0, 5);
   // Every trace of the finding: its TraceQL query over its window, as a search link when configured.
   const allTraces = () => {
@@ -380,10 +394,13 @@ async function anomalyDetail(id) {
     h("dt", {}, "Status"), h("dd", { id: "status" }, a.resolved ? `resolved by ${a.resolved_by || "—"} ${fmtTime(a.resolved_at)}` : "open"),
     a.resolution_notes && [h("dt", {}, "Notes"), h("dd", {}, a.resolution_notes)]);
   const chartBox = h("div", {}, h("p", { class: "muted" }, "Loading the chart…"));
+  const incidentLink = a.incident_id && h("a", { id: "incident-link", href: `/incidents/${a.incident_id}`, "data-link": true },
+    `Part of incident ${a.incident_id.slice(0, 8)}`);
   const resolveBox = h("section", { class: "card", style: "margin-top:16px", "aria-labelledby": "resolve-title" });
   show(
     h("p", {}, h("a", { href: "/anomalies", "data-link": true, onclick: (e) => { if (history.length > 1) { e.preventDefault(); history.back(); } } }, "← Anomalies")),
     h("h1", {}, `${a.anomaly_subtype || a.anomaly_type} on ${a.service_name || "—"}`),
+    incidentLink && h("p", { class: "incident-note" }, incidentLink),
     h("div", { class: "grid" },
       h("section", { class: "card", "aria-labelledby": "desc-title" },
         h("h2", { id: "desc-title" }, "What happened"), h("p", { id: "description" }, a.description || "—"), facts),
@@ -404,6 +421,11 @@ async function anomalyDetail(id) {
       } catch (err) { error.textContent = err.message; button.disabled = false; }
     });
     resolveBox.append(h("h2", { id: "resolve-title" }, "Resolve"), form);
+  }
+  if (incidentLink) {
+    api(`/api/incidents/${a.incident_id}`)
+      .then((i) => { incidentLink.textContent = `Part of incident: ${i.title} (${i.status})`; })
+      .catch(() => { /* the short id stays */ });
   }
   // Other detections of the same kind on the same operation, around this one.
   const around = new URLSearchParams({ limit: "200" });

@@ -41,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .route("/config", web::get().to(dashboard::page))
     .route("/incidents/{id}", web::get().to(dashboard::page))
     .route("/assets/app.js", web::get().to(dashboard::script))
+    .route(
+        "/assets/incidents.js",
+        web::get().to(dashboard::incidents_script),
+    )
     .route("/assets/app.css", web::get().to(dashboard::style))
     .route("/api/whoami", web::get().to(whoami::whoami))
     .route("/api/anomalies", web::get().to(anomalies::list))

@@ -2,7 +2,9 @@
 //! (`tests/browser/e2e.mjs`) against a running api-server with access control and live detection.
 //! It loads each page, signs in as a viewer (no resolve or config controls) and as an admin, filters
 //! (the URL holds the filters), opens a detail, resolves, sees a new anomaly appear in the alert panel
-//! without a reload, checks that hostile span names show as text, and saves screenshots under
+//! without a reload, checks that hostile span names show as text; lists an open incident first on the
+//! Supervisor and draws its page (ranked origins and evidence, the services drawing with the origin
+//! marked, hostile service names as text), resolves it; and saves screenshots under
 //! `target/tmp/dashboard-screenshots` (`CARGO_TARGET_TMPDIR`).
 //!
 //! Needs `node`, and Chromium at `/usr/bin/chromium` (Debian's `chromium` package) or `$CHROMIUM`;
@@ -11,11 +13,14 @@
 mod common;
 
 use api_server::auth::Authenticator;
+use chrono::{Duration as TimeDelta, Utc};
 use common::{TestServer, slowdown_of, start};
+use detect_core::Severity;
 use prost::Message;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use store_pg::{CallJson, NewIncident, OriginJson, Repository};
 
 const VIEWER: &str = "viewer-key-0123456789";
 const ADMIN: &str = "admin-key-0123456789";
@@ -57,6 +62,63 @@ async fn post(server: &TestServer, keys: &[(&str, &str)]) {
     assert_eq!(resp.status(), 200);
 }
 
+/// A service name that is an HTML injection: it must show as text everywhere.
+const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+
+/// An open CRITICAL incident across four services, started a minute ago (the newest), whose probable
+/// origin is the hostile service; it holds `anomaly`. Written to the running server's store, as its
+/// in-process detection would, so that its services, calls and origins are known exactly.
+async fn seed_incident(server: &TestServer, anomaly: uuid::Uuid) -> uuid::Uuid {
+    let now = Utc::now();
+    let call = |caller: &str, callee: &str, calls| CallJson {
+        caller: caller.into(),
+        callee: callee.into(),
+        calls,
+    };
+    let incident = NewIncident {
+        id: uuid::Uuid::new_v4(),
+        fingerprint: "browser-test".into(),
+        severity: Severity::Critical,
+        title: format!("{HOSTILE}: latency degradation"),
+        client: None,
+        started_at: now - TimeDelta::minutes(1),
+        last_seen_at: now,
+        ended_at: None,
+        origins: vec![
+            OriginJson {
+                service_name: HOSTILE.into(),
+                operation: Some("<b>POST /pay</b>".into()),
+                score: 3.2,
+                evidence: format!("{HOSTILE}: own time ×5.8 (p99 41 ms → 240 ms)"),
+            },
+            OriginJson {
+                service_name: "payments".into(),
+                operation: Some("POST /charge".into()),
+                score: 1.1,
+                evidence: "payments: slower only while its caller is".into(),
+            },
+        ],
+        services: ["frontend", HOSTILE, "checkout", "payments"]
+            .map(String::from)
+            .to_vec(),
+        calls: vec![
+            call("frontend", HOSTILE, 120),
+            call("frontend", "checkout", 80),
+            call(HOSTILE, "payments", 110),
+            call("checkout", "payments", 75),
+        ],
+        anomaly_count: 1,
+        detections: 3,
+        example_trace_ids: vec!["4bf92f3577b34da6a3ce929d0e0e4736".into()],
+        absorbed: Vec::new(),
+        anomaly_ids: vec![anomaly],
+        notify: false,
+    };
+    let store = &server.running.as_ref().expect("running").store;
+    let written = store.record_incidents(&[incident]).await.unwrap();
+    written[0].id
+}
+
 #[actix_web::test]
 async fn the_dashboard_works_in_a_real_browser() {
     let (browser, dir) = (chromium(), scripts());
@@ -82,7 +144,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     )
     .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let detected = loop {
         let body: serde_json::Value = server
             .http
             .get(server.url("/api/anomalies?min_severity=HIGH"))
@@ -94,20 +156,28 @@ async fn the_dashboard_works_in_a_real_browser() {
             .await
             .unwrap();
         if body["items"].as_array().unwrap().len() >= 2 {
-            break;
+            break body;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the seeded anomalies were not detected"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let payments = detected["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["service_name"] == "payments")
+        .expect("the payments anomaly");
+    let payments = payments["id"].as_str().unwrap().parse().unwrap();
+    let incident = seed_incident(&server, payments).await.to_string();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     let (base, shots_arg) = (server.base.clone(), shots.display().to_string());
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(dir.join("e2e.mjs"))
-            .args([&base, &shots_arg, VIEWER, ADMIN])
+            .args([&base, &shots_arg, VIEWER, ADMIN, &incident, HOSTILE])
             .env("CHROMIUM", browser)
             .output()
             .expect("node runs")
@@ -121,4 +191,5 @@ async fn the_dashboard_works_in_a_real_browser() {
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(shots.join("supervisor-live.png").exists());
+    assert!(shots.join("incident.png").exists());
 }

@@ -1,12 +1,14 @@
-//! The dashboard: one page and its two assets, built into the binary (no other server, no CDN; works
-//! offline). Its routes (`/`, `/anomalies`, `/anomalies/<id>`, `/config`) all answer the page, which
-//! draws itself from the REST API. A Content-Security-Policy allows only this origin's script and
-//! style, so even a text that slipped past the page's escaping could not run.
+//! The dashboard: one page and its assets (app.js, the incidents.js module it imports, app.css),
+//! built into the binary (no other server, no CDN; works offline). Its routes (`/`, `/anomalies`,
+//! `/anomalies/<id>`, `/incidents/<id>`, `/config`) all answer the page, which draws itself from the
+//! REST API. A Content-Security-Policy allows only this origin's script and style, so even a text
+//! that slipped past the page's escaping could not run.
 
 use actix_web::{HttpResponse, http::header};
 
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const APP_JS: &str = include_str!("../../dashboard/app.js");
+const INCIDENTS_JS: &str = include_str!("../../dashboard/incidents.js");
 const APP_CSS: &str = include_str!("../../dashboard/app.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -36,6 +38,11 @@ pub async fn page() -> HttpResponse {
 
 pub async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// The incident views, a module of their own that app.js imports.
+pub async fn incidents_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", INCIDENTS_JS)
 }
 
 pub async fn style() -> HttpResponse {

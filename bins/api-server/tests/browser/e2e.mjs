@@ -1,10 +1,11 @@
 // The dashboard in a real browser (Debian's headless Chromium through playwright-core), against a
-// running api-server: node e2e.mjs <base url> <screenshot dir> <viewer key> <admin key>
+// running api-server: node e2e.mjs <base url> <screenshot dir> <viewer key> <admin key> <incident id> <hostile name>
+// (an open incident seeded by ../browser.rs, whose probable origin is a service named <hostile name>)
 // Exits non-zero on the first expectation that does not hold. Started by ../browser.rs.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const [base, shots, viewerKey, adminKey] = process.argv.slice(2);
+const [base, shots, viewerKey, adminKey, incidentId, hostileName] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 
@@ -68,6 +69,9 @@ try {
   await page.waitForSelector("#config-form");
   expect((await page.$$('#config-form button[type="submit"]')).length === 0, "a viewer has no Save button");
   expect(await page.isDisabled("#cfg-latency_threshold_stddev"), "a viewer's config fields are read only");
+  await page.goto(`${base}/incidents/${incidentId}`);
+  await page.waitForSelector("#service-map");
+  expect((await page.$$("#incident-resolve-button")).length === 0, "a viewer cannot resolve an incident");
 
   // Sign in again as an admin.
   await page.evaluate(() => sessionStorage.clear());
@@ -85,6 +89,19 @@ try {
   expect(panelRows >= 2, `the alert panel lists the open HIGH and CRITICAL anomalies (${panelRows})`);
   await page.keyboard.press("Tab");
   expect(await page.evaluate(() => document.activeElement.className === "skip"), "the first Tab reaches the skip link");
+
+  // Supervisor: open incidents above the alerts, the seeded one (CRITICAL, newest) first, names as text.
+  await page.waitForSelector(`#incident-list tr[data-id="${incidentId}"]`);
+  expect(await page.evaluate(() => {
+    const [incidents, alerts] = [document.getElementById("open-incidents"), document.getElementById("alert-panel")];
+    return !!(incidents.compareDocumentPosition(alerts) & Node.DOCUMENT_POSITION_FOLLOWING);
+  }), "the open incidents come before the alert panel");
+  expect(await page.getAttribute("#incident-list tbody tr:first-child", "data-id") === incidentId, "the seeded incident is listed first");
+  const listed = await page.$eval(`#incident-list tr[data-id="${incidentId}"]`, (tr) => ({ origin: tr.querySelector(".origin").textContent, text: tr.textContent }));
+  expect(listed.origin === `${hostileName} · <b>POST /pay</b>`, `its probable origin shows as text (${listed.origin})`);
+  expect(listed.text.includes("4: frontend") && listed.text.includes("min ago"), `its services and age are shown (${listed.text})`);
+  expect((await page.$$("#open-incidents img, #open-incidents b")).length === 0, "no element was made from an incident's text");
+
   await page.screenshot({ path: `${shots}/supervisor.png`, fullPage: true });
 
   // A new anomaly appears in the alert panel without a reload.
@@ -96,6 +113,8 @@ try {
   expect(resp.status === 200, `OTLP traffic is accepted (${resp.status})`);
   await page.waitForFunction(() => [...document.querySelectorAll("#alert-panel li")].some((li) => li.textContent.includes("live-checkout")), null, { timeout: 20000 });
   expect(await page.evaluate(() => window.__notReloaded === true), "the new anomaly appeared live, without a reload");
+  await page.waitForFunction(() => [...document.querySelectorAll("#incident-list tr")].some((tr) => tr.textContent.includes("live-checkout")), null, { timeout: 20000 });
+  expect(await page.evaluate(() => window.__notReloaded === true), "its incident appeared live among the open incidents");
   await page.screenshot({ path: `${shots}/supervisor-live.png`, fullPage: true });
 
   // Anomalies: the table, escaping of hostile span text, filters held in the URL.
@@ -140,6 +159,52 @@ try {
   expect(true, "a valid value is saved");
   await page.screenshot({ path: `${shots}/config.png`, fullPage: true });
 
+  // The incident page: origins with evidence, the services drawing, its anomalies, traces, Resolve.
+  await page.click('nav a[data-nav="supervisor"]');
+  await page.click(`#incident-list tr[data-id="${incidentId}"] a`);
+  await page.waitForSelector("#service-map");
+  expect((await page.textContent("#incident-title")) === `${hostileName}: latency degradation`, "the title shows the hostile name as text");
+  const origins = await page.$$eval("#origins li", (lis) => lis.map((li) => ({ probable: li.classList.contains("probable"), text: li.textContent })));
+  expect(origins.length === 2 && origins[0].probable && !origins[1].probable, "two ranked origins, the first marked");
+  expect(origins[0].text.includes(hostileName) && origins[0].text.includes("probable origin"), `the first is the probable origin (${origins[0].text})`);
+  expect(origins[0].text.includes(`${hostileName}: own time ×5.8 (p99 41 ms → 240 ms)`), "its evidence is shown");
+  expect(origins[1].text.includes("payments: slower only while its caller is"), "the second origin's evidence is shown");
+  const map = await page.evaluate(() => {
+    const svg = document.getElementById("service-map");
+    const nodes = [...svg.querySelectorAll("g.node")];
+    const origin = svg.querySelectorAll("g.node.origin");
+    return {
+      nodes: nodes.map((g) => g.dataset.service), origins: origin.length,
+      originService: origin[0] && origin[0].dataset.service, originText: origin[0] && origin[0].textContent,
+      originFill: origin[0] && origin[0].querySelector("rect").getAttribute("fill"),
+      plainFill: svg.querySelector("g.node:not(.origin) rect").getAttribute("fill"),
+      names: [...svg.querySelectorAll("text.name")].map((t) => t.textContent),
+      calls: [...svg.querySelectorAll("path.call")].map((p) => `${p.dataset.caller}>${p.dataset.callee}`),
+      arrows: [...svg.querySelectorAll("path.call")].every((p) => p.getAttribute("marker-end") === "url(#arrow)"),
+      injected: svg.querySelectorAll("img, foreignObject").length,
+    };
+  });
+  expect(map.nodes.length === 4 && ["frontend", hostileName, "checkout", "payments"].every((n) => map.nodes.includes(n)), `the drawing has one node per service (${map.nodes.join(", ")})`);
+  expect(map.origins === 1 && map.originService === hostileName && map.originText.includes("probable origin"), "the origin node is marked and labelled");
+  expect(map.originFill !== map.plainFill, "the origin node has its own colour");
+  expect(map.names.includes(hostileName), "the hostile service name is drawn as text");
+  expect(map.calls.length === 4 && map.calls.includes(`frontend>${hostileName}`) && map.arrows, `the calls are arrows (${map.calls.join(", ")})`);
+  expect(map.injected === 0 && (await page.$$("main img, main b")).length === 0, "no element was made from the incident's text");
+  expect((await page.getAttribute("#incident-traces a", "href")).includes("4bf92f3577b34da6a3ce929d0e0e4736"), "an example trace links to the trace viewer");
+  await page.screenshot({ path: `${shots}/incident.png`, fullPage: true });
+  await page.click("#incident-anomalies tbody tr a");
+  await page.waitForSelector("#incident-link");
+  expect((await page.textContent("#incident-link")).startsWith("Part of incident"), "its anomaly links back to the incident");
+  await page.click("#incident-link");
+  await page.waitForSelector("#incident-resolve-button");
+  await page.fill("#incident-resolve-notes", "rolled back <b>");
+  await page.click("#incident-resolve-button");
+  await page.waitForFunction(() => document.getElementById("incident-status").textContent.startsWith("resolved"));
+  expect((await page.$$("#incident-resolve-button")).length === 0, "Resolve marks the incident resolved");
+  await page.click('nav a[data-nav="supervisor"]');
+  await page.waitForSelector("#incident-list, #incident-empty");
+  expect((await page.$$(`#incident-list tr[data-id="${incidentId}"]`)).length === 0, "a resolved incident leaves the open incidents");
+
   // A phone-sized screen: nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click('nav a[data-nav="anomalies"]');
@@ -147,6 +212,11 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   expect(overflow <= 1, `the page fits a phone-sized screen (overflow ${overflow}px)`);
   await page.screenshot({ path: `${shots}/anomalies-phone.png`, fullPage: true });
+  await page.goto(`${base}/incidents/${incidentId}`);
+  await page.waitForSelector("#service-map");
+  const incidentOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(incidentOverflow <= 1, `the incident page fits a phone-sized screen (overflow ${incidentOverflow}px)`);
+  await page.screenshot({ path: `${shots}/incident-phone.png`, fullPage: true });
 
   expect(problems.length === 0, `no dialogs, page errors or console errors (${problems.join("; ")})`);
 } catch (e) {
