@@ -126,7 +126,7 @@ impl NewIncident {
         let mut examples: Vec<String> = Vec::new();
         // The most severe findings' traces first.
         let mut findings: Vec<_> = incident.findings.iter().collect();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for t in findings.iter().flat_map(|f| &f.examples) {
             let t = t.to_string();
             if examples.len() < MAX_EXAMPLES && !examples.contains(&t) {

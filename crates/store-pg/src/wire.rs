@@ -55,7 +55,10 @@ impl NewAnomaly {
             last_seen_at: Some(self.detected_at),
             resolved_at: None,
             resolved_by: None,
-            details: serde_json::to_value(&self.details).ok(),
+            // What the store writes for a first detection (its example traces merged as a row's).
+            details: crate::fold::fold(std::slice::from_ref(self), |_| true)
+                .first()
+                .and_then(|first| first.details(None).ok()),
             incident_id: None,
         }
     }

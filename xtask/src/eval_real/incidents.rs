@@ -145,6 +145,7 @@ mod tests {
                     evidence: String::new(),
                 })
                 .collect(),
+            absorbed: Vec::new(),
         }
     }
 

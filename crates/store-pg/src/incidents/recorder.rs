@@ -109,3 +109,86 @@ impl IncidentRecorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detect_core::{Cause, Subtype, Window};
+
+    fn anomaly(service: &str) -> Anomaly {
+        let start = UnixNanos::from_secs(1_767_571_200);
+        Anomaly {
+            cause: Cause::Itself,
+            subtype: Subtype::LatencyDegradation,
+            severity: Severity::High,
+            service: service.into(),
+            operation: Some("serve".into()),
+            client: None,
+            peer_service: None,
+            trace_id: None,
+            span_id: None,
+            observed: 400.0,
+            expected: 40.0,
+            spread: 0.3,
+            score: 9.0,
+            threshold: 3.0,
+            unit: "ms",
+            window: Window {
+                start,
+                end: start.saturating_add(60 * UnixNanos::NANOS_PER_SEC),
+            },
+            detected_at: start.saturating_add(60 * UnixNanos::NANOS_PER_SEC),
+            examples: vec![],
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_finding_that_links_two_incidents_leaves_one_write_with_every_row() {
+        let mut graph = ServiceGraph::default();
+        graph.record_call("frontend", "checkout", 10);
+        graph.record_call("checkout", "payment", 10);
+        graph.record_call("payment", "db", 10);
+        let found = [
+            anomaly("db"),
+            anomaly("frontend"),
+            anomaly("checkout"),
+            anomaly("db"),
+        ];
+        let rows = [
+            InsertOutcome::Inserted(Uuid::from_u128(1)),
+            InsertOutcome::Inserted(Uuid::from_u128(2)),
+            InsertOutcome::Inserted(Uuid::from_u128(3)),
+            // Stored before: not seen again.
+            InsertOutcome::Duplicate,
+        ];
+        let mut recorder = IncidentRecorder::new(IncidentTracker::default(), Severity::High);
+        recorder.observe(found.iter().zip(rows), &graph);
+        let writes = recorder.writes(&graph);
+        assert_eq!(writes.len(), 1, "{writes:#?}");
+        let mut linked = writes[0].anomaly_ids.clone();
+        linked.sort();
+        assert_eq!(linked, [1, 2, 3].map(Uuid::from_u128));
+        assert_eq!(
+            writes[0].absorbed.len(),
+            1,
+            "the incident merged away is retired"
+        );
+        assert_eq!(writes[0].detections, 3);
+        assert!(writes[0].notify);
+        // The calls between its own services (payment, between checkout and db, has no finding).
+        let calls: Vec<(&str, &str)> = writes[0]
+            .calls
+            .iter()
+            .map(|c| (c.caller.as_str(), c.callee.as_str()))
+            .collect();
+        assert_eq!(calls, [("frontend", "checkout")]);
+        recorder.written();
+        assert!(recorder.writes(&graph).is_empty());
+        // Quiet long enough: the incident is written once more, ended.
+        recorder.advance_to(UnixNanos::from_secs(1_767_571_200 + 3_600));
+        let closed = recorder.writes(&graph);
+        assert_eq!(closed.len(), 1);
+        assert!(closed[0].ended_at.is_some() && closed[0].anomaly_ids.is_empty());
+    }
+}

@@ -74,7 +74,10 @@ pub async fn an_incident_round_trips_names_its_anomalies_and_writing_it_again_ch
     let mut new = incident(1, 1, Severity::High, &["payment", "checkout"]);
     new.anomaly_ids = rows.to_vec();
     new.anomaly_count = 2;
-    store.record_incidents(&[new.clone()]).await.unwrap();
+    store
+        .record_incidents(std::slice::from_ref(&new))
+        .await
+        .unwrap();
     let stored = store.get_incident(new.id).await.unwrap();
     assert_eq!(stored.status, IncidentStatus::Open);
     assert_eq!(stored.severity, Severity::High);
@@ -111,7 +114,10 @@ pub async fn an_incident_round_trips_names_its_anomalies_and_writing_it_again_ch
     );
 
     // A re-run writes the same state: no second row, no second alert.
-    store.record_incidents(&[new.clone()]).await.unwrap();
+    store
+        .record_incidents(std::slice::from_ref(&new))
+        .await
+        .unwrap();
     let page = store
         .list_incidents(&IncidentFilter::default(), 10, None)
         .await
@@ -125,7 +131,10 @@ pub async fn an_incident_alerts_its_escalation_origin_change_and_resolution_once
     store: &R,
 ) {
     let quiet = incident(2, 1, Severity::Medium, &["payment"]);
-    store.record_incidents(&[quiet.clone()]).await.unwrap();
+    store
+        .record_incidents(std::slice::from_ref(&quiet))
+        .await
+        .unwrap();
     assert!(
         incident_alerts(store).await.is_empty(),
         "MEDIUM does not page"
@@ -140,7 +149,10 @@ pub async fn an_incident_alerts_its_escalation_origin_change_and_resolution_once
     let mut ended = moved.clone();
     ended.ended_at = Some(at(7));
     for step in [&high, &high, &critical, &moved, &moved, &ended, &ended] {
-        store.record_incidents(&[step.clone()]).await.unwrap();
+        store
+            .record_incidents(std::slice::from_ref(step))
+            .await
+            .unwrap();
     }
     let events: Vec<String> = incident_alerts(store)
         .await
@@ -210,7 +222,10 @@ pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflic
     let row = row_of(store, "fp-r", 1).await;
     let mut new = incident(5, 1, Severity::Critical, &["payment"]);
     new.anomaly_ids = vec![row];
-    store.record_incidents(&[new.clone()]).await.unwrap();
+    store
+        .record_incidents(std::slice::from_ref(&new))
+        .await
+        .unwrap();
     incident_alerts(store).await;
     let resolved = store
         .resolve_incident(new.id, Some("rolled back"), "alice")
@@ -239,7 +254,10 @@ pub async fn resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflic
         "the first resolution stays"
     );
     // Later writes of the tracker do not reopen what a person resolved.
-    store.record_incidents(&[new.clone()]).await.unwrap();
+    store
+        .record_incidents(std::slice::from_ref(&new))
+        .await
+        .unwrap();
     assert_eq!(
         store.get_incident(new.id).await.unwrap().status,
         IncidentStatus::Resolved
