@@ -17,8 +17,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{
     Anomaly, DetectionConfig, Engine, IncidentTracker, LearnedState, Severity, UnixNanos,
 };
-use store_pg::{IncidentRecorder, NewAnomaly, Repository, RunOutcome, Store};
-use tempo_client::TempoClient;
+use store_pg::{IncidentRecorder, NewAnomaly, ReadCost, Repository, RunOutcome, Store};
+use tempo_client::{TempoClient, TempoUsage};
 use tracing::{info, warn};
 
 /// The cursor of the Tempo window stream.
@@ -117,6 +117,17 @@ pub async fn load_incidents(store: &Store, shard: Shard) -> anyhow::Result<Incid
     }))
 }
 
+/// What a window's reading of Tempo cost, as its run records it.
+fn read_cost(used: &TempoUsage) -> ReadCost {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    ReadCost {
+        queries: count(used.queries),
+        lookups: count(used.lookups),
+        bytes: count(used.bytes),
+        seconds: used.busy.as_secs_f64(),
+    }
+}
+
 pub fn to_time(nanos: u64) -> DateTime<Utc> {
     Utc.timestamp_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
 }
@@ -166,18 +177,24 @@ impl Detection {
         } else {
             None
         };
-        match self.detect(start, end).await {
+        let before = self.tempo.usage();
+        let result = self.detect(start, end).await;
+        let cost = read_cost(&self.tempo.usage().since(&before));
+        match result {
             Ok(report) => {
                 if let Some(run) = &run {
                     let outcome =
                         RunOutcome::succeeded(report.spans as i64, report.anomalies as i64)
-                            .with_count_source(report.count_source.clone());
+                            .with_count_source(report.count_source.clone())
+                            .with_cost(cost);
                     self.store.finish_run(run.id, &outcome).await?;
                     self.move_cursor(end).await?;
                 }
                 info!(window = %to_time(start), spans = report.spans, traces = report.traces,
                       anomalies = report.anomalies, stored = report.stored,
-                      counts = %report.count_source, "window done");
+                      counts = %report.count_source, tempo_queries = cost.queries,
+                      tempo_lookups = cost.lookups, tempo_bytes = cost.bytes,
+                      tempo_seconds = cost.seconds, "window done");
                 Ok(report)
             }
             Err(error) => {
@@ -185,10 +202,8 @@ impl Detection {
                 warn!(window = %to_time(start), %reason, "window failed; it will be tried again");
                 if let Some(run) = &run {
                     // Best effort: the store may be what failed.
-                    let _ = self
-                        .store
-                        .finish_run(run.id, &RunOutcome::failed(reason))
-                        .await;
+                    let outcome = RunOutcome::failed(reason).with_cost(cost);
+                    let _ = self.store.finish_run(run.id, &outcome).await;
                 }
                 Err(error)
             }

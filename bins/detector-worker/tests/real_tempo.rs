@@ -83,7 +83,14 @@ fn traffic(t0: u64) -> Vec<opentelemetry_proto::tonic::trace::v1::TracesData> {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&(n + 1).wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes());
             id[8..].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-            one_span_trace(id, service, "GET /x", start, start + (ms * 1e6) as u64, failing)
+            one_span_trace(
+                id,
+                service,
+                "GET /x",
+                start,
+                start + (ms * 1e6) as u64,
+                failing,
+            )
         })
         .collect()
 }
@@ -113,7 +120,10 @@ async fn push(traces: Vec<opentelemetry_proto::tonic::trace::v1::TracesData>) {
 /// Waits until Tempo's search finds the last minute's traces (about 10 s after the push).
 async fn wait_searchable(t0: u64) {
     let http = http();
-    let (start, end) = ((t0 / NANOS) + (MINUTES - 1) * 60, (t0 / NANOS) + MINUTES * 60);
+    let (start, end) = (
+        (t0 / NANOS) + (MINUTES - 1) * 60,
+        (t0 / NANOS) + MINUTES * 60,
+    );
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         let found = http
@@ -163,7 +173,11 @@ async fn rows(store: &PgStore, service: &str, subtype: &str) -> Vec<store_pg::An
         anomaly_subtype: Some(subtype.into()),
         ..AnomalyFilter::default()
     };
-    store.list_anomalies(&filter, 100, None).await.unwrap().items
+    store
+        .list_anomalies(&filter, 100, None)
+        .await
+        .unwrap()
+        .items
 }
 
 #[actix_web::test]
@@ -193,7 +207,22 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     assert!(rows(&store, "shop", "error_rate_spike").await.is_empty());
     let runs = store.recent_runs(100).await.unwrap();
     assert_eq!(runs.len() as u64, MINUTES, "{runs:#?}");
-    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded), "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::Succeeded),
+        "{runs:#?}"
+    );
+    // Each window's run says what reading Tempo cost: every trace of the window was looked up.
+    let per_window = (60 * RATE * 2) as i64;
+    for run in &runs {
+        assert!(run.tempo_queries.is_some_and(|q| q >= 1), "{run:#?}");
+        assert!(
+            run.tempo_lookups.is_some_and(|l| l >= per_window * 9 / 10),
+            "{run:#?}"
+        );
+        assert!(run.tempo_bytes.is_some_and(|b| b > 0), "{run:#?}");
+        assert!(run.tempo_seconds.is_some_and(|s| s > 0.0), "{run:#?}");
+    }
+    let lookups_all: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
     let incidents = store
         .list_incidents(&IncidentFilter::default(), 100, None)
         .await
@@ -217,4 +246,9 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     );
     let failing = rows(&store, "cart", "error_rate_spike").await;
     assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
+    let lookups_sampled: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
+    assert!(
+        lookups_sampled * 4 < lookups_all,
+        "the sample is a fraction of the traces: {lookups_sampled} of {lookups_all}"
+    );
 }

@@ -27,8 +27,8 @@ pub use incidents::{
 };
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,
-    InsertOutcome, MAX_PAGE, NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus,
-    RunTrigger,
+    InsertOutcome, MAX_PAGE, NewAnomaly, OutboxItem, Page, ReadCost, RunOutcome, RunRecord,
+    RunStatus, RunTrigger,
 };
 pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};

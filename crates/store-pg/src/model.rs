@@ -223,6 +223,21 @@ pub struct RunRecord {
     /// Where the run's counts came from: `traces` (every trace read), `traceql-metrics` (Tempo counted,
     /// sampled traces read) or `traces (TraceQL metrics unavailable: …)`.
     pub count_source: Option<String>,
+    /// What reading Tempo cost, for a run that read it.
+    pub tempo_queries: Option<i64>,
+    pub tempo_lookups: Option<i64>,
+    pub tempo_bytes: Option<i64>,
+    pub tempo_seconds: Option<f64>,
+}
+
+/// What a run's reading of Tempo cost: queries (search, TraceQL metrics), lookups (trace by id), bytes
+/// of the answers, seconds waiting on Tempo (summed over concurrent requests).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReadCost {
+    pub queries: i64,
+    pub lookups: i64,
+    pub bytes: i64,
+    pub seconds: f64,
 }
 
 /// What the dashboard's supervisor shows: open anomalies by severity, and anomalies per hour by type.
@@ -242,6 +257,7 @@ pub struct RunOutcome {
     pub anomalies: i64,
     pub error: Option<String>,
     pub count_source: Option<String>,
+    pub cost: Option<ReadCost>,
 }
 
 impl RunOutcome {
@@ -252,6 +268,7 @@ impl RunOutcome {
             anomalies,
             error: None,
             count_source: None,
+            cost: None,
         }
     }
 
@@ -262,11 +279,17 @@ impl RunOutcome {
             anomalies: 0,
             error: Some(reason.into()),
             count_source: None,
+            cost: None,
         }
     }
 
     pub fn with_count_source(mut self, source: impl Into<String>) -> Self {
         self.count_source = Some(source.into());
+        self
+    }
+
+    pub fn with_cost(mut self, cost: ReadCost) -> Self {
+        self.cost = Some(cost);
         self
     }
 }

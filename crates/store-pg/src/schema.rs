@@ -112,6 +112,10 @@ diesel::table! {
         finished_at -> Nullable<AnyTime>,
         stream -> Nullable<Text>,
         count_source -> Nullable<Text>,
+        tempo_queries -> Nullable<Int8>,
+        tempo_lookups -> Nullable<Int8>,
+        tempo_bytes -> Nullable<Int8>,
+        tempo_seconds -> Nullable<Float8>,
     }
 }
 

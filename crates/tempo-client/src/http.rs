@@ -10,6 +10,10 @@
 
 pub mod metrics;
 pub mod search;
+mod usage;
+
+pub use usage::TempoUsage;
+use usage::UsageCounters;
 
 use crate::decode::{self, InputFormat, TempoApiVersion};
 use crate::error::DecodeError;
@@ -102,6 +106,7 @@ pub struct TempoClient {
     http: reqwest::Client,
     config: Arc<TempoConfig>,
     fetches: Arc<Semaphore>,
+    usage: Arc<UsageCounters>,
 }
 
 /// Tempo's answer, read whole.
@@ -159,11 +164,17 @@ impl TempoClient {
             http,
             fetches: Arc::new(Semaphore::new(config.max_concurrent_fetches)),
             config: Arc::new(TempoConfig { endpoint, ..config }),
+            usage: Arc::default(),
         })
     }
 
     pub fn config(&self) -> &TempoConfig {
         &self.config
+    }
+
+    /// What this client (and its clones) asked of Tempo so far.
+    pub fn usage(&self) -> TempoUsage {
+        self.usage.snapshot()
     }
 
     fn url(&self, path: &str) -> String {
@@ -182,6 +193,7 @@ impl TempoClient {
         let mut delays = self.retry_delays();
         loop {
             attempt += 1;
+            let started = std::time::Instant::now();
             let sent = self
                 .http
                 .get(self.url(path))
@@ -204,7 +216,10 @@ impl TempoClient {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("")
                         .to_owned();
-                    match resp.bytes().await {
+                    let body = resp.bytes().await;
+                    let size = body.as_ref().map_or(0, |b| b.len());
+                    self.usage.record(path, started.elapsed(), size);
+                    match body {
                         Ok(body) if !is_retryable(status) => {
                             return Ok(Answer {
                                 status,
@@ -222,10 +237,13 @@ impl TempoClient {
                         Err(_) => None,
                     }
                 }
-                Err(e) if attempt > self.config.max_retries || !is_retryable_error(&e) => {
-                    return Err(transport_error(what, e, attempt, self.config.timeout));
+                Err(e) => {
+                    self.usage.record(path, started.elapsed(), 0);
+                    if attempt > self.config.max_retries || !is_retryable_error(&e) {
+                        return Err(transport_error(what, e, attempt, self.config.timeout));
+                    }
+                    None
                 }
-                Err(_) => None,
             };
             let wait = retry_after
                 .or_else(|| delays.next())

@@ -16,5 +16,5 @@ pub use decode::{
 pub use error::{DecodeError, Result};
 pub use http::{
     FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, SpanCount, TempoClient, TempoConfig,
-    TempoError, TempoResult, TraceSummary, install_tls_provider,
+    TempoError, TempoResult, TempoUsage, TraceSummary, install_tls_provider,
 };

@@ -38,6 +38,13 @@ pub struct RunJson {
     pub count_source: Option<String>,
     /// The worker that ran it
     pub worker: Option<String>,
+    /// What reading Tempo cost, for a window a worker read from Tempo: queries (search, TraceQL
+    /// metrics), lookups (trace by id), bytes of the answers, seconds waiting on Tempo (summed over
+    /// concurrent requests)
+    pub tempo_queries: Option<i64>,
+    pub tempo_lookups: Option<i64>,
+    pub tempo_bytes: Option<i64>,
+    pub tempo_seconds: Option<f64>,
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -55,6 +62,10 @@ fn run_json(run: &RunRecord) -> RunJson {
         error: run.error.clone(),
         count_source: run.count_source.clone(),
         worker: run.worker.clone(),
+        tempo_queries: run.tempo_queries,
+        tempo_lookups: run.tempo_lookups,
+        tempo_bytes: run.tempo_bytes,
+        tempo_seconds: run.tempo_seconds,
         requested_at: run.requested_at,
         started_at: run.started_at,
         finished_at: run.finished_at,

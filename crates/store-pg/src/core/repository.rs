@@ -440,6 +440,10 @@ impl Repository for Store {
                 r::anomalies.eq(outcome.anomalies),
                 r::error.eq(outcome.error),
                 r::count_source.eq(outcome.count_source),
+                r::tempo_queries.eq(outcome.cost.map(|c| c.queries)),
+                r::tempo_lookups.eq(outcome.cost.map(|c| c.lookups)),
+                r::tempo_bytes.eq(outcome.cost.map(|c| c.bytes)),
+                r::tempo_seconds.eq(outcome.cost.map(|c| c.seconds)),
                 r::finished_at.eq(self.clock.now().nullable()),
             ))
             .returning(RunRecord::as_returning());

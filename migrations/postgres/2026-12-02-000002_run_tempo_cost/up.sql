@@ -1,0 +1,7 @@
+-- What a window's reading of Tempo cost: queries (search, TraceQL metrics), lookups (trace by id), bytes
+-- of the answers, and seconds spent waiting on Tempo (summed over concurrent requests). Null for runs that
+-- did not read Tempo (in-process detection).
+ALTER TABLE detection_runs ADD COLUMN tempo_queries BIGINT;
+ALTER TABLE detection_runs ADD COLUMN tempo_lookups BIGINT;
+ALTER TABLE detection_runs ADD COLUMN tempo_bytes BIGINT;
+ALTER TABLE detection_runs ADD COLUMN tempo_seconds DOUBLE PRECISION;
