@@ -9,7 +9,7 @@
 //! policy remembers per incident is saved in the store after every message. The one window for a
 //! duplicate: a crash after Telegram accepted a message and before its acknowledgement is written.
 
-use crate::events::{AnomalyEvent, EventHub, EventKind};
+use crate::events::{AnomalyEvent, EventHub, EventKind, IncidentEvent};
 use crate::telemetry::Metrics;
 use alerting::{
     Alert, AlertEvent, AlertOrigin, Delivery, IncidentSummary, Notifier, NotifyError, Policy,
@@ -144,6 +144,21 @@ async fn resolve_recovered(store: Store, after: Duration, events: EventHub) {
                 }
             }
             Err(error) => warn!(%error, "cannot resolve recovered incidents"),
+        }
+        // Incidents whose tracker is gone (a crashed or retired instance) are resolved the same way.
+        match store
+            .resolve_quiet_incidents(since, "tracewatch", &notes)
+            .await
+        {
+            Ok(resolved) => {
+                for incident in resolved {
+                    events.publish(IncidentEvent {
+                        kind: EventKind::Resolved,
+                        incident,
+                    });
+                }
+            }
+            Err(error) => warn!(%error, "cannot resolve quiet incidents"),
         }
         tokio::time::sleep(period).await;
     }

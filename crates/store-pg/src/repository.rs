@@ -196,6 +196,18 @@ pub trait Repository: Send + Sync {
         batch: &[NewIncident],
     ) -> impl Future<Output = Result<Vec<IncidentRecord>>> + Send;
 
+    /// Resolves the open incidents whose last finding (`last_seen_at`, event time) is before
+    /// `quiet_since`, oldest first, at most 500 a call, as [`Repository::resolve_incident`] does (their
+    /// open anomalies too; a `resolved` alert for those alerted). A safety net for incidents whose
+    /// tracker state was lost (a crashed process, an instance gone); the tracker itself closes an
+    /// incident after its quiet period. Returns those resolved here.
+    fn resolve_quiet_incidents(
+        &self,
+        quiet_since: DateTime<Utc>,
+        by: &str,
+        notes: &str,
+    ) -> impl Future<Output = Result<Vec<IncidentRecord>>> + Send;
+
     /// Newest start first (`started_at`, then `id`, descending), after `cursor`; at most `limit`
     /// (capped at [`crate::model::MAX_PAGE`]).
     fn list_incidents(

@@ -109,6 +109,7 @@ delegate! {
     fn anomaly_summary(since: DateTime<Utc>) -> AnomalySummary;
     fn resolve_quiet(quiet_since: DateTime<Utc>, by: &str, notes: &str) -> Vec<AnomalyRecord>;
     fn record_incidents(batch: &[NewIncident]) -> Vec<IncidentRecord>;
+    fn resolve_quiet_incidents(quiet_since: DateTime<Utc>, by: &str, notes: &str) -> Vec<IncidentRecord>;
     fn list_incidents(filter: &IncidentFilter, limit: u32, cursor: Option<IncidentCursor>) -> Page<IncidentRecord, IncidentCursor>;
     fn get_incident(id: Uuid) -> IncidentRecord;
     fn resolve_incident(id: Uuid, notes: Option<&str>, by: &str) -> IncidentRecord;

@@ -1076,6 +1076,7 @@ macro_rules! conformance {
             a_merged_incident_hands_its_anomalies_over,
             resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflict,
             incidents_list_newest_first_with_filters_and_pages,
+            incidents_left_open_resolve_once_quiet,
         ]);
     };
     (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {

@@ -654,6 +654,31 @@ impl Repository for Store {
         Ok(resolved)
     }
 
+    async fn resolve_quiet_incidents(
+        &self,
+        quiet_since: DateTime<Utc>,
+        by: &str,
+        notes: &str,
+    ) -> Result<Vec<IncidentRecord>> {
+        use crate::incidents::IncidentStatus;
+        use crate::schema::incidents::dsl as i;
+        let quiet = i::incidents
+            .filter(i::status.eq(IncidentStatus::Open.as_str()))
+            .filter(i::last_seen_at.lt(At(quiet_since)))
+            .order(i::last_seen_at.asc())
+            .limit(500)
+            .select(i::id);
+        let mut resolved = Vec::new();
+        for id in self.load(quiet).await? {
+            match self.resolve_incident(id, Some(notes), by).await {
+                Ok(record) => resolved.push(record),
+                Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(resolved)
+    }
+
     async fn record_incidents(&self, batch: &[NewIncident]) -> Result<Vec<IncidentRecord>> {
         if batch.is_empty() {
             return Ok(Vec::new());

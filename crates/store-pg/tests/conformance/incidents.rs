@@ -332,3 +332,36 @@ pub async fn incidents_list_newest_first_with_filters_and_pages<R: Repository>(s
     };
     assert_eq!(count(window).await, 1, "minute 3 only");
 }
+
+pub async fn incidents_left_open_resolve_once_quiet<R: Repository>(store: &R) {
+    let row = row_of(store, "fp-q", 1).await;
+    let mut paged = incident(30, 1, Severity::High, &["payment"]);
+    paged.anomaly_ids = vec![row];
+    let recent = incident(31, 20, Severity::High, &["cart"]);
+    store
+        .record_incidents(&[paged.clone(), recent.clone()])
+        .await
+        .unwrap();
+    incident_alerts(store).await;
+    let resolved = store
+        .resolve_quiet_incidents(at(10), "tracewatch", "no finding for 30 min")
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = resolved.iter().map(|i| i.id).collect();
+    assert_eq!(ids, [paged.id], "only the one quiet since before minute 10");
+    assert_eq!(resolved[0].resolved_by.as_deref(), Some("tracewatch"));
+    assert!(store.get_anomaly(row).await.unwrap().resolved);
+    assert_eq!(
+        incident_alerts(store).await,
+        vec![(paged.id, "resolved".into())]
+    );
+    let again = store
+        .resolve_quiet_incidents(at(10), "tracewatch", "again")
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "nothing twice");
+    assert_eq!(
+        store.get_incident(recent.id).await.unwrap().status,
+        IncidentStatus::Open
+    );
+}
