@@ -9,6 +9,7 @@ pub mod health;
 pub mod incidents;
 pub mod metrics;
 pub mod otlp;
+pub mod params;
 pub mod runs;
 pub mod whoami;
 

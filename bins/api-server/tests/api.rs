@@ -479,3 +479,119 @@ async fn a_manual_run_is_accepted_and_can_be_followed() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[actix_web::test]
+async fn incidents_are_listed_shown_with_their_anomalies_and_resolved_with_clear_errors() {
+    let (state, _dir) = state().await;
+    let outcome = state
+        .store
+        .insert_anomalies(&[detection(1, Severity::High, "payment")])
+        .await
+        .unwrap();
+    let store_pg::InsertOutcome::Inserted(row) = outcome[0] else {
+        panic!()
+    };
+    let at = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
+    let incident = store_pg::NewIncident {
+        id: uuid::Uuid::from_u128(7),
+        fingerprint: "fp1".into(),
+        severity: Severity::High,
+        title: "payment: latency degradation, 2 services affected".into(),
+        client: None,
+        started_at: at,
+        last_seen_at: at + Duration::minutes(2),
+        ended_at: None,
+        origins: vec![store_pg::OriginJson {
+            service_name: "payment".into(),
+            operation: Some("POST /pay".into()),
+            score: 3.2,
+            evidence: "own time ×5.8 while its callees are normal".into(),
+        }],
+        services: vec!["checkout".into(), "payment".into()],
+        calls: vec![store_pg::CallJson {
+            caller: "checkout".into(),
+            callee: "payment".into(),
+            calls: 120,
+        }],
+        anomaly_count: 1,
+        detections: 1,
+        example_trace_ids: vec![format!("{:032x}", 1)],
+        absorbed: Vec::new(),
+        anomaly_ids: vec![row],
+        notify: true,
+    };
+    state.store.record_incidents(&[incident]).await.unwrap();
+    let app = app!(state);
+
+    let (status, page) = call(
+        &app,
+        test::TestRequest::get().uri("/api/incidents?status=open"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"][0]["origins"][0]["service_name"], "payment");
+    assert_eq!(page["next_cursor"], Value::Null);
+    let uri = "/api/incidents/00000000-0000-0000-0000-000000000007";
+    let (status, detail) = call(&app, test::TestRequest::get().uri(uri)).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["calls"][0]["callee"], "payment");
+    assert_eq!(detail["anomalies"][0]["id"], row.to_string());
+    assert_eq!(detail["anomalies"][0]["incident_id"], detail["id"]);
+    assert_eq!(detail["more_anomalies"], false);
+
+    for (uri, parameter) in [
+        ("/api/incidents?status=closed", "status"),
+        ("/api/incidents?min_severity=SEVERE", "min_severity"),
+        ("/api/incidents?since=yesterday", "since"),
+        ("/api/incidents?limit=501", "limit"),
+        ("/api/incidents?cursor=nonsense", "cursor"),
+        ("/api/incidents?colour=red", "colour"),
+        ("/api/anomalies?incident_id=7", "incident_id"),
+    ] {
+        let (status, body) = call(&app, test::TestRequest::get().uri(uri)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["details"]["parameter"], parameter, "{uri}: {body}");
+    }
+    let (status, _) = call(&app, test::TestRequest::get().uri("/api/incidents/7")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let unknown = format!("/api/incidents/{}/resolve", uuid::Uuid::from_u128(8));
+    let (status, body) = call(&app, test::TestRequest::put().uri(&unknown)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    let resolve = format!("{uri}/resolve");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&resolve)
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{\"resolution_notes\": 5}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &app,
+        test::TestRequest::put()
+            .uri(&resolve)
+            .set_json(json!({"resolution_notes": "rolled back payment"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "resolved");
+    let (_, anomaly) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/api/anomalies/{row}")),
+    )
+    .await;
+    assert_eq!(
+        anomaly["resolved"], true,
+        "its anomalies are resolved with it"
+    );
+    let (status, body) = call(&app, test::TestRequest::put().uri(&resolve)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+}

@@ -5,12 +5,15 @@
 //! the test says it is skipped and passes. The fakes of `tempo_worker.rs` keep the failures a real
 //! Tempo cannot be made to produce.
 
-use chrono::{TimeZone, Utc};
+mod common;
+
+use chrono::Utc;
+use common::rows_of;
 use prost::Message;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use store_pg::testing::TestDatabase;
-use store_pg::{AnomalyFilter, IncidentFilter, PgStore, Repository, RunStatus};
+use store_pg::{IncidentFilter, Repository, RunStatus};
 use tempo_client::testing::one_span_trace;
 
 const NANOS: u64 = 1_000_000_000;
@@ -147,37 +150,7 @@ async fn wait_searchable(t0: u64) {
 }
 
 async fn once(db: &TestDatabase, t0: u64, fetch: &str) -> (bool, String) {
-    let rfc3339 = |nanos: u64| Utc.timestamp_nanos(nanos as i64).to_rfc3339();
-    let (url, fetch) = (db.url.clone(), fetch.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
-            .args(["once", "--from", &rfc3339(t0), "--to"])
-            .arg(rfc3339(t0 + MINUTES * 60 * NANOS))
-            .env("TEMPO_ENDPOINT", QUERY)
-            .env("DATABASE_URL", url)
-            .env("TRACEWATCH_TRACE_FETCH", fetch)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
-
-async fn rows(store: &PgStore, service: &str, subtype: &str) -> Vec<store_pg::AnomalyRecord> {
-    let filter = AnomalyFilter {
-        service: Some(service.into()),
-        anomaly_subtype: Some(subtype.into()),
-        ..AnomalyFilter::default()
-    };
-    store
-        .list_anomalies(&filter, 100, None)
-        .await
-        .unwrap()
-        .items
+    common::once(QUERY, &db.url, (t0, t0 + MINUTES * 60 * NANOS), fetch).await
 }
 
 #[actix_web::test]
@@ -197,14 +170,14 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     assert!(ok, "{stderr}");
     let store = db.store().await;
     for service in ["shop", "cart"] {
-        let slow = rows(&store, service, "latency_degradation").await;
+        let slow = rows_of(&store, service, "latency_degradation").await;
         assert_eq!(slow.len(), 1, "{service}: {stderr} {slow:#?}");
         let minute = (slow[0].window_start.unwrap().timestamp() as u64 - t0 / NANOS) / 60;
         assert_eq!(minute, 8, "{slow:#?}");
     }
-    let failing = rows(&store, "cart", "error_rate_spike").await;
+    let failing = rows_of(&store, "cart", "error_rate_spike").await;
     assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
-    assert!(rows(&store, "shop", "error_rate_spike").await.is_empty());
+    assert!(rows_of(&store, "shop", "error_rate_spike").await.is_empty());
     let runs = store.recent_runs(100).await.unwrap();
     assert_eq!(runs.len() as u64, MINUTES, "{runs:#?}");
     assert!(
@@ -244,7 +217,7 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
             .all(|r| r.count_source.as_deref() == Some("traceql-metrics")),
         "Tempo counted every window: {runs:#?}"
     );
-    let failing = rows(&store, "cart", "error_rate_spike").await;
+    let failing = rows_of(&store, "cart", "error_rate_spike").await;
     assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
     let lookups_sampled: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
     assert!(

@@ -6,7 +6,10 @@
 //! it was; and of two `run` workers, one processes while the other stands by and takes over, from the
 //! cursor, when the first is killed.
 
+mod common;
+
 use chrono::{TimeZone, Utc};
+use common::rows_of;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use store_pg::testing::TestDatabase;
@@ -69,10 +72,6 @@ fn searched_windows(tempo: &FakeTempo) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn rfc3339(nanos: u64) -> String {
-    Utc.timestamp_nanos(nanos as i64).to_rfc3339()
-}
-
 /// `detector-worker once` over the whole traffic; its exit status and stderr.
 async fn once(tempo: &FakeTempo, db: &TestDatabase) -> (bool, String) {
     once_over(tempo, db, 0, MINUTES).await
@@ -90,30 +89,9 @@ async fn once_fetching(
     to: u64,
     fetch: &str,
 ) -> (bool, String) {
-    let (base, url, fetch) = (tempo.url.clone(), db.url.clone(), fetch.to_owned());
     let minute = 60 * NANOS;
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
-            .args([
-                "once",
-                "--from",
-                &rfc3339(t0() + from * minute),
-                "--to",
-                &rfc3339(t0() + to * minute),
-            ])
-            .env("TEMPO_ENDPOINT", base)
-            .env("DATABASE_URL", url)
-            .env("TEMPO_TIMEOUT_SECONDS", "2")
-            .env("TRACEWATCH_TRACE_FETCH", fetch)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+    let range = (t0() + from * minute, t0() + to * minute);
+    common::once(&tempo.url, &db.url, range, fetch).await
 }
 
 async fn latency_rows(store: &PgStore) -> Vec<store_pg::AnomalyRecord> {
@@ -418,22 +396,6 @@ async fn baselines_learned_under_another_configuration_are_not_used() {
         stderr.contains("learned under another configuration"),
         "{stderr}"
     );
-}
-
-async fn rows_of(store: &PgStore, service: &str, subtype: &str) -> Vec<store_pg::AnomalyRecord> {
-    store
-        .list_anomalies(
-            &AnomalyFilter {
-                service: Some(service.into()),
-                anomaly_subtype: Some(subtype.into()),
-                ..AnomalyFilter::default()
-            },
-            500,
-            None,
-        )
-        .await
-        .unwrap()
-        .items
 }
 
 #[actix_web::test]

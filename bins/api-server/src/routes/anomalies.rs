@@ -1,6 +1,7 @@
 //! `GET /api/anomalies` (filters, keyset pagination), `GET /api/anomalies/summary` (the supervisor's
 //! counts), `GET /api/anomalies/:id`, `PUT /api/anomalies/:id/resolve`.
 
+use super::params;
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
@@ -29,64 +30,41 @@ pub struct AnomalyPage {
 fn parse_query(
     params: &HashMap<String, String>,
 ) -> Result<(AnomalyFilter, u32, Option<Cursor>), ApiError> {
-    let bad = |name: &str, allowed: &str| {
-        ApiError::bad_request(
-            format!("query parameter `{name}` must be {allowed}"),
-            json!({ "parameter": name }),
-        )
-    };
     let mut filter = AnomalyFilter::default();
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
     for (name, value) in params {
-        let time = |v: &str| DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc));
         match name.as_str() {
             "anomaly_type" => {
                 filter.anomaly_type = Some(
                     AnomalyType::parse(value)
-                        .ok_or_else(|| bad(name, "PERFORMANCE, SECURITY or RESOURCE"))?,
+                        .ok_or_else(|| params::bad(name, "PERFORMANCE, SECURITY or RESOURCE"))?,
                 )
             }
             "anomaly_subtype" => filter.anomaly_subtype = Some(value.clone()),
-            "severity" => {
-                filter.severity = Some(
-                    Severity::parse(value)
-                        .ok_or_else(|| bad(name, "LOW, MEDIUM, HIGH or CRITICAL"))?,
-                )
-            }
-            "min_severity" => {
-                filter.min_severity = Some(
-                    Severity::parse(value)
-                        .ok_or_else(|| bad(name, "LOW, MEDIUM, HIGH or CRITICAL"))?,
-                )
-            }
+            "severity" => filter.severity = Some(params::severity(name, value)?),
+            "min_severity" => filter.min_severity = Some(params::severity(name, value)?),
             "resolved" => {
-                filter.resolved = Some(value.parse().map_err(|_| bad(name, "true or false"))?)
+                filter.resolved = Some(
+                    value
+                        .parse()
+                        .map_err(|_| params::bad(name, "true or false"))?,
+                )
             }
             "service" => filter.service = Some(value.clone()),
             "operation" => filter.operation = Some(value.clone()),
             "peer_service" => filter.peer_service = Some(value.clone()),
-            "since" => filter.since = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
-            "until" => filter.until = Some(time(value).map_err(|_| bad(name, "an RFC 3339 time"))?),
+            "since" => filter.since = Some(params::time(name, value)?),
+            "until" => filter.until = Some(params::time(name, value)?),
             "q" => filter.text = Some(value.clone()),
             "incident_id" => {
-                filter.incident_id =
-                    Some(Uuid::parse_str(value).map_err(|_| bad(name, "an incident's UUID"))?)
-            }
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=store_pg::MAX_PAGE).contains(l))
-                    .ok_or_else(|| bad(name, "a whole number from 1 to 500"))?
-            }
-            "cursor" => {
-                cursor = Some(
-                    super::cursor::decode(value)
-                        .ok_or_else(|| bad(name, "a next_cursor from a previous page"))?,
+                filter.incident_id = Some(
+                    Uuid::parse_str(value).map_err(|_| params::bad(name, "an incident's UUID"))?,
                 )
             }
-            _ => return Err(bad(name, "one of the known parameters (it is not)")),
+            "limit" => limit = params::limit(name, value)?,
+            "cursor" => cursor = Some(params::cursor(name, value, super::cursor::decode)?),
+            _ => return Err(params::unknown(name)),
         }
     }
     Ok((filter, limit, cursor))

@@ -2,13 +2,12 @@
 //! anomalies), `PUT /api/incidents/:id/resolve` (resolves its anomalies too).
 
 use super::anomalies::{ResolveBody, json_bytes, resolution_notes};
+use super::params;
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{EventKind, IncidentEvent};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use detect_core::Severity;
 use serde_json::json;
 use std::collections::HashMap;
 use store_pg::{
@@ -44,20 +43,6 @@ pub struct IncidentDetail {
 fn parse_query(
     params: &HashMap<String, String>,
 ) -> Result<(IncidentFilter, u32, Option<IncidentCursor>), ApiError> {
-    let bad = |name: &str, allowed: &str| {
-        ApiError::bad_request(
-            format!("query parameter `{name}` must be {allowed}"),
-            json!({ "parameter": name }),
-        )
-    };
-    let severity = |name: &str, v: &str| {
-        Severity::parse(v).ok_or_else(|| bad(name, "LOW, MEDIUM, HIGH or CRITICAL"))
-    };
-    let time = |name: &str, v: &str| {
-        DateTime::parse_from_rfc3339(v)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| bad(name, "an RFC 3339 time"))
-    };
     let mut filter = IncidentFilter::default();
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
@@ -66,28 +51,17 @@ fn parse_query(
             "status" => {
                 filter.status = Some(
                     IncidentStatus::parse(value)
-                        .ok_or_else(|| bad(name, "open, resolved or merged"))?,
+                        .ok_or_else(|| params::bad(name, "open, resolved or merged"))?,
                 )
             }
-            "severity" => filter.severity = Some(severity(name, value)?),
-            "min_severity" => filter.min_severity = Some(severity(name, value)?),
+            "severity" => filter.severity = Some(params::severity(name, value)?),
+            "min_severity" => filter.min_severity = Some(params::severity(name, value)?),
             "service" => filter.service = Some(value.clone()),
-            "since" => filter.since = Some(time(name, value)?),
-            "until" => filter.until = Some(time(name, value)?),
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=store_pg::MAX_PAGE).contains(l))
-                    .ok_or_else(|| bad(name, "a whole number from 1 to 500"))?
-            }
-            "cursor" => {
-                cursor = Some(
-                    super::cursor::decode_incident(value)
-                        .ok_or_else(|| bad(name, "a next_cursor from a previous page"))?,
-                )
-            }
-            _ => return Err(bad(name, "one of the known parameters (it is not)")),
+            "since" => filter.since = Some(params::time(name, value)?),
+            "until" => filter.until = Some(params::time(name, value)?),
+            "limit" => limit = params::limit(name, value)?,
+            "cursor" => cursor = Some(params::cursor(name, value, super::cursor::decode_incident)?),
+            _ => return Err(params::unknown(name)),
         }
     }
     Ok((filter, limit, cursor))
