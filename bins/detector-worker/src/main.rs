@@ -264,7 +264,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         .load_config()
         .await
         .context("cannot load the configuration")?;
-    let engine = windows::load_engine(&store, args.shard, config).await?;
+    let (engine, restored) = windows::load_engine(&store, args.shard, config).await?;
     let tracker = windows::load_incidents(&store, args.shard).await?;
     let notify_min_severity = detect_core::Severity::High;
     if args.trace_fetch == windows::TraceFetch::Sampled {
@@ -286,6 +286,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
             uuid::Uuid::new_v4()
         ),
         is_stream: true,
+        catch_up: restored,
     })
 }
 

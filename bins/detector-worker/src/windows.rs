@@ -52,6 +52,9 @@ pub struct Detection {
     pub fetch: TraceFetch,
     /// This worker's name in run records.
     pub holder: String,
+    /// Set when the engine went on from a saved state: the last window done before is read again
+    /// first (see [`Detection::catch_up`]).
+    pub catch_up: bool,
     /// The stream's own detection: each window gets a run record, what was learned is saved and the
     /// cursor moves. False when a manual run processes a range again with a fresh engine: its writes
     /// are only its (idempotent) anomalies, recorded under the manual run.
@@ -80,15 +83,15 @@ impl WindowReport {
 }
 
 /// The engine for the stream: what the store holds, when it was learned under `config`; a fresh one
-/// otherwise (saying why).
+/// otherwise (saying why). True when it went on from the store.
 pub async fn load_engine(
     store: &Store,
     shard: Shard,
     config: DetectionConfig,
-) -> anyhow::Result<Engine> {
+) -> anyhow::Result<(Engine, bool)> {
     let Some(saved) = store.load_baseline(&shard.key(LEARNED)).await? else {
         info!("no learned state yet: the detectors start learning");
-        return Ok(Engine::new(config));
+        return Ok((Engine::new(config), false));
     };
     let restored = serde_json::from_value::<LearnedState>(saved)
         .map_err(|e| e.to_string())
@@ -96,11 +99,11 @@ pub async fn load_engine(
     match restored {
         Ok(engine) => {
             info!("went on from the learned state in the store");
-            Ok(engine)
+            Ok((engine, true))
         }
         Err(reason) => {
             warn!(%reason, "the learned state in the store is not used; the detectors start learning");
-            Ok(Engine::new(config))
+            Ok((Engine::new(config), false))
         }
     }
 }
@@ -160,6 +163,31 @@ impl Detection {
     /// The start of the window holding `t`.
     pub fn align(&self, t: u64) -> u64 {
         t - t % self.window_nanos()
+    }
+
+    /// Reads again, once after a restart, the windows before `next` whose traces were not complete when
+    /// the previous process stopped (those ending within `resource.trace_idle_seconds` of `next`): their
+    /// latency, call paths and trace-level findings are judged only once their traces are complete, and
+    /// what the engine held for them is not part of the saved state. Their spans count as late for the
+    /// window counts (those windows are closed in the saved state, so nothing is learned twice), and
+    /// findings stored before are not stored again.
+    pub async fn catch_up(&mut self, next: u64) -> anyhow::Result<()> {
+        if !std::mem::take(&mut self.catch_up) {
+            return Ok(());
+        }
+        let w = self.window_nanos();
+        let idle = self.engine.config().resource.trace_idle_seconds * UnixNanos::NANOS_PER_SEC;
+        let from = next.saturating_sub(idle.div_ceil(w) * w);
+        let stream = std::mem::replace(&mut self.is_stream, false);
+        let mut result = Ok(());
+        let mut start = from;
+        while start < next && result.is_ok() {
+            info!(window = %to_time(start), "reading again a window whose traces were not complete at the last stop");
+            result = self.detect(start, start + w).await.map(|_| ());
+            start += w;
+        }
+        self.is_stream = stream;
+        result
     }
 
     /// Processes `[start, start + window)`, recording a run; moves the cursor past it when it is the

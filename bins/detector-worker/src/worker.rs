@@ -40,6 +40,7 @@ pub async fn once(
     let w = detection.window_nanos();
     let mut start = detection.align(to_nanos(from));
     let to = to_nanos(to);
+    detection.catch_up(start).await?;
     let mut total = WindowReport::default();
     while start + w <= to {
         total.add(&detection.process(start).await?);
@@ -123,6 +124,7 @@ async fn process_due(
         Some(c) => to_nanos(c),
         None => detection.align(due_end).saturating_sub(w),
     };
+    detection.catch_up(next).await?;
     let mut total = WindowReport::default();
     while next + w <= due_end && !stop.load(Ordering::SeqCst) {
         // Renew before each window: a worker that cannot is no longer the one processing.
@@ -166,6 +168,7 @@ async fn serve_manual_runs(
                     fetch: detection.fetch,
                     holder: detection.holder.clone(),
                     is_stream: false,
+                    catch_up: false,
                 };
                 once(&mut fresh, from, to).await
             }

@@ -531,8 +531,7 @@ async fn incidents_are_the_same_run_twice_or_across_a_restart() {
     assert_eq!(incident_alerts(&store).await, 0, "and sends nothing again");
 
     // Two processes, the second starting while cart's incident is open: its errors of minute 12 join
-    // the incident the first opened. (The split is after minute 11, whose latency had nothing to
-    // judge: what the engine holds for a window not judged yet is not part of the saved state.)
+    // the incident the first opened.
     let restarted = TestDatabase::new().await;
     let (ok, stderr) = once_over(&tempo, &restarted, 0, 12).await;
     assert!(ok, "{stderr}");
@@ -542,5 +541,55 @@ async fn incidents_are_the_same_run_twice_or_across_a_restart() {
         incidents_of(&restarted.store().await).await,
         first,
         "a restart goes on with the open incidents"
+    );
+}
+
+/// Every stored finding, as what it says (not the ids or times the store stamps).
+async fn findings_of(store: &PgStore) -> Vec<(String, String, String, String, i64)> {
+    let page = store
+        .list_anomalies(&AnomalyFilter::default(), 500, None)
+        .await
+        .unwrap();
+    let mut found: Vec<_> = page
+        .items
+        .iter()
+        .map(|a| {
+            (
+                a.service_name.clone().unwrap_or_default(),
+                a.anomaly_subtype.clone().unwrap_or_default(),
+                a.window_start.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                a.severity.as_str().to_owned(),
+                a.occurrences,
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[actix_web::test]
+async fn a_restart_right_after_a_slow_minute_loses_none_of_its_findings() {
+    let tempo = start_tempo();
+    let whole = TestDatabase::new().await;
+    let (ok, stderr) = once(&tempo, &whole).await;
+    assert!(ok, "{stderr}");
+    let expected = findings_of(&whole.store().await).await;
+    assert!(
+        expected.iter().any(|f| f.1 == "latency_degradation"),
+        "{expected:#?}"
+    );
+    // Stopped right after minute 10, the slow one: its requests' latency is judged only once its
+    // traces are complete, which the first process does not wait for.
+    let split = TestDatabase::new().await;
+    let (ok, stderr) = once_over(&tempo, &split, 0, 11).await;
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = once_over(&tempo, &split, 11, MINUTES).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("reading again a window"), "{stderr}");
+    let store = split.store().await;
+    assert_eq!(findings_of(&store).await, expected);
+    assert_eq!(
+        incidents_of(&store).await,
+        incidents_of(&whole.store().await).await
     );
 }
