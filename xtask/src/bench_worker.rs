@@ -1,7 +1,10 @@
 //! `cargo xtask bench-worker`: `detector-worker once` over one hour held by the fake Tempo
 //! (`tempo_client::testing`: search by window with `limit`, trace by id on the v2 path in protobuf),
 //! into a fresh PostgreSQL database. The fake runs in this process, the worker in its own (release
-//! build); the figure is spans detected per second of the worker's wall time.
+//! build); the figure is spans detected per second of the worker's wall time. With `--real-tempo`, a
+//! real Grafana Tempo instead (`real_tempo.rs`).
+
+mod real_tempo;
 
 use crate::bench_support::{service_spans, str_attr};
 use anyhow::{Result, bail};
@@ -18,6 +21,15 @@ pub struct BenchWorkerArgs {
     /// Spans per trace.
     #[arg(long, default_value_t = 20)]
     pub spans_per_trace: u64,
+    /// Push the generator's traffic into a real Tempo (`TEMPO_BIN`, `TEMPO_CONFIG`) instead.
+    #[arg(long)]
+    pub real_tempo: bool,
+    /// With `--real-tempo`: minutes of traffic.
+    #[arg(long, default_value_t = 15)]
+    pub minutes: u64,
+    /// With `--real-tempo`: times the generator's default rate (15 requests a second).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_multiplier: f64,
 }
 
 const NANOS: u64 = 1_000_000_000;
@@ -79,6 +91,9 @@ fn trace(t: u64, start: u64, per_trace: u64) -> TracesData {
 }
 
 pub fn run(args: &BenchWorkerArgs) -> Result<std::process::ExitCode> {
+    if args.real_tempo {
+        return real_tempo::run(args.minutes, 15.0 * args.rate_multiplier);
+    }
     let binary = crate::bench_support::release_binary("detector-worker")?;
     let made = Instant::now();
     let traffic = hour(args.spans, args.spans_per_trace);
