@@ -128,11 +128,6 @@ pub fn json_bytes(body: web::Bytes) -> HttpResponse {
         .body(body)
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("the anomaly id must be a UUID", json!({ "id": raw })))
-}
-
 /// Hours the supervisor's chart covers.
 const SUMMARY_HOURS: i64 = 24;
 
@@ -202,7 +197,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = parse_id(&id)?;
+    let id = params::path_id("anomaly", &id)?;
     let record = state.store.get_anomaly(id).await?;
     Ok(HttpResponse::Ok().json(record))
 }
@@ -232,7 +227,7 @@ pub async fn resolve(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Operate)?;
-    let id = parse_id(&id)?;
+    let id = params::path_id("anomaly", &id)?;
     let notes = resolution_notes(payload).await?;
     let record = state
         .store

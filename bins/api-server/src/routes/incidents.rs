@@ -8,13 +8,11 @@ use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{EventKind, IncidentEvent};
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 use std::collections::HashMap;
 use store_pg::{
     AnomalyFilter, AnomalyJson, IncidentCursor, IncidentFilter, IncidentRecord, IncidentStatus,
     Repository,
 };
-use uuid::Uuid;
 
 const DEFAULT_LIMIT: u32 = 50;
 /// An incident's anomalies shown with it; the rest are a filter away (`/api/anomalies?incident_id=`).
@@ -67,11 +65,6 @@ fn parse_query(
     Ok((filter, limit, cursor))
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("the incident id must be a UUID", json!({ "id": raw })))
-}
-
 #[utoipa::path(get, path = "/api/incidents", tag = "incidents",
     params(
         ("status" = Option<String>, Query, description = "open, resolved or merged"),
@@ -118,7 +111,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = parse_id(&id)?;
+    let id = params::path_id("incident", &id)?;
     let incident = state.store.get_incident(id).await?;
     let filter = AnomalyFilter {
         incident_id: Some(id),
@@ -150,7 +143,7 @@ pub async fn resolve(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Operate)?;
-    let id = parse_id(&id)?;
+    let id = params::path_id("incident", &id)?;
     let notes = resolution_notes(payload).await?;
     let incident = state
         .store

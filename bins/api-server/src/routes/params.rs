@@ -38,6 +38,16 @@ pub fn cursor<C>(name: &str, value: &str, decode: fn(&str) -> Option<C>) -> Resu
     decode(value).ok_or_else(|| bad(name, "a next_cursor from a previous page"))
 }
 
+/// A path's id: a UUID, else a 400 naming what it identifies (`anomaly`, `incident`, `run`).
+pub fn path_id(what: &str, raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        ApiError::bad_request(
+            format!("the {what} id must be a UUID"),
+            json!({ "id": raw }),
+        )
+    })
+}
+
 pub fn unknown(name: &str) -> ApiError {
     bad(name, "one of the known parameters (it is not)")
 }

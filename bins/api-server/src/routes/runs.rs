@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorBody};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use store_pg::{Repository, RunRecord, RunTrigger};
 use uuid::Uuid;
 
@@ -112,9 +112,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::bad_request("the run id must be a UUID", json!({ "id": id.as_str() }))
-    })?;
+    let id = super::params::path_id("run", &id)?;
     let run = state.store.get_run(id).await?;
     Ok(HttpResponse::Ok().json(run_json(&run)))
 }

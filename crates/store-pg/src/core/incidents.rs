@@ -122,12 +122,16 @@ pub(super) async fn record(
         .optional()?;
     let absorbed: Vec<Id> = new.absorbed.iter().copied().map(Id).collect();
     // An incident merged into this one that had paged: this one speaks for it now.
-    let absorbed_alerted: i64 = i::incidents
-        .filter(i::id.eq_any(absorbed.clone()))
-        .filter(i::alerted.eq(true))
-        .count()
-        .get_result(conn)
-        .await?;
+    let absorbed_alerted: i64 = if absorbed.is_empty() {
+        0
+    } else {
+        i::incidents
+            .filter(i::id.eq_any(absorbed.clone()))
+            .filter(i::alerted.eq(true))
+            .count()
+            .get_result(conn)
+            .await?
+    };
     let alerted = prior.as_ref().is_some_and(|p| p.alerted) || absorbed_alerted > 0;
     let events = events_of(prior.as_ref(), new, alerted);
     let status = match (&prior, new.ended_at) {
