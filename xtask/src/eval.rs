@@ -31,7 +31,7 @@ use std::time::Instant;
 pub const MIN_F1: f64 = 0.95;
 pub const MAX_FP_PER_100K: f64 = 10.0;
 /// Bump when the generator's output changes, so that `eval` does not reuse stale data.
-const GENERATOR_VERSION: u32 = 3;
+const GENERATOR_VERSION: u32 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -113,6 +113,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     serde_json::to_writer_pretty(&mut file, &report)?;
     file.write_all(b"\n")?;
     eprintln!("wrote {}", report_path.display());
+    // The incidents as formed, one JSON line each, for reading why an origin was named.
+    let incidents_path = dir.join("incidents.jsonl");
+    let mut file = std::io::BufWriter::new(
+        File::create(&incidents_path)
+            .with_context(|| format!("creating {}", incidents_path.display()))?,
+    );
+    for incident in &replay.incidents {
+        serde_json::to_writer(&mut file, incident)?;
+        file.write_all(b"\n")?;
+    }
+    file.flush()?;
+    eprintln!("wrote {}", incidents_path.display());
     if args.check && !report.passed {
         eprintln!(
             "eval --check: FAILED (every type needs F1 ≥ {MIN_F1}; at most {MAX_FP_PER_100K} false anomalies per 100k normal spans)"

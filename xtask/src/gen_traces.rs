@@ -290,6 +290,7 @@ fn finish_labels(mut drafts: Vec<LabelDraft>) -> (Vec<Label>, usize) {
             traces: d.traces.iter().map(hex::encode).collect(),
             description: d.description,
             near_threshold: d.near_threshold,
+            origin: d.origin,
         })
         .collect();
     (labels, dropped)

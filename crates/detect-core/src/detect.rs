@@ -2,6 +2,7 @@
 //! gathers them with the measured quality.
 
 pub mod call_path;
+pub mod error_blame;
 pub mod error_rate;
 pub mod latency;
 pub mod rates;

@@ -15,6 +15,7 @@
 
 use crate::anomaly::{Anomaly, Window};
 use crate::config::DetectionConfig;
+use crate::detect::error_blame;
 use crate::detect::latency::LatencyDetector;
 use crate::detect::rates::RateDetector;
 use crate::detect::resource::ResourceDetector;
@@ -376,5 +377,23 @@ impl Engine {
         self.graph.record_trace(trace.iter().map(|(_, span)| span));
         self.resource.analyse(trace, &self.keys, &self.config, out);
         self.latency.observe_trace(trace, &self.config, out);
+        self.trace_failures(trace);
+    }
+
+    /// Tells the error-rate detector where the trace's failures started.
+    fn trace_failures(&mut self, trace: &[KeyedSpan]) {
+        let window_nanos = self.config.window_nanos();
+        let from_callees: hashbrown::HashMap<usize, &str> =
+            error_blame::failures_from_callees(trace)
+                .into_iter()
+                .collect();
+        for (i, (key, span)) in trace.iter().enumerate() {
+            if !span.is_error() {
+                continue;
+            }
+            let started_in = from_callees.get(&i).copied();
+            self.rates
+                .record_traced_failure(span.start.0 / window_nanos, *key, started_in);
+        }
     }
 }

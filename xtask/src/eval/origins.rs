@@ -1,5 +1,6 @@
 //! Incidents on generated traffic: each injected performance problem (a label with a service target)
-//! should fall into one incident whose first probable origin is the injected service.
+//! should fall into one incident whose first probable origin is the injected service (the label's
+//! `origin`: the service the generator changed, or the entry service of a route whose rate it changed).
 
 use super::scoring::Truth;
 use crate::eval_real::incidents::incident_of;
@@ -43,7 +44,7 @@ pub fn score(
         }
     }
     for (label, homes) in labels.iter().zip(&homes) {
-        let Some(service) = label.targets.iter().find_map(|t| t.service.as_deref()) else {
+        let Some(service) = label.origin.as_ref().and_then(|o| o.service.as_deref()) else {
             continue;
         };
         if label.anomaly_type != "PERFORMANCE" || homes.is_empty() {

@@ -351,6 +351,7 @@ mod tests {
             traces: vec![],
             description: String::new(),
             near_threshold: false,
+            origin: None,
         }
     }
 

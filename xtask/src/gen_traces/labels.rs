@@ -6,7 +6,8 @@
 //! "subtype","service","operation","client","trace_id"}],"examples":[…],"traces":[…],"description"}`.
 //! `null` fields of targets and side effects are wildcards. `traces` lists every trace the injection
 //! created or altered (for counting normal spans); `examples` a few of them. `"near_threshold":true`
-//! marks the few injections placed just past a detector's default rule (absent otherwise).
+//! marks the few injections placed just past a detector's default rule (absent otherwise);
+//! `"origin":{"service","operation",…}` names where a performance injection starts.
 //!
 //! A tail: `{"tail":true,"trace_id","span_id","z"}` for a normal span whose duration is ≥ 3σ above its
 //! key's median in the generator's own log-normal. Spans with 2.5 ≤ z < 3 are written too, with
@@ -59,6 +60,11 @@ pub struct Label {
     /// The injection sits just past a detector's default rule, to catch lost sensitivity.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub near_threshold: bool,
+    /// Where the injection starts: the service (and operation) it changed, which an incident
+    /// should name as its probable origin. For a route's rate, the entry service that serves it.
+    /// Absent for injections about a client (security) or a trace's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Target>,
 }
 
 impl Label {

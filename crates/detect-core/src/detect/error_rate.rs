@@ -12,7 +12,9 @@
 //! operation's normal windows, with a weak prior `p_prior = error_rate_threshold / 10`. Anomalous
 //! windows are not learned unless the operation has been anomalous for `relearn_after_seconds`.
 //! The first `warmup_min_windows` windows with traffic are learned, not judged.
-//! Score: the error ratio. Severity: `severity_cutoffs.error_rate`.
+//! Score: the error ratio. Severity: `severity_cutoffs.error_rate`. Where at least half of the key's
+//! failures seen in assembled traces started in one other service (followed down failing children,
+//! [`crate::detect::error_blame`]), the finding points there (`cause` peer, `peer_service`).
 
 use crate::anomaly::{Anomaly, Cause, Subtype, Window};
 use crate::config::DetectionConfig;
@@ -78,14 +80,27 @@ pub fn judge(
         baseline.learn(counts);
     }
     let spread = (expected * (1.0 - expected) / n as f64).sqrt();
+    // Failures that mostly started in a callee are that callee's, seen from here.
+    let started_in = counts.failures_mostly_in();
+    let (cause, peer_service, where_) = match started_in {
+        Some((peer, traced)) => (
+            Cause::Peer,
+            Some(peer.to_owned()),
+            format!(
+                "; {traced} of the {} failures traced started in {peer}",
+                counts.errors_traced
+            ),
+        ),
+        None => (Cause::Itself, None, String::new()),
+    };
     Some(Anomaly {
-        cause: Cause::Itself,
+        cause,
         subtype: Subtype::ErrorRateSpike,
         severity: config.severity_cutoffs.error_rate.grade(observed),
         service: service.to_owned(),
         operation: Some(operation.to_owned()),
         client: None,
-        peer_service: None,
+        peer_service,
         trace_id: counts.error_examples.first().copied(),
         span_id: None,
         observed,
@@ -99,7 +114,7 @@ pub fn judge(
         examples: counts.error_examples.clone(),
         description: format!(
             "{operation} on {service} failed {e} of {n} requests ({pct:.1} %) in the window, where \
-             {base:.2} % is usual (threshold {thr:.1} %); that many failures by chance has probability {p_value:.1e}",
+             {base:.2} % is usual (threshold {thr:.1} %); that many failures by chance has probability {p_value:.1e}{where_}",
             pct = observed * 100.0,
             base = expected * 100.0,
             thr = threshold * 100.0,
@@ -122,6 +137,7 @@ mod tests {
             } else {
                 vec![]
             },
+            ..KeyCounts::default()
         }
     }
 
@@ -170,5 +186,31 @@ mod tests {
         }
         // 11 % on an operation that always fails 10 % of the time: above 5 %, but not ≥ 2× its own.
         assert!(judge(&mut b, &counts(200, 22), "s", "op", window(30), &config).is_none());
+    }
+
+    #[test]
+    fn failures_that_started_in_a_callee_point_at_it() {
+        let config = DetectionConfig::default();
+        let mut b = warmed(&config);
+        let mut c = counts(200, 60);
+        c.errors_traced = 50;
+        c.failed_in.insert("cart".into(), 40);
+        c.failed_in.insert("users".into(), 5);
+        let a = judge(&mut b, &c, "gateway", "GET /v1/cart", window(30), &config).unwrap();
+        assert_eq!(a.cause, Cause::Peer);
+        assert_eq!(a.peer_service.as_deref(), Some("cart"));
+        assert!(
+            a.description
+                .contains("40 of the 50 failures traced started in cart"),
+            "{}",
+            a.description
+        );
+
+        // Fewer than half traced to one callee: its own.
+        let mut c = counts(200, 60);
+        c.errors_traced = 50;
+        c.failed_in.insert("cart".into(), 20);
+        let a = judge(&mut b, &c, "gateway", "GET /v1/cart", window(31), &config).unwrap();
+        assert_eq!((a.cause, a.peer_service), (Cause::Itself, None));
     }
 }

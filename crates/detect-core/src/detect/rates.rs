@@ -82,6 +82,19 @@ impl RateDetector {
             .example(key, span);
     }
 
+    /// A failure of `key` seen in an assembled trace, with the other service it started in; ignored
+    /// once the window has closed (its error rate is judged).
+    pub fn record_traced_failure(
+        &mut self,
+        window_index: u64,
+        key: KeyId,
+        started_in: Option<&str>,
+    ) {
+        if let Some(counts) = self.windows.get_mut(&window_index) {
+            counts.traced_failure(key, started_in);
+        }
+    }
+
     fn key_state(&mut self, window_index: u64, key: KeyId) -> &mut KeyState {
         if self.keys.len() <= key.index() {
             self.keys.resize_with(key.index() + 1, || KeyState {

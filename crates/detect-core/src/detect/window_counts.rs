@@ -6,6 +6,10 @@ use crate::anomaly::MAX_EXAMPLES;
 use crate::keys::KeyId;
 use crate::span::{Span, TraceId};
 use hashbrown::HashMap;
+use std::collections::BTreeMap;
+
+/// Services one key's failures are traced to, at most, per window.
+const MAX_FAILED_IN: usize = 16;
 
 #[derive(Clone, Debug, Default)]
 pub struct KeyCounts {
@@ -13,6 +17,21 @@ pub struct KeyCounts {
     pub errors: u64,
     pub examples: Vec<TraceId>,
     pub error_examples: Vec<TraceId>,
+    /// Failures of this key seen in assembled traces (analysed before the window closed).
+    pub errors_traced: u64,
+    /// Of those, how many started in each other service (see [`crate::detect::error_blame`]).
+    pub failed_in: BTreeMap<String, u64>,
+}
+
+impl KeyCounts {
+    /// The service most of the traced failures started in, with how many, if that is at least half.
+    pub fn failures_mostly_in(&self) -> Option<(&str, u64)> {
+        let (service, n) = self
+            .failed_in
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))?;
+        (2 * n >= self.errors_traced).then_some((service.as_str(), *n))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +63,18 @@ impl WindowCounts {
         push_example(&mut counts.examples, span.trace_id);
         if span.is_error() {
             push_example(&mut counts.error_examples, span.trace_id);
+        }
+    }
+
+    /// A failure of `key` in an assembled trace, and the other service it started in, if any.
+    pub fn traced_failure(&mut self, key: KeyId, started_in: Option<&str>) {
+        let counts = self.per_key.entry(key).or_default();
+        counts.errors_traced += 1;
+        if let Some(service) = started_in {
+            // Bounded: a key's failures name at most this many services.
+            if counts.failed_in.len() < MAX_FAILED_IN || counts.failed_in.contains_key(service) {
+                *counts.failed_in.entry(service.to_owned()).or_default() += 1;
+            }
         }
     }
 

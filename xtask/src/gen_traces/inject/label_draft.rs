@@ -18,6 +18,8 @@ pub struct LabelDraft {
     pub description: String,
     /// Placed just past a detector's default rule (`near_threshold`).
     pub near_threshold: bool,
+    /// Where the injection starts (the label's `origin`).
+    pub origin: Option<Target>,
 }
 
 impl LabelDraft {
@@ -31,6 +33,7 @@ impl LabelDraft {
             traces: Vec::new(),
             description,
             near_threshold: false,
+            origin: None,
         }
     }
 
@@ -38,6 +41,15 @@ impl LabelDraft {
         if self.traces.last() != Some(&trace_id) {
             self.traces.push(trace_id);
         }
+    }
+
+    /// Names `key` as where the injection starts.
+    pub(super) fn origin_at(&mut self, (service, operation): &Key) {
+        self.origin = Some(Target {
+            service: Some(service.clone()),
+            operation: Some(operation.clone()),
+            ..Target::default()
+        });
     }
 
     pub(super) fn key_target(&mut self, (service, operation): &Key) {

@@ -40,12 +40,9 @@ impl Plan {
         insert_delay(trace, idx, at, delta);
         let root = &trace.spans[0];
         let label = self.labels.len();
-        self.labels.push(LabelDraft::new(
-            Subtype::LatencySpike,
-            root.start,
-            root.end(),
-            description,
-        ));
+        let mut draft = LabelDraft::new(Subtype::LatencySpike, root.start, root.end(), description);
+        draft.origin_at(&key);
+        self.labels.push(draft);
         self.slowed(topo, trace, idx, label);
     }
 }

@@ -84,6 +84,23 @@ impl Plan {
         };
         let mut draft = LabelDraft::new(subtype, start, end, description);
         match kind {
+            WindowKind::LatencyIncident { op, .. }
+            | WindowKind::LatencyShift { op, .. }
+            | WindowKind::ErrorSpike { op, .. } => {
+                draft.origin_at(&topo.key(topo.ops[op].service, op));
+            }
+            WindowKind::ThroughputSpike { route, .. }
+            | WindowKind::ThroughputDrop { route, .. } => {
+                draft.origin_at(&topo.key(topo.gateway(), topo.routes[route].op));
+            }
+            WindowKind::ServiceSilent { service } => {
+                draft.origin = Some(Target {
+                    service: Some(topo.service_name(service).to_owned()),
+                    ..Target::default()
+                });
+            }
+        }
+        match kind {
             WindowKind::ThroughputSpike { route, .. }
             | WindowKind::ThroughputDrop { route, .. } => {
                 for key in &topo.route_keys[route] {
