@@ -162,7 +162,7 @@ fn read_labels(path: &Path) -> anyhow::Result<(Vec<labels::Label>, Tails)> {
         match labels::Line::parse(&line)
             .with_context(|| format!("{}: line {}", path.display(), i + 1))?
         {
-            labels::Line::Label(label) => out.push(label),
+            labels::Line::Label(label) => out.push(*label),
             labels::Line::Tail(tail) => {
                 tails.insert((tail.trace_id, tail.span_id), tail.z);
             }

@@ -330,7 +330,7 @@ mod tests {
         let (mut labels, mut tails) = (Vec::new(), Vec::new());
         for line in std::str::from_utf8(bytes).unwrap().lines() {
             match labels::Line::parse(line).unwrap() {
-                labels::Line::Label(l) => labels.push(l),
+                labels::Line::Label(l) => labels.push(*l),
                 labels::Line::Tail(t) => tails.push(t),
             }
         }

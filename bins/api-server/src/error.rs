@@ -22,7 +22,7 @@ pub struct ApiError {
 #[allow(dead_code)]
 pub struct ErrorBody {
     /// A stable code: bad_request, unauthorized, forbidden, not_found, conflict, payload_too_large,
-    /// invalid, invalid_config, unavailable, internal.
+    /// method_not_allowed, unsupported_media_type, invalid, invalid_config, unavailable, internal.
     error: String,
     message: String,
     #[schema(value_type = Option<Object>)]
@@ -52,6 +52,14 @@ impl ApiError {
             error: "payload_too_large",
             message: format!("the request body is larger than {limit} bytes"),
             details: serde_json::json!({ "limit": limit }),
+        }
+    }
+    pub fn method_not_allowed() -> Self {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: "method_not_allowed",
+            message: "this route does not answer that method".into(),
+            details: Value::Null,
         }
     }
     pub fn into_result(self) -> Result<HttpResponse, ApiError> {

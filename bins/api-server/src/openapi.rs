@@ -4,6 +4,7 @@
 use crate::routes::{anomalies, config, health, incidents, metrics, otlp, runs, whoami};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -27,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         anomalies::Summary, anomalies::SummaryBucket, whoami::WhoAmI,
         store_pg::IncidentRecord, store_pg::OriginJson, store_pg::CallJson, incidents::IncidentPage, incidents::IncidentDetail,
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
 
@@ -41,6 +42,63 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// The answers every operation can give besides its own: 401 and 403 where it needs a credential,
+/// 413 and 415 where it takes a body, 400 where its path holds an id. Added once here so that no
+/// handler's annotation can forget them.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common: Vec<(&str, &str)> = Vec::new();
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    common.push(("401", "no credential, or one that is not valid"));
+                    common.push(("403", "the credential's role may not do this"));
+                }
+                if operation.request_body.is_some() {
+                    common.push(("413", "the body is too large"));
+                    common.push((
+                        "415",
+                        "the body's Content-Type is not one this operation reads",
+                    ));
+                }
+                if path.contains('{') {
+                    common.push(("400", "the id in the path is not valid"));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 pub async fn document() -> HttpResponse {

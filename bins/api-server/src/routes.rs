@@ -19,6 +19,24 @@ use actix_web::web;
 /// Largest JSON body of the REST endpoints.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// A route's resource answering `allow` (such as "GET, PUT"): another method gets 405 with an `Allow`
+/// header, not 404 (the route exists).
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    resource_of(&[path], allow)
+}
+
+fn resource_of(paths: &[&str], allow: &'static str) -> actix_web::Resource {
+    web::resource(paths.to_vec()).default_service(web::to(move || async move {
+        let mut response =
+            actix_web::ResponseError::error_response(&ApiError::method_not_allowed());
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     cfg.app_data(
         web::JsonConfig::default()
@@ -32,46 +50,51 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         ApiError::bad_request(format!("bad path: {e}"), serde_json::Value::Null).into()
     }))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(metrics::prometheus))
-    .route("/api/openapi.json", web::get().to(crate::openapi::document))
-    .route("/", web::get().to(dashboard::page))
-    .route("/anomalies", web::get().to(dashboard::page))
-    .route("/anomalies/{id}", web::get().to(dashboard::page))
-    .route("/config", web::get().to(dashboard::page))
-    .route("/incidents/{id}", web::get().to(dashboard::page))
-    .route("/assets/app.js", web::get().to(dashboard::script))
-    .route(
-        "/assets/incidents.js",
-        web::get().to(dashboard::incidents_script),
+    .service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+    .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+    .service(resource("/metrics", "GET").route(web::get().to(metrics::prometheus)))
+    .service(resource("/api/openapi.json", "GET").route(web::get().to(crate::openapi::document)))
+    .service(
+        resource_of(
+            &[
+                "/",
+                "/anomalies",
+                "/anomalies/{id}",
+                "/config",
+                "/incidents/{id}",
+            ],
+            "GET",
+        )
+        .route(web::get().to(dashboard::page)),
     )
-    .route("/assets/app.css", web::get().to(dashboard::style))
-    .route("/api/whoami", web::get().to(whoami::whoami))
-    .route("/api/anomalies", web::get().to(anomalies::list))
-    .route("/api/anomalies/summary", web::get().to(anomalies::summary))
-    .route(
-        "/api/anomalies/stream",
-        web::get().to(crate::events::stream),
+    .service(resource("/assets/app.js", "GET").route(web::get().to(dashboard::script)))
+    .service(
+        resource("/assets/incidents.js", "GET").route(web::get().to(dashboard::incidents_script)),
     )
-    .route("/api/anomalies/{id}", web::get().to(anomalies::get))
-    .route(
-        "/api/anomalies/{id}/resolve",
-        web::put().to(anomalies::resolve),
+    .service(resource("/assets/app.css", "GET").route(web::get().to(dashboard::style)))
+    .service(resource("/api/whoami", "GET").route(web::get().to(whoami::whoami)))
+    .service(resource("/api/anomalies", "GET").route(web::get().to(anomalies::list)))
+    .service(resource("/api/anomalies/summary", "GET").route(web::get().to(anomalies::summary)))
+    .service(resource("/api/anomalies/stream", "GET").route(web::get().to(crate::events::stream)))
+    .service(resource("/api/anomalies/{id}", "GET").route(web::get().to(anomalies::get)))
+    .service(
+        resource("/api/anomalies/{id}/resolve", "PUT").route(web::put().to(anomalies::resolve)),
     )
-    .route("/api/incidents", web::get().to(incidents::list))
-    .route("/api/incidents/{id}", web::get().to(incidents::get))
-    .route(
-        "/api/incidents/{id}/resolve",
-        web::put().to(incidents::resolve),
+    .service(resource("/api/incidents", "GET").route(web::get().to(incidents::list)))
+    .service(resource("/api/incidents/{id}", "GET").route(web::get().to(incidents::get)))
+    .service(
+        resource("/api/incidents/{id}/resolve", "PUT").route(web::put().to(incidents::resolve)),
     )
-    .route("/api/anomaly-config", web::get().to(config::get))
-    .route("/api/anomaly-config", web::put().to(config::put))
-    .route("/api/anomaly-config/schema", web::get().to(config::schema))
-    .route("/api/anomaly-detection/run", web::post().to(runs::create))
-    .route("/api/anomaly-detection/runs/{id}", web::get().to(runs::get));
+    .service(
+        resource("/api/anomaly-config", "GET, PUT")
+            .route(web::get().to(config::get))
+            .route(web::put().to(config::put)),
+    )
+    .service(resource("/api/anomaly-config/schema", "GET").route(web::get().to(config::schema)))
+    .service(resource("/api/anomaly-detection/run", "POST").route(web::post().to(runs::create)))
+    .service(resource("/api/anomaly-detection/runs/{id}", "GET").route(web::get().to(runs::get)));
     if intake {
-        cfg.route("/v1/traces", web::post().to(otlp::export));
+        cfg.service(resource("/v1/traces", "POST").route(web::post().to(otlp::export)));
     }
     cfg.default_service(web::to(|| async {
         ApiError::not_found("no such route").into_result()
@@ -127,4 +150,28 @@ pub async fn optional_json_body(payload: web::Payload) -> Result<Option<Vec<u8>>
         })?
         .ok_or_else(|| ApiError::payload_too_large(MAX_JSON_BODY))?;
     Ok((!body.iter().all(u8::is_ascii_whitespace)).then_some(body))
+}
+
+/// An optional JSON body's options: no body, `null` and `{}` are the defaults; anything but an object
+/// or `null` is refused (serde would read a struct from an array too).
+pub async fn optional_options<T>(payload: web::Payload, shape: &str) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    let Some(body) = optional_json_body(payload).await? else {
+        return Ok(T::default());
+    };
+    let refused = |e: String| {
+        ApiError::bad_request(
+            format!("the body must be {shape}, or {{}} for the defaults: {e}"),
+            serde_json::Value::Null,
+        )
+    };
+    match serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| refused(e.to_string()))? {
+        serde_json::Value::Null => Ok(T::default()),
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|e| refused(e.to_string()))
+        }
+        _ => Err(refused("it is not a JSON object".into())),
+    }
 }

@@ -146,7 +146,6 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
     let app = app!(state);
     for (uri, parameter) in [
         ("/api/anomalies?severity=SEVERE", "severity"),
-        ("/api/anomalies?min_severity=", "min_severity"),
         ("/api/anomalies?limit=0", "limit"),
         ("/api/anomalies?limit=abc", "limit"),
         ("/api/anomalies?since=yesterday", "since"),
@@ -158,6 +157,14 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
         assert_eq!(body["error"], "bad_request", "{uri}");
         assert_eq!(body["details"]["parameter"], parameter, "{uri}: {body}");
+    }
+    // An empty value is no filter (an empty form field), on every list.
+    for uri in [
+        "/api/anomalies?min_severity=&service=&limit=",
+        "/api/incidents?status=&severity=",
+    ] {
+        let (status, body) = call(&app, test::TestRequest::get().uri(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
 }
 
@@ -408,6 +415,48 @@ async fn health_and_readiness() {
 }
 
 #[actix_web::test]
+async fn a_method_a_route_does_not_answer_is_405_with_what_it_allows() {
+    let (state, _dir) = state().await;
+    let app = app!(state);
+    for (method, uri, allow) in [
+        (actix_web::http::Method::TRACE, "/healthz", "GET"),
+        (
+            actix_web::http::Method::DELETE,
+            "/api/anomaly-config",
+            "GET, PUT",
+        ),
+        (
+            actix_web::http::Method::GET,
+            "/api/anomaly-detection/run",
+            "POST",
+        ),
+    ] {
+        let response = test::call_service(
+            &app,
+            test::TestRequest::default()
+                .method(method.clone())
+                .uri(uri)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        assert_eq!(
+            response.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {uri}"
+        );
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+    let (status, _) = call(&app, test::TestRequest::get().uri("/no/such/route")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
 async fn a_manual_run_is_accepted_and_can_be_followed() {
     let (state, _dir) = state().await;
     let app = app!(state);
@@ -463,6 +512,28 @@ async fn a_manual_run_is_accepted_and_can_be_followed() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // What many clients send for "no options" means the defaults, as no body does.
+    for empty in ["{}", "null", " { } "] {
+        let (status, body) = call(
+            &app,
+            test::TestRequest::post()
+                .uri("/api/anomaly-detection/run")
+                .insert_header(("content-type", "application/json"))
+                .set_payload(empty),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{empty}: {body}");
+        assert_eq!(body["window_start"], Value::Null, "{empty}");
+    }
+    let (status, body) = call(
+        &app,
+        test::TestRequest::post()
+            .uri("/api/anomaly-detection/run")
+            .set_json(json!({"window_start": "2026-01-05T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"]["field"], "window_end", "{body}");
     let (status, _) = call(
         &app,
         test::TestRequest::get().uri("/api/anomaly-detection/runs/nope"),

@@ -87,7 +87,7 @@ pub struct Tail {
 /// One line of the labels file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Line {
-    Label(Label),
+    Label(Box<Label>),
     Tail(Tail),
 }
 
@@ -97,7 +97,7 @@ impl Line {
         if value.get("tail").is_some() {
             serde_json::from_value(value).map(Line::Tail)
         } else {
-            serde_json::from_value(value).map(Line::Label)
+            serde_json::from_value(value).map(|l| Line::Label(Box::new(l)))
         }
     }
 }

@@ -33,7 +33,8 @@ fn parse_query(
     let mut filter = AnomalyFilter::default();
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
-    for (name, value) in params {
+    // An empty value is no filter, as browsers send an empty form field.
+    for (name, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
         match name.as_str() {
             "anomaly_type" => {
                 filter.anomaly_type = Some(
@@ -84,7 +85,7 @@ fn parse_query(
         ("until" = Option<String>, Query, description = "RFC 3339"),
         ("q" = Option<String>, Query, description = "text in the description, case-insensitive"),
         ("incident_id" = Option<String>, Query, description = "the anomalies of this incident (UUID)"),
-        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1 to 500, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = AnomalyPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -188,7 +189,7 @@ pub async fn summary(state: web::Data<AppState>, caller: Caller) -> Result<HttpR
 }
 
 #[utoipa::path(get, path = "/api/anomalies/{id}", tag = "anomalies",
-    params(("id" = String, Path, description = "the anomaly's UUID")),
+    params(("id" = uuid::Uuid, Path, description = "the anomaly's UUID")),
     responses((status = 200, body = AnomalyJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -202,7 +203,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(record))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     pub resolution_notes: Option<String>,
@@ -214,7 +215,7 @@ const MAX_NOTES: usize = 10_000;
 /// The body is optional (`{}` or nothing resolves without notes), but a body that is there must be
 /// valid: a malformed one is refused, never read as "no notes".
 #[utoipa::path(put, path = "/api/anomalies/{id}/resolve", tag = "anomalies",
-    params(("id" = String, Path, description = "the anomaly's UUID")),
+    params(("id" = uuid::Uuid, Path, description = "the anomaly's UUID")),
     request_body(content = Option<ResolveBody>, description = "optional notes"),
     responses((status = 200, body = AnomalyJson), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already resolved; the first resolution is kept"),
@@ -243,19 +244,10 @@ pub async fn resolve(
 
 /// The optional notes of a resolution (anomalies and incidents take the same body).
 pub async fn resolution_notes(payload: web::Payload) -> Result<Option<String>, ApiError> {
-    let notes = match crate::routes::optional_json_body(payload).await? {
-        None => None,
-        Some(body) => {
-            serde_json::from_slice::<ResolveBody>(&body)
-                .map_err(|e| {
-                    ApiError::bad_request(
-                        format!("the body must be {{\"resolution_notes\": \"...\"}}: {e}"),
-                        Value::Null,
-                    )
-                })?
-                .resolution_notes
-        }
-    };
+    let notes =
+        crate::routes::optional_options::<ResolveBody>(payload, r#"{"resolution_notes": "..."}"#)
+            .await?
+            .resolution_notes;
     if notes.as_ref().is_some_and(|n| n.len() > MAX_NOTES) {
         return Err(ApiError::bad_request(
             "resolution_notes is longer than 10000 bytes",

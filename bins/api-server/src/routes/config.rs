@@ -15,7 +15,8 @@ use store_pg::Repository;
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ConfigItem {
     pub key: &'static str,
-    #[schema(value_type = Object)]
+    /// A number, a boolean, a string, a list or an object, as the key's schema says.
+    #[schema(value_type = Value)]
     pub value: Value,
     pub description: &'static str,
 }

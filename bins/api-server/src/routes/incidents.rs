@@ -44,7 +44,8 @@ fn parse_query(
     let mut filter = IncidentFilter::default();
     let mut limit = DEFAULT_LIMIT;
     let mut cursor = None;
-    for (name, value) in params {
+    // An empty value is no filter, as browsers send an empty form field.
+    for (name, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
         match name.as_str() {
             "status" => {
                 filter.status = Some(
@@ -73,7 +74,7 @@ fn parse_query(
         ("service" = Option<String>, Query, description = "incidents with a finding about this service"),
         ("since" = Option<String>, Query, description = "started at or after (RFC 3339)"),
         ("until" = Option<String>, Query, description = "started before (RFC 3339)"),
-        ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1 to 500, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses((status = 200, body = IncidentPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -101,7 +102,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/incidents/{id}", tag = "incidents",
-    params(("id" = String, Path, description = "the incident's UUID")),
+    params(("id" = uuid::Uuid, Path, description = "the incident's UUID")),
     responses((status = 200, body = IncidentDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -129,7 +130,7 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/incidents/{id}/resolve", tag = "incidents",
-    params(("id" = String, Path, description = "the incident's UUID")),
+    params(("id" = uuid::Uuid, Path, description = "the incident's UUID")),
     request_body(content = Option<ResolveBody>, description = "optional notes"),
     responses((status = 200, body = store_pg::IncidentRecord, description = "resolved, with its open anomalies"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

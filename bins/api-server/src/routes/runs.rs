@@ -8,15 +8,44 @@ use crate::error::{ApiError, ErrorBody};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::Value;
 use store_pg::{Repository, RunRecord, RunTrigger};
 use uuid::Uuid;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The window to run over; both ends, or neither for the latest window (`{}` and `null` are the
+/// defaults, as no body is).
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
-    pub window_start: DateTime<Utc>,
-    pub window_end: DateTime<Utc>,
+    #[serde(default)]
+    pub window_start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub window_end: Option<DateTime<Utc>>,
+}
+
+/// A run's window: its start and end.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
+impl RunBody {
+    /// The window asked for, if any; one end alone is refused.
+    fn window(&self) -> Result<Option<Window>, ApiError> {
+        match (self.window_start, self.window_end) {
+            (Some(start), Some(end)) => Ok(Some((start, end))),
+            (None, None) => Ok(None),
+            (start, _) => {
+                let missing = if start.is_some() {
+                    "window_end"
+                } else {
+                    "window_start"
+                };
+                Err(ApiError::bad_request(
+                    format!(
+                        "`{missing}` is missing: give both ends of the window, or neither for the latest window"
+                    ),
+                    serde_json::json!({ "field": missing }),
+                ))
+            }
+        }
+    }
 }
 
 /// A run as the API shows it.
@@ -72,7 +101,7 @@ fn run_json(run: &RunRecord) -> RunJson {
     }
 }
 
-/// An empty body asks for a run over the latest window; a body must name both ends of the window.
+/// No body, `{}` or `null` asks for a run over the latest window; a window names both its ends.
 #[utoipa::path(post, path = "/api/anomaly-detection/run", tag = "runs",
     request_body(content = Option<RunBody>, description = "optional window; empty for the latest"),
     responses((status = 202, body = RunJson), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -84,26 +113,18 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Operate)?;
-    let window = match crate::routes::optional_json_body(payload).await? {
-        None => None,
-        Some(body) => {
-            let b: RunBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                format!(
-                    "the body must be {{\"window_start\": RFC 3339, \"window_end\": RFC 3339}}: {e}"
-                ),
-                Value::Null,
-            )
-        })?;
-            Some((b.window_start, b.window_end))
-        }
-    };
+    let body: RunBody = crate::routes::optional_options(
+        payload,
+        r#"{"window_start": RFC 3339, "window_end": RFC 3339}"#,
+    )
+    .await?;
+    let window = body.window()?;
     let run = state.store.create_run(RunTrigger::Manual, window).await?;
     Ok(HttpResponse::Accepted().json(run_json(&run)))
 }
 
 #[utoipa::path(get, path = "/api/anomaly-detection/runs/{id}", tag = "runs",
-    params(("id" = String, Path, description = "the run's UUID")),
+    params(("id" = uuid::Uuid, Path, description = "the run's UUID")),
     responses((status = 200, body = RunJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

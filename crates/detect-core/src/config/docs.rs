@@ -17,7 +17,7 @@ pub struct KeySchema {
     pub type_name: &'static str,
     pub allowed: String,
     /// Null for an object of keys (each has its own) and for a per-service key (unset by default).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub default: Option<Value>,
     pub description: &'static str,
 }
