@@ -269,7 +269,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
     let notify_min_severity = detect_core::Severity::High;
     if args.trace_fetch == windows::TraceFetch::Sampled {
         tracing::info!(
-            "trace fetch: sampled (counts from TraceQL metrics; security analysis is off, as it needs every entry span)"
+            "trace fetch: sampled (counts from TraceQL metrics, traces by the sampling rule, every entry span for security from the search)"
         );
     }
     Ok(windows::Detection {

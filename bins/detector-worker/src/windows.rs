@@ -7,12 +7,13 @@
 //!
 //! How a window is read ([`TraceFetch`]): `all` fetches every trace, and the engine counts requests
 //! and errors from them; `sampled` takes the counts from Tempo's TraceQL metrics and fetches only the
-//! traces the sampling rule keeps (latency and resource analysis). Security analysis needs every entry
-//! span, so it is off in `sampled`. Where TraceQL metrics cannot answer, that window is read whole,
-//! and its run record says so (`count_source`).
+//! traces the sampling rule keeps (latency and resource analysis); security analysis gets every
+//! request's entry span from the window's search, which asks Tempo for root spans and the attributes
+//! security reads. Where TraceQL metrics cannot answer, that window is read whole, and its run record
+//! says so (`count_source`).
 
 use crate::shard::Shard;
-use crate::tempo_window::{WindowSpans, fetch_window};
+use crate::tempo_window::{Reading, WindowSpans, fetch_window};
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{
     Anomaly, DetectionConfig, Engine, IncidentTracker, LearnedState, Severity, UnixNanos,
@@ -33,7 +34,7 @@ pub const INCIDENTS: &str = "incidents:tempo:windows";
 pub enum TraceFetch {
     /// Every trace: exact counts, and every detector (security included) sees every span.
     All,
-    /// Counts from TraceQL metrics; traces by the sampling rule; no security analysis.
+    /// Counts from TraceQL metrics; traces by the sampling rule; entry spans for security from the search.
     Sampled,
 }
 
@@ -260,19 +261,22 @@ impl Detection {
                     }
                     let config = self.engine.config();
                     let ratio = config.sampling_enabled.then_some(config.sampling_ratio);
-                    let spans = fetch_window(&self.tempo, self.shard, (start, end), ratio).await?;
+                    let reading = Reading::Sampled(ratio);
+                    let spans =
+                        fetch_window(&self.tempo, self.shard, (start, end), reading).await?;
                     return Ok((spans, COUNTED_BY_TEMPO.into()));
                 }
                 Err(error) => {
                     warn!(window = %to_time(start), %error, "TraceQL metrics cannot count this window; reading every trace");
-                    let spans = fetch_window(&self.tempo, self.shard, (start, end), None).await?;
+                    let spans =
+                        fetch_window(&self.tempo, self.shard, (start, end), Reading::All).await?;
                     let source =
                         format!("{COUNTED_FROM_TRACES} (TraceQL metrics unavailable: {error})");
                     return Ok((spans, source));
                 }
             }
         }
-        let spans = fetch_window(&self.tempo, self.shard, (start, end), None).await?;
+        let spans = fetch_window(&self.tempo, self.shard, (start, end), Reading::All).await?;
         Ok((spans, COUNTED_FROM_TRACES.into()))
     }
 
@@ -281,12 +285,20 @@ impl Detection {
         let counted_by_tempo = count_source == COUNTED_BY_TEMPO;
         let mut found: Vec<Anomaly> = Vec::new();
         let spans = window.spans.len() as u64;
+        // Entry spans (security only) and fetched traces' spans, merged in event time.
+        let mut entries = window.entry_spans.into_iter().peekable();
         for span in window.spans {
+            while let Some(entry) = entries.next_if(|e| e.start <= span.start) {
+                self.engine.ingest_entry_span(&entry, &mut found);
+            }
             if counted_by_tempo {
                 self.engine.ingest_counted_elsewhere(span, &mut found);
             } else {
                 self.engine.ingest(span, &mut found);
             }
+        }
+        for entry in entries {
+            self.engine.ingest_entry_span(&entry, &mut found);
         }
         // Close this window: the engine's clock moves to its end plus the allowed lateness (spans of
         // the next window are not late then, as the window closes only its own index).

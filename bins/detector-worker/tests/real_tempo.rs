@@ -98,6 +98,52 @@ fn traffic(t0: u64) -> Vec<opentelemetry_proto::tonic::trace::v1::TracesData> {
         .collect()
 }
 
+/// The client address of the attack in [`attack`].
+const ATTACKER: &str = "203.0.113.9";
+
+/// In minute 6, `ATTACKER` tries 30 passwords on shop's `POST /login` (each answered 401) and asks
+/// for two paths that climb out of the web root.
+fn attack(t0: u64) -> Vec<opentelemetry_proto::tonic::trace::v1::TracesData> {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    let text = |key: &str, v: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        }),
+        ..KeyValue::default()
+    };
+    let number = |key: &str, v: i64| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::IntValue(v)),
+        }),
+        ..KeyValue::default()
+    };
+    (0..32u64)
+        .map(|n| {
+            let start = t0 + 6 * 60 * NANOS + n * NANOS + NANOS / 3;
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(n + 1).wrapping_mul(0x51_7cc1_b727_220a).to_be_bytes());
+            id[8..].copy_from_slice(&(n + 7).wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes());
+            let (path, status) = match n {
+                30 => ("/static/../../etc/passwd", 404),
+                31 => ("/static/..%2f..%2fetc%2fshadow", 404),
+                _ => ("/login", 401),
+            };
+            let mut trace =
+                one_span_trace(id, "shop", "POST /login", start, start + 8_000_000, false);
+            let span = &mut trace.resource_spans[0].scope_spans[0].spans[0];
+            span.attributes = vec![
+                text("client.address", ATTACKER),
+                text("url.path", path),
+                text("http.request.method", "POST"),
+                number("http.response.status_code", status),
+            ];
+            trace
+        })
+        .collect()
+}
+
 /// Pushes the traces over OTLP/HTTP protobuf, a thousand a request.
 async fn push(traces: Vec<opentelemetry_proto::tonic::trace::v1::TracesData>) {
     let http = http();
@@ -161,7 +207,7 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     // Recent history: Tempo keeps span times within its ingestion slack (3 h in TEMPO_CONFIG).
     let now = Utc::now().timestamp() as u64;
     let t0 = (now - (MINUTES + 2) * 60) / 60 * 60 * NANOS;
-    push(traffic(t0)).await;
+    push(traffic(t0).into_iter().chain(attack(t0)).collect()).await;
     wait_searchable(t0).await;
 
     // Every trace read: the slowdown and the failures are found, each window has its run.
@@ -196,6 +242,7 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
         assert!(run.tempo_seconds.is_some_and(|s| s > 0.0), "{run:#?}");
     }
     let lookups_all: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
+    assert_attack_found(&store, &stderr).await;
     let incidents = store
         .list_incidents(&IncidentFilter::default(), 100, None)
         .await
@@ -219,9 +266,20 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     );
     let failing = rows_of(&store, "cart", "error_rate_spike").await;
     assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
+    // Security sees every request's entry span, from the search, though few traces are fetched.
+    assert_attack_found(&store, &stderr).await;
     let lookups_sampled: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
     assert!(
         lookups_sampled * 4 < lookups_all,
         "the sample is a fraction of the traces: {lookups_sampled} of {lookups_all}"
     );
+}
+
+/// The password guessing and the path traversal of [`attack`] are stored, about the attacker.
+async fn assert_attack_found(store: &store_pg::PgStore, stderr: &str) {
+    for subtype in ["auth_failure_burst", "path_traversal"] {
+        let found = rows_of(store, "shop", subtype).await;
+        assert_eq!(found.len(), 1, "{subtype}: {stderr} {found:#?}");
+        assert_eq!(found[0].client.as_deref(), Some(ATTACKER), "{found:#?}");
+    }
 }

@@ -174,9 +174,23 @@ impl Engine {
     /// Feeds a span of a trace chosen by the sampling rule while the window's request and error
     /// counts come from elsewhere ([`Engine::record_counts`], from Tempo's TraceQL metrics): it is
     /// judged for latency and per-trace resource analysis, and gives rate anomalies an example trace,
-    /// but is not counted, and security analysis (which needs every entry span) does not see it.
+    /// but is not counted, and security analysis (which needs every entry span) does not see it: give
+    /// it every entry span through [`Engine::ingest_entry_span`].
     pub fn ingest_counted_elsewhere(&mut self, span: Span, out: &mut Vec<Anomaly>) {
         self.ingest_span(span, Counting::Elsewhere, out);
+    }
+
+    /// A request's entry span seen without its trace (a search for root spans), for security
+    /// analysis only: with counts from elsewhere and traces by sample, this is how security still
+    /// sees every request. Not counted, not judged for latency; a late one is left out.
+    pub fn ingest_entry_span(&mut self, span: &Span, out: &mut Vec<Anomaly>) {
+        let before = out.len();
+        let (window_index, late) = self.place(span.start.0);
+        if !late {
+            self.security.observe(window_index, span, &self.config, out);
+        }
+        self.advance(out);
+        self.stats.anomalies += (out.len() - before) as u64;
     }
 
     /// Exact request and error counts of (service, operation) for the window starting at
@@ -216,18 +230,8 @@ impl Engine {
     fn ingest_span(&mut self, span: Span, counting: Counting, out: &mut Vec<Anomaly>) {
         let before = out.len();
         self.stats.spans += 1;
-        let window_nanos = self.config.window_nanos();
-        let lateness = self.config.allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
-        let start = span.start.0;
-        self.advance_clock(start);
-        let next_to_close = *self
-            .next_to_close
-            .get_or_insert(start.saturating_sub(lateness) / window_nanos);
-        let window_index = start / window_nanos;
-        let late = window_index < next_to_close;
-        if late {
-            self.stats.late_spans += 1;
-        } else if counting == Counting::Here {
+        let (window_index, late) = self.place(span.start.0);
+        if !late && counting == Counting::Here {
             self.security
                 .observe(window_index, &span, &self.config, out);
         }
@@ -287,6 +291,21 @@ impl Engine {
         self.jump_streak = 0;
         self.advance(out);
         self.stats.anomalies += (out.len() - before) as u64;
+    }
+
+    /// Moves the clock to a span starting at `start`: its window, and whether that window has closed
+    /// (a late span, counted as such).
+    fn place(&mut self, start: u64) -> (u64, bool) {
+        let window_nanos = self.config.window_nanos();
+        let lateness = self.config.allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
+        self.advance_clock(start);
+        let next_to_close = *self
+            .next_to_close
+            .get_or_insert(start.saturating_sub(lateness) / window_nanos);
+        let window_index = start / window_nanos;
+        let late = window_index < next_to_close;
+        self.stats.late_spans += u64::from(late);
+        (window_index, late)
     }
 
     fn advance_clock(&mut self, start: u64) {

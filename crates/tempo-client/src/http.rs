@@ -8,6 +8,7 @@
 //! answered at once as a [`TempoError`] naming the request and Tempo's answer (never the
 //! `Authorization` value).
 
+pub mod entry_spans;
 pub mod metrics;
 pub mod search;
 mod usage;
@@ -25,8 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+pub use entry_spans::ENTRY_SPANS_QUERY;
 pub use metrics::{MetricsSample, MetricsSeries, SpanCount};
-pub use search::{SearchRequest, TraceSummary};
+pub use search::{MatchedSpan, SearchRequest, SelectedValue, TraceSummary};
 
 /// How to reach Tempo, validated by [`TempoClient::new`].
 #[derive(Clone, Debug)]

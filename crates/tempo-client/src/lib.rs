@@ -15,6 +15,7 @@ pub use decode::{
 };
 pub use error::{DecodeError, Result};
 pub use http::{
-    FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, SpanCount, TempoClient, TempoConfig,
-    TempoError, TempoResult, TempoUsage, TraceSummary, install_tls_provider,
+    ENTRY_SPANS_QUERY, FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, SpanCount,
+    TempoClient, TempoConfig, TempoError, TempoResult, TempoUsage, TraceSummary,
+    install_tls_provider,
 };

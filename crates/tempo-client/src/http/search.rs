@@ -4,7 +4,7 @@
 //! one answer may carry is split in halves until each half fits.
 
 use super::{TempoClient, TempoError, TempoResult, success_json};
-use detect_core::TraceId;
+use detect_core::{SpanId, TraceId};
 use serde::Deserialize;
 
 /// One search.
@@ -30,12 +30,95 @@ pub struct TraceSummary {
     pub root_name: Option<String>,
     pub start_unix_nanos: u64,
     pub duration_ms: u64,
+    /// The spans the query matched (up to `spss` of them), with the attributes it selected.
+    pub matched_spans: Vec<MatchedSpan>,
 }
 
 #[derive(Deserialize)]
 struct SearchAnswer {
     #[serde(default)]
     traces: Vec<RawTrace>,
+}
+
+/// One span a search matched, as Tempo gives it: no name or parent, only what the query selected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchedSpan {
+    pub span_id: Option<SpanId>,
+    pub start_unix_nanos: u64,
+    pub duration_nanos: u64,
+    pub attributes: Vec<(String, SelectedValue)>,
+}
+
+/// A selected attribute's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SelectedValue {
+    Text(String),
+    Int(i64),
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpanSet {
+    #[serde(default)]
+    spans: Vec<RawSpan>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpan {
+    #[serde(rename = "spanID", default)]
+    span_id: Option<String>,
+    #[serde(default)]
+    start_time_unix_nano: Option<NumberOrString>,
+    #[serde(default)]
+    duration_nanos: Option<NumberOrString>,
+    #[serde(default)]
+    attributes: Vec<RawAttribute>,
+}
+
+#[derive(Deserialize)]
+struct RawAttribute {
+    key: String,
+    #[serde(default)]
+    value: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawValue {
+    string_value: Option<String>,
+    int_value: Option<NumberOrString>,
+}
+
+impl RawSpan {
+    fn matched(self) -> MatchedSpan {
+        MatchedSpan {
+            span_id: self
+                .span_id
+                .and_then(|id| hex::decode(format!("{id:0>16}")).ok())
+                .and_then(|bytes| SpanId::from_slice(&bytes)),
+            start_unix_nanos: self
+                .start_time_unix_nano
+                .and_then(|v| v.value())
+                .unwrap_or(0),
+            duration_nanos: self.duration_nanos.and_then(|v| v.value()).unwrap_or(0),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(|a| {
+                    let value = match (a.value.string_value, a.value.int_value) {
+                        (Some(text), _) => SelectedValue::Text(text),
+                        (None, Some(n)) => {
+                            n.signed().map_or(SelectedValue::Other, SelectedValue::Int)
+                        }
+                        (None, None) => SelectedValue::Other,
+                    };
+                    (a.key, value)
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -49,6 +132,11 @@ struct RawTrace {
     start_time_unix_nano: Option<NumberOrString>,
     #[serde(default)]
     duration_ms: Option<NumberOrString>,
+    /// Current Tempo; `spanSet` is the older form of the first.
+    #[serde(default)]
+    span_sets: Vec<RawSpanSet>,
+    #[serde(default)]
+    span_set: Option<RawSpanSet>,
 }
 
 /// Tempo writes 64-bit numbers as strings, smaller ones as numbers.
@@ -56,13 +144,23 @@ struct RawTrace {
 #[serde(untagged)]
 enum NumberOrString {
     Number(u64),
+    Signed(i64),
     Text(String),
 }
 
 impl NumberOrString {
+    fn signed(&self) -> Option<i64> {
+        match self {
+            NumberOrString::Number(n) => i64::try_from(*n).ok(),
+            NumberOrString::Signed(n) => Some(*n),
+            NumberOrString::Text(s) => s.parse().ok(),
+        }
+    }
+
     fn value(&self) -> Option<u64> {
         match self {
             NumberOrString::Number(n) => Some(*n),
+            NumberOrString::Signed(_) => None,
             NumberOrString::Text(s) => s.parse().ok(),
         }
     }
@@ -97,6 +195,13 @@ pub fn parse_search(body: &[u8]) -> Result<(Vec<TraceSummary>, usize), serde_jso
                 root_name: t.root_trace_name,
                 start_unix_nanos: t.start_time_unix_nano.and_then(|v| v.value()).unwrap_or(0),
                 duration_ms: t.duration_ms.and_then(|v| v.value()).unwrap_or(0),
+                matched_spans: t
+                    .span_sets
+                    .into_iter()
+                    .next()
+                    .or(t.span_set)
+                    .map(|set| set.spans.into_iter().map(RawSpan::matched).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect();

@@ -4,7 +4,9 @@
 
 use super::traffic::service_of;
 use super::{Reply, Route, Traffic};
-use opentelemetry_proto::tonic::trace::v1::status;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::{TracesData, status};
 use prost::Message;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -38,24 +40,77 @@ pub(super) fn answer(traffic: &Traffic, route: Option<Route>, path: &str, query:
     answer.unwrap_or_else(|bad_request| bad_request)
 }
 
-/// Every trace that starts in the window, up to `limit` (TraceQL `q` is not read).
+/// Every trace that starts in the window, up to `limit`. Of TraceQL, only a search for root spans
+/// (`{ nestedSetParent = -1 } | select(…)`) is read: it adds each root span, with all its attributes,
+/// as Tempo gives selected ones (`tests/fixtures/search_entry_spans.json`).
 fn search(traffic: &Traffic, query: &Query) -> Result<Reply, Reply> {
     let (start, end) = (number(query, "start")?, number(query, "end")?);
     let limit = number(query, "limit")? as usize;
+    let roots = query
+        .get("q")
+        .is_some_and(|q| q.contains("nestedSetParent = -1"));
     let traces: Vec<_> = traffic
         .starting_in(start * NANOS, end * NANOS)
         .iter()
         .take(limit)
         .map(|t| {
-            json!({
+            let mut trace = json!({
                 "traceID": t.id.trim_start_matches('0'),
                 "rootServiceName": t.root_service,
                 "startTimeUnixNano": t.start_unix_nanos.to_string(),
                 "durationMs": t.duration_ms,
-            })
+            });
+            if roots && let Some((name, span)) = root_span(&t.data()) {
+                trace["rootTraceName"] = json!(name);
+                trace["spanSets"] = json!([{ "spans": [span], "matched": 1 }]);
+            }
+            trace
         })
         .collect();
     Ok(Reply::json(json!({ "traces": traces }).to_string()))
+}
+
+/// The root span's name, and the span as a search that selects its attributes answers it.
+fn root_span(data: &TracesData) -> Option<(String, serde_json::Value)> {
+    let span = data
+        .resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter().flat_map(|s| &s.spans))
+        .find(|s| s.parent_span_id.is_empty())?;
+    let kind = match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Internal => "internal",
+        SpanKind::Unspecified => "unspecified",
+    };
+    let status = match span.status.as_ref().map(|s| s.code) {
+        Some(c) if c == status::StatusCode::Error as i32 => "error",
+        Some(c) if c == status::StatusCode::Ok as i32 => "ok",
+        _ => "unset",
+    };
+    let mut attributes = vec![
+        json!({ "key": "nestedSetParent", "value": { "intValue": "-1" } }),
+        json!({ "key": "kind", "value": { "stringValue": kind } }),
+        json!({ "key": "status", "value": { "stringValue": status } }),
+    ];
+    for kv in &span.attributes {
+        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => json!({ "stringValue": s }),
+            Some(any_value::Value::IntValue(i)) => json!({ "intValue": i.to_string() }),
+            _ => continue,
+        };
+        attributes.push(json!({ "key": kv.key, "value": value }));
+    }
+    let name = span.name.clone();
+    let span = json!({
+        "spanID": hex::encode(&span.span_id),
+        "startTimeUnixNano": span.start_time_unix_nano.to_string(),
+        "durationNanos": span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano).to_string(),
+        "attributes": attributes,
+    });
+    Some((name, span))
 }
 
 /// `… | count_over_time() by (resource.service.name, name)` over the spans that start in
