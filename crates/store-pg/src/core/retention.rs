@@ -4,11 +4,14 @@
 //
 // Every batch is one short write transaction: the ids of at most `batch_rows` rows, oldest first along
 // an index, then one delete of those ids that tests the condition again (a row that changed meanwhile
-// stays); again until a batch is short. A writer waits for one batch at most. The order respects the foreign keys and deletes a row's dependants with
-// or before it: delivered alerts, then the detection keys of old resolved anomalies, then the anomalies
-// (with whatever alert or key is left of them, by ON DELETE CASCADE), then the incidents left with no
-// anomaly, then runs and configuration history.
+// stays); again until a batch is short. A writer waits for one batch at most.
+//
+// The order respects the foreign keys and deletes a row's dependants with or before it: delivered
+// alerts, then the detection keys of old resolved anomalies, then the anomalies (with whatever alert
+// or key is left of them, by ON DELETE CASCADE), then the incidents left with no anomaly, then runs
+// and configuration history.
 
+use crate::core::Task;
 use crate::error::Result;
 use crate::retention::{RetentionReport, RetentionSettings};
 use crate::schema::alert_outbox::dsl as o;
@@ -24,7 +27,6 @@ use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl;
-use crate::core::Task;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
