@@ -30,9 +30,6 @@ use diesel_async::RunQueryDsl;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Anomaly rows per round of the detection-key pass.
-const KEY_PAGE: i64 = 500;
-
 /// An anomaly row none of whose alerts waits to be sent.
 const NO_UNSENT_ANOMALY_ALERT: &str = "NOT EXISTS (SELECT 1 FROM alert_outbox \
      WHERE alert_outbox.anomaly_id = trace_anomalies.id AND alert_outbox.sent_at IS NULL)";
@@ -126,27 +123,46 @@ async fn delivered_alerts(store: &Store, batch: i64, cut: At) -> Result<u64> {
     .await
 }
 
-/// The detection keys of the anomalies [`old_resolved`] as of `cut`, walking those anomalies oldest
-/// first, a page at a time (an anomaly seen a million times has a million keys: they go in batches too).
-/// With the settings' defaults `cut` is the anomalies' own, and this deletes the keys of exactly the
-/// rows the next pass deletes: every anomaly kept keeps its keys.
+/// Where a walk of [`old_resolved`] is: the last row it took (`last_seen_at`, `id`).
+type Position = Option<(DateTime<Utc>, Uuid)>;
+
+/// The next `limit` anomalies [`old_resolved`] as of `cut` after `after`, oldest first, and where the walk
+/// is then (None when this was the last page). The walk never scans again what it passed: rows kept (an
+/// open incident's, one with an unsent alert) and the dead entries of rows deleted behind it.
+async fn next_old_resolved(
+    store: &Store,
+    cut: At,
+    after: Position,
+    limit: i64,
+) -> Result<(Vec<Id>, Position)> {
+    let mut page = old_resolved(cut).into_boxed();
+    if let Some((seen, id)) = after {
+        let same_time_later = t::last_seen_at.eq(At(seen)).and(t::id.gt(Id(id)));
+        page = page.filter(t::last_seen_at.gt(At(seen)).or(same_time_later));
+    }
+    let page = page
+        .order((t::last_seen_at, t::id))
+        .select((t::last_seen_at, t::id))
+        .limit(limit);
+    let rows: Vec<(Option<DateTime<Utc>>, Uuid)> = store
+        .run(async move |conn: &mut Conn| Ok(page.load(conn).await?))
+        .await?;
+    let next = match rows.last() {
+        Some(&(Some(seen), id)) if rows.len() as i64 == limit => Some((seen, id)),
+        _ => None,
+    };
+    Ok((rows.into_iter().map(|(_, id)| Id(id)).collect(), next))
+}
+
+/// The detection keys of the anomalies [`old_resolved`] as of `cut`, a page of anomalies at a time and
+/// their keys in batches (an anomaly seen a million times has a million keys). With the settings'
+/// defaults `cut` is the anomalies' own, and this deletes the keys of exactly the rows the next pass
+/// deletes: every anomaly kept keeps its keys.
 async fn detection_keys(store: &Store, batch: i64, cut: At) -> Result<u64> {
     let mut deleted = 0;
-    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+    let mut after = None;
     loop {
-        let mut page = old_resolved(cut).into_boxed();
-        if let Some((seen, id)) = after {
-            let same_time_later = t::last_seen_at.eq(At(seen)).and(t::id.gt(Id(id)));
-            page = page.filter(t::last_seen_at.gt(At(seen)).or(same_time_later));
-        }
-        let page = page
-            .order((t::last_seen_at, t::id))
-            .select((t::last_seen_at, t::id))
-            .limit(KEY_PAGE);
-        let rows: Vec<(Option<DateTime<Utc>>, Uuid)> = store
-            .run(async move |conn: &mut Conn| Ok(page.load(conn).await?))
-            .await?;
-        let ids: Vec<Id> = rows.iter().map(|(_, id)| Id(*id)).collect();
+        let (ids, next) = next_old_resolved(store, cut, after, batch).await?;
         deleted += in_batches(store, batch, || {
             let ids = ids.clone();
             async move |conn: &mut Conn| {
@@ -162,29 +178,32 @@ async fn detection_keys(store: &Store, batch: i64, cut: At) -> Result<u64> {
             }
         })
         .await?;
-        match rows.last() {
-            Some(&(Some(seen), id)) if rows.len() as i64 == KEY_PAGE => after = Some((seen, id)),
-            _ => return Ok(deleted),
+        match next {
+            Some(_) => after = next,
+            None => return Ok(deleted),
         }
     }
 }
 
-/// The anomalies [`old_resolved`] as of `cut`. What is left of their keys and alerts goes with them (ON
-/// DELETE CASCADE; the passes before took them in batches).
+/// The anomalies [`old_resolved`] as of `cut`, a batch at a time, each deleted only if it still is
+/// (ON DELETE CASCADE takes what is left of their keys and alerts: the passes before took them in
+/// batches).
 async fn resolved_anomalies(store: &Store, batch: i64, cut: At) -> Result<u64> {
-    in_batches(store, batch, move || {
-        async move |conn: &mut Conn| {
-            let oldest = old_resolved(cut).order((t::last_seen_at, t::id)).select(t::id);
-            let ids: Vec<Id> = (oldest.limit(batch).load::<Uuid>(conn).await?)
-                .into_iter()
-                .map(Id)
-                .collect();
-            Ok(diesel::delete(old_resolved(cut).filter(t::id.eq_any(ids)))
-                .execute(conn)
-                .await?)
+    let mut deleted = 0;
+    let mut after = None;
+    loop {
+        let (ids, next) = next_old_resolved(store, cut, after, batch).await?;
+        if !ids.is_empty() {
+            let delete = diesel::delete(old_resolved(cut).filter(t::id.eq_any(ids)));
+            deleted += store
+                .write(async move |conn: &mut Conn| Ok(delete.execute(conn).await?))
+                .await? as u64;
         }
-    })
-    .await
+        match next {
+            Some(_) => after = next,
+            None => return Ok(deleted),
+        }
+    }
 }
 
 /// Resolved or merged incidents last seen and last written before `cut`, once no anomaly row names
