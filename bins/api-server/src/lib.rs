@@ -10,6 +10,7 @@ pub mod events;
 pub mod list_cache;
 pub mod openapi;
 pub mod pipeline;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod telemetry;

@@ -1,5 +1,6 @@
-//! api-server: parses flags and environment, starts tracing, validates the settings, and serves until
-//! SIGINT/SIGTERM, then drains the in-process detectors.
+//! api-server: parses flags and environment (the retention settings from `TRACEWATCH_RETENTION_*`),
+//! starts tracing, validates the settings, and serves until SIGINT/SIGTERM, then drains the
+//! in-process detectors.
 
 use anyhow::{Context, Result};
 use api_server::auth::Authenticator;
@@ -148,6 +149,7 @@ async fn main() -> Result<()> {
             .then(|| std::time::Duration::from_secs(args.auto_resolve_minutes * 60)),
         ..api_server::alerts::AlertSettings::default()
     };
+    let retention = store_pg::RetentionSettings::from_env().context("bad retention settings")?;
     let settings = ServerSettings {
         listen: args.listen,
         database_url: args.database_url,
@@ -165,6 +167,7 @@ async fn main() -> Result<()> {
         list_cache_ttl: std::time::Duration::from_millis(args.list_cache_ms),
         alerts,
         trace_search_url_template: args.trace_search_url_template,
+        retention,
     };
     let running = server::start(settings).await?;
     if args.demo {

@@ -37,6 +37,8 @@ pub struct ServerSettings {
     /// A trace search's URL (Grafana Explore on Tempo) with `{traceql}`, and optionally `{start}` and
     /// `{end}` (Unix milliseconds), in it: the link from a finding to all of its traces.
     pub trace_search_url_template: Option<String>,
+    /// What the retention job keeps, and how often it runs (in whichever instance holds its lease).
+    pub retention: store_pg::RetentionSettings,
 }
 
 impl ServerSettings {
@@ -55,6 +57,7 @@ impl ServerSettings {
             http_workers: 0,
             list_cache_ttl: std::time::Duration::from_secs(1),
             alerts: crate::alerts::AlertSettings::default(),
+            retention: store_pg::RetentionSettings::default(),
         }
     }
 
@@ -123,6 +126,11 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     } else {
         None
     };
+    background.push(crate::retention::spawn(
+        store.clone(),
+        settings.retention.clone(),
+        metrics.clone(),
+    ));
     let alerts = crate::alerts::spawn(
         &store,
         settings.alerts.clone(),

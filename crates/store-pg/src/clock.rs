@@ -4,6 +4,7 @@
 //! time instead of sleeping until a lease runs out.
 
 use crate::sql_types::{Now, now_plus};
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +20,17 @@ impl Clock {
     /// Now, as the store writes it.
     pub(crate) fn now(&self) -> Now {
         self.now_plus(Duration::ZERO)
+    }
+
+    /// Now as a point in time: the process's clock plus how far a test moved it ahead. PostgreSQL's
+    /// `NOW()` may differ from it by the machines' clock skew; what is judged by it (retention) is
+    /// measured in days.
+    pub fn time(&self) -> DateTime<Utc> {
+        let ahead = Duration::from_micros(self.ahead_micros.load(Ordering::Acquire));
+        let ahead = chrono::TimeDelta::from_std(ahead).unwrap_or(chrono::TimeDelta::MAX);
+        Utc::now()
+            .checked_add_signed(ahead)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// `offset` after now (saturating).

@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod model;
 pub mod pg;
 pub mod repository;
+pub mod retention;
 mod rows;
 mod schema;
 mod shared;
@@ -32,6 +33,7 @@ pub use model::{
 };
 pub use pg::PgStore;
 pub use repository::{Repository, StoredConfigEntry};
+pub use retention::{RetentionReport, RetentionSettings, RetentionSettingsError};
 pub use sqlite::SqliteStore;
 pub use store::{DEFAULT_DATA_DIR, EMBEDDED_FILE, Store};
 pub use wire::AnomalyJson;

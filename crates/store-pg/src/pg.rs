@@ -29,6 +29,8 @@ type Db = Pg;
 
 /// An unresolved row, as the partial indexes' predicates say it, so that the planner uses them.
 const OPEN: &str = "resolved IS NOT TRUE";
+/// A resolved row, as the index of resolved rows says it.
+const RESOLVED: &str = "resolved IS TRUE";
 const HOURLY: &str =
     "SELECT date_trunc('hour', detected_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
         anomaly_type, COUNT(*) AS n
@@ -71,9 +73,15 @@ mod incidents {
     include!("core/incidents.rs");
 }
 
+mod retention {
+    use super::{Conn, PgStore as Store, RESOLVED};
+    include!("core/retention.rs");
+}
+
 mod repository {
     use super::{
-        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, incidents, insert, text_matches,
+        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, incidents, insert, retention,
+        text_matches,
     };
     include!("core/repository.rs");
 }

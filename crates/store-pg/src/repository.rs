@@ -8,6 +8,7 @@ use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
     OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
 };
+use crate::retention::{RetentionReport, RetentionSettings};
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
 use serde_json::Value;
@@ -227,4 +228,24 @@ pub trait Repository: Send + Sync {
         notes: Option<&str>,
         by: &str,
     ) -> impl Future<Output = Result<IncidentRecord>> + Send;
+
+    /// Deletes what `settings` no longer keep as of `now` (the store's time: [`Clock::time`]), in
+    /// batches of `settings.batch_rows` rows, each statement its own transaction:
+    /// - alerts delivered (or deliberately not sent) more than `outbox` ago; never an unsent one;
+    /// - the detection keys of resolved anomalies last seen more than `detection_keys` (at most
+    ///   `resolved`) ago; never those of an open anomaly;
+    /// - resolved anomalies last seen and resolved more than `resolved` ago, with their remaining
+    ///   keys and alerts; never an open one, one of an open incident, or one with an unsent alert;
+    /// - resolved or merged incidents last seen and written more than `resolved` ago that no anomaly
+    ///   row names any more; never an open one, or one with an unsent alert;
+    /// - runs finished more than `runs` ago; never a pending or running one;
+    /// - configuration history older than `config_history`.
+    ///
+    /// Rows without the time they are judged by (a `last_seen_at` or `finished_at` left NULL by
+    /// another program) are kept. Safe to run concurrently with writers and with itself.
+    fn apply_retention(
+        &self,
+        settings: &RetentionSettings,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<RetentionReport>> + Send;
 }

@@ -50,6 +50,8 @@ type Db = Sqlite;
 
 /// An unresolved row, as the partial indexes' predicates say it, so that SQLite uses them.
 const OPEN: &str = "resolved IS NOT 1";
+/// A resolved row, as the index of resolved rows says it.
+const RESOLVED: &str = "resolved IS 1";
 /// Times are fixed-width UTC text: the hour is their first 13 characters.
 const HOURLY: &str = "SELECT substr(detected_at, 1, 13) || ':00:00.000000+00:00' AS hour,
         anomaly_type, COUNT(*) AS n
@@ -107,9 +109,15 @@ mod incidents {
     include!("core/incidents.rs");
 }
 
+mod retention {
+    use super::{Conn, RESOLVED, SqliteStore as Store};
+    include!("core/retention.rs");
+}
+
 mod repository {
     use super::{
-        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, SqliteStore as Store, incidents, insert, text_matches,
+        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, SqliteStore as Store, incidents, insert, retention,
+        text_matches,
     };
     include!("core/repository.rs");
 }

@@ -9,6 +9,7 @@ use crate::model::{
 };
 use crate::pg::PgStore;
 use crate::repository::{Repository, StoredConfigEntry};
+use crate::retention::{RetentionReport, RetentionSettings};
 use crate::sqlite::SqliteStore;
 use chrono::{DateTime, Utc};
 use detect_core::DetectionConfig;
@@ -113,4 +114,5 @@ delegate! {
     fn list_incidents(filter: &IncidentFilter, limit: u32, cursor: Option<IncidentCursor>) -> Page<IncidentRecord, IncidentCursor>;
     fn get_incident(id: Uuid) -> IncidentRecord;
     fn resolve_incident(id: Uuid, notes: Option<&str>, by: &str) -> IncidentRecord;
+    fn apply_retention(settings: &RetentionSettings, now: DateTime<Utc>) -> RetentionReport;
 }

@@ -4,6 +4,8 @@
 mod common;
 #[path = "conformance/incidents.rs"]
 mod incidents;
+#[path = "conformance/retention.rs"]
+mod retention;
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use detect_core::{AnomalyType, Severity};
@@ -56,6 +58,7 @@ fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
 mod suite {
     use super::*;
     pub use crate::incidents::*;
+    pub use crate::retention::*;
 
     pub async fn a_detection_round_trips<R: Repository>(store: &R) {
         let d = detection("fp-1", 3, Severity::High);
@@ -1077,6 +1080,9 @@ macro_rules! conformance {
             resolving_an_incident_resolves_its_anomalies_and_twice_is_a_conflict,
             incidents_list_newest_first_with_filters_and_pages,
             incidents_left_open_resolve_once_quiet,
+            retention_deletes_only_what_is_old_resolved_and_done,
+            a_shorter_key_retention_drops_keys_before_their_anomaly,
+            one_caller_at_a_time_runs_retention,
         ]);
     };
     (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {

@@ -1,6 +1,6 @@
 //! The seed's self-metrics (detection processing time, anomalies detected, alert success, database
-//! query time) and the intake's, each declared once below and exported both to Prometheus
-//! (`/metrics`) and to OpenTelemetry (the OTLP metrics exporter, when configured).
+//! query time), the intake's and the retention job's, each declared once below and exported both to
+//! Prometheus (`/metrics`) and to OpenTelemetry (the OTLP metrics exporter, when configured).
 
 use super::instrument::{Buckets, Counter, Gauge, Histogram, Kind, Registrar, Spec};
 use detect_core::Anomaly;
@@ -82,6 +82,24 @@ static INTAKE_QUEUED_SPANS: Spec = Spec {
     labels: &[],
 };
 
+static RETENTION_DELETED: Spec = Spec {
+    prometheus: "retention_deleted_rows",
+    otel: "tracewatch.retention.deleted_rows",
+    help: "Rows the retention job deleted, by table",
+    unit: "{row}",
+    kind: Kind::Counter,
+    labels: &["table"],
+};
+
+static RETENTION_RUN: Spec = Spec {
+    prometheus: "retention_run_seconds",
+    otel: "tracewatch.retention.run_time",
+    help: "Time one run of the retention job took",
+    unit: "s",
+    kind: Kind::Histogram(SECONDS),
+    labels: &[],
+};
+
 /// Every metric tracewatch exports about itself.
 pub struct Metrics {
     detection: Histogram,
@@ -91,6 +109,8 @@ pub struct Metrics {
     alert_delivery: Histogram,
     spans: Counter,
     queued_spans: Gauge,
+    retention_deleted: Counter,
+    retention_run: Histogram,
     registrar: Registrar,
 }
 
@@ -116,6 +136,8 @@ impl Metrics {
             alert_delivery: r.histogram(&ALERT_DELIVERY),
             spans: r.counter(&INTAKE_SPANS),
             queued_spans: r.gauge(&INTAKE_QUEUED_SPANS),
+            retention_deleted: r.counter(&RETENTION_DELETED),
+            retention_run: r.histogram(&RETENTION_RUN),
             registrar: r,
         }
     }
@@ -154,6 +176,14 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX), &[]);
     }
 
+    /// One run of the retention job: rows deleted per table, and its duration.
+    pub fn retention(&self, report: &store_pg::RetentionReport) {
+        for (table, rows) in report.by_table() {
+            self.retention_deleted.add(rows, &[table]);
+        }
+        self.retention_run.observe(report.took.as_secs_f64(), &[]);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -178,6 +208,11 @@ mod tests {
         m.alert_sent(Duration::from_millis(1_500));
         m.alert_failed();
         m.spans("accepted", 10);
+        m.retention(&store_pg::RetentionReport {
+            anomalies: 3,
+            took: Duration::from_millis(40),
+            ..Default::default()
+        });
         let text = m.render();
         for name in [
             "tracewatch_detection_processing_seconds_bucket",
@@ -187,6 +222,9 @@ mod tests {
             "tracewatch_alert_delivery_seconds_count 1",
             "tracewatch_intake_spans_total{outcome=\"accepted\"} 10",
             "tracewatch_intake_queued_spans 0",
+            "tracewatch_retention_deleted_rows_total{table=\"trace_anomalies\"} 3",
+            "tracewatch_retention_deleted_rows_total{table=\"alert_outbox\"} 0",
+            "tracewatch_retention_run_seconds_count 1",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
@@ -205,6 +243,7 @@ mod tests {
         m.alert_sent(Duration::from_millis(1_500));
         m.spans("accepted", 10);
         m.queued_spans(7);
+        m.retention(&store_pg::RetentionReport::default());
         // What `anomaly` records, without building a whole detection.
         m.anomalies.add(1, &["PERFORMANCE", "HIGH"]);
         provider.force_flush().unwrap();

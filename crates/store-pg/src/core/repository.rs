@@ -1,5 +1,6 @@
 // The repository, written once and compiled in each backend's module (see `core.rs`), where `Store`,
-// `Conn`, `Db`, `insert`, `text_matches`, `OPEN`, `HOURLY` and `LOCK_CONFIG` are that backend's.
+// `Conn`, `Db`, `insert`, `retention`, `text_matches`, `OPEN`, `HOURLY` and `LOCK_CONFIG` are that
+// backend's.
 
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
@@ -10,6 +11,7 @@ use crate::model::{
 };
 use crate::fold::{bookkeeping, fold};
 use crate::repository::{Repository, StoredConfigEntry};
+use crate::retention::{RetentionReport, RetentionSettings};
 use crate::rows::found;
 use crate::schema::alert_outbox::{self, dsl as o};
 use crate::schema::anomaly_detection_config::{self, dsl as c};
@@ -729,5 +731,13 @@ impl Repository for Store {
         let (notes, by, now) = (notes.map(str::to_owned), by.to_owned(), self.clock.now());
         self.write(async move |conn: &mut Conn| incidents::resolve(conn, id, notes, by, now).await)
             .await
+    }
+
+    async fn apply_retention(
+        &self,
+        settings: &RetentionSettings,
+        now: DateTime<Utc>,
+    ) -> Result<RetentionReport> {
+        retention::apply(self, settings, now).await
     }
 }
