@@ -4,6 +4,7 @@
 //! build); the figure is spans detected per second of the worker's wall time. With `--real-tempo`, a
 //! real Grafana Tempo instead (`real_tempo.rs`).
 
+mod quality;
 mod real_tempo;
 
 use crate::bench_support::{service_spans, str_attr};
@@ -30,6 +31,9 @@ pub struct BenchWorkerArgs {
     /// With `--real-tempo`: times the generator's default rate (15 requests a second).
     #[arg(long, default_value_t = 1.0)]
     pub rate_multiplier: f64,
+    /// With `--real-tempo`: the `--trace-fetch` modes to run the worker in, one after the other.
+    #[arg(long, value_delimiter = ',', default_value = "all,sampled")]
+    pub fetch: Vec<String>,
 }
 
 const NANOS: u64 = 1_000_000_000;
@@ -92,7 +96,7 @@ fn trace(t: u64, start: u64, per_trace: u64) -> TracesData {
 
 pub fn run(args: &BenchWorkerArgs) -> Result<std::process::ExitCode> {
     if args.real_tempo {
-        return real_tempo::run(args.minutes, 15.0 * args.rate_multiplier);
+        return real_tempo::run(args.minutes, 15.0 * args.rate_multiplier, &args.fetch);
     }
     let binary = crate::bench_support::release_binary("detector-worker")?;
     let made = Instant::now();

@@ -14,7 +14,7 @@
 //! if sampled; the evaluation measures the detectors, not the sampling rate.
 
 mod origins;
-mod scoring;
+pub(crate) mod scoring;
 
 use crate::gen_traces::{self, labels};
 use anyhow::{Context, bail};

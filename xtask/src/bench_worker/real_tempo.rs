@@ -45,7 +45,7 @@ impl Drop for Tempo {
     }
 }
 
-pub fn run(minutes: u64, rate: f64) -> Result<std::process::ExitCode> {
+pub fn run(minutes: u64, rate: f64, fetches: &[String]) -> Result<std::process::ExitCode> {
     let (bin, config) = match (std::env::var("TEMPO_BIN"), std::env::var("TEMPO_CONFIG")) {
         (Ok(b), Ok(c)) => (b, c),
         _ => bail!("set TEMPO_BIN and TEMPO_CONFIG (bash .ci/setup-test-env prints them)"),
@@ -58,6 +58,8 @@ pub fn run(minutes: u64, rate: f64) -> Result<std::process::ExitCode> {
     // The traffic ends two minutes ago, on a minute.
     let t0 = (now - (minutes + 2) * 60) / 60 * 60 * NANOS;
     let shift = t0 - crate::gen_traces::EPOCH_NANOS;
+    let labels = super::quality::Labels::parse(&labels, shift)?;
+    let fetches = fetches.to_vec();
     let data = store_pg::testing::TempDir::new()?;
     let _tempo = Tempo(
         std::process::Command::new(&bin)
@@ -112,7 +114,7 @@ pub fn run(minutes: u64, rate: f64) -> Result<std::process::ExitCode> {
         // A pushed trace is searchable about 10 s later.
         tokio::time::sleep(Duration::from_secs(20)).await;
         let rfc = |n: u64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(n as i64).to_rfc3339();
-        for fetch in ["all", "sampled"] {
+        for fetch in &fetches {
             let db = store_pg::testing::TestDatabase::new().await;
             let started = Instant::now();
             let out = tokio::process::Command::new(&worker)
@@ -142,6 +144,22 @@ pub fn run(minutes: u64, rate: f64) -> Result<std::process::ExitCode> {
                 sum(|r| r.tempo_lookups) as f64 / took,
                 sum(|r| r.tempo_bytes) as f64 / 1e6,
             );
+            let scores = labels.score(&store, 60 * NANOS).await?;
+            let line: Vec<String> = scores
+                .iter()
+                .map(|(t, s)| {
+                    format!(
+                        "{} {} of {} labels found, {} of {} findings right or side effects (F1 {:.2})",
+                        t.as_str(),
+                        s.labels_detected,
+                        s.labels,
+                        s.true_positives + s.side_effects + s.tails,
+                        s.detections,
+                        s.f1
+                    )
+                })
+                .collect();
+            eprintln!("    quality: {}", line.join("; "));
         }
         Ok(std::process::ExitCode::SUCCESS)
     })

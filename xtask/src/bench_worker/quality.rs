@@ -1,0 +1,105 @@
+//! Detection quality of what a worker stored, against the generator's labels: the stored rows (one per
+//! finding, folded) are judged as `cargo xtask eval` judges detections, per anomaly type.
+
+use crate::eval::scoring::Truth;
+use crate::gen_traces::labels::{Label, Line};
+use detect_core::{Anomaly, AnomalyType, Cause, SpanId, Subtype, TraceId, UnixNanos, Window};
+use std::collections::HashMap;
+use store_pg::{AnomalyFilter, AnomalyRecord, Repository};
+
+/// The labels of generated traffic whose event time was moved by `shift` nanoseconds.
+pub struct Labels {
+    labels: Vec<Label>,
+    tails: HashMap<(String, String), f64>,
+}
+
+impl Labels {
+    pub fn parse(jsonl: &[u8], shift: u64) -> anyhow::Result<Labels> {
+        let (mut labels, mut tails) = (Vec::new(), HashMap::new());
+        for line in String::from_utf8_lossy(jsonl)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            match Line::parse(line)? {
+                Line::Label(label) => {
+                    let mut label = *label;
+                    let (start, end) = label.window();
+                    label.window_start_unix_nano = start.saturating_add(shift).to_string();
+                    label.window_end_unix_nano = end.saturating_add(shift).to_string();
+                    labels.push(label);
+                }
+                Line::Tail(tail) => {
+                    tails.insert((tail.trace_id, tail.span_id), tail.z);
+                }
+            }
+        }
+        Ok(Labels { labels, tails })
+    }
+
+    /// Precision, recall and F1 per anomaly type of every row in `store`.
+    pub async fn score(
+        &self,
+        store: &store_pg::PgStore,
+        window_nanos: u64,
+    ) -> anyhow::Result<Vec<(AnomalyType, crate::eval::scoring::TypeScore)>> {
+        let mut rows = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_anomalies(&AnomalyFilter::default(), store_pg::MAX_PAGE, cursor)
+                .await?;
+            rows.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let detections: Vec<Anomaly> = rows.iter().filter_map(detection_of).collect();
+        let truth = Truth::new(&self.labels, &self.tails, window_nanos);
+        let scores = truth.score(&detections);
+        for (label, found) in self.labels.iter().zip(&scores.detected) {
+            if !found {
+                eprintln!("    missed {} {}: {}", label.label_id, label.subtype, label.description);
+            }
+        }
+        Ok(scores.by_type.into_iter().collect())
+    }
+}
+
+/// A stored row as the detection it folds (what scoring reads: kind, place, client, window, trace).
+fn detection_of(row: &AnomalyRecord) -> Option<Anomaly> {
+    let subtype = Subtype::parse(row.anomaly_subtype.as_deref()?)?;
+    let nanos = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        UnixNanos(t.and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0).max(0) as u64)
+    };
+    let window = Window {
+        start: nanos(row.window_start),
+        end: nanos(row.window_end),
+    };
+    let trace_id = TraceId::from_hex(&row.trace_id);
+    Some(Anomaly {
+        subtype,
+        cause: Cause::Unknown,
+        severity: row.severity,
+        service: row.service_name.clone().unwrap_or_default(),
+        operation: row.operation.clone(),
+        client: row.client.clone(),
+        peer_service: row.peer_service.clone(),
+        trace_id,
+        span_id: row
+            .span_id
+            .as_deref()
+            .and_then(|s| hex::decode(s).ok())
+            .and_then(|b| SpanId::from_slice(&b)),
+        observed: row.observed_value.unwrap_or(0.0),
+        expected: row.expected_value.unwrap_or(0.0),
+        spread: 0.0,
+        score: row.score.unwrap_or(0.0),
+        threshold: 0.0,
+        unit: "",
+        window,
+        detected_at: window.end,
+        examples: trace_id.into_iter().collect(),
+        description: String::new(),
+    })
+}
