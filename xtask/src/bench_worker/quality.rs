@@ -59,7 +59,10 @@ impl Labels {
         let scores = truth.score(&detections);
         for (label, found) in self.labels.iter().zip(&scores.detected) {
             if !found {
-                eprintln!("    missed {} {}: {}", label.label_id, label.subtype, label.description);
+                eprintln!(
+                    "    missed {} {}: {}",
+                    label.label_id, label.subtype, label.description
+                );
             }
         }
         Ok(scores.by_type.into_iter().collect())
