@@ -7,9 +7,16 @@
 //! analysis without its trace being fetched.
 
 use crate::shard::Shard;
+use detect_core::TraceId;
 use detect_core::{Span, is_sampled};
 use futures_util::{StreamExt, stream};
-use tempo_client::{ENTRY_SPANS_QUERY, SearchRequest, TempoClient, TempoResult};
+use std::collections::{BTreeMap, HashMap};
+use tempo_client::{ENTRY_SPANS_QUERY, SearchRequest, TempoClient, TempoResult, TraceSummary};
+
+/// Share of each root operation's traces, the slowest, fetched beside the sample.
+const SLOWEST_SHARE: f64 = 0.01;
+/// Most traces fetched a window for being slow.
+const MAX_CHOSEN: usize = 200;
 
 /// Traces per search answer (Tempo's `max_result_limit` defaults to 262,144).
 const SEARCH_LIMIT: u32 = 5_000;
@@ -21,6 +28,9 @@ pub struct WindowSpans {
     /// Every trace's entry span, from the search (with [`Reading::Sampled`]), in start order: what
     /// security analysis reads when traces are fetched by sample.
     pub entry_spans: Vec<Span>,
+    /// With [`Reading::Sampled`]: the slowest traces of each root operation that the sample left out
+    /// (see [`chosen_traces`]), with how many of their root's traces each stands for (one in N).
+    pub chosen: Vec<(Vec<Span>, f64)>,
     pub traces: u64,
     /// Found by search but gone by the time they were fetched.
     pub missing_traces: u64,
@@ -71,9 +81,15 @@ pub async fn fetch_window(
         Reading::Sampled(_) => mine.iter().filter_map(|t| t.entry_span()).collect(),
     };
     entry_spans.sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
+    let in_sample =
+        |t: &TraceSummary| sample.is_none_or(|ratio| is_sampled(&t.trace_id, true, ratio));
+    let chosen: HashMap<TraceId, f64> = match reading {
+        Reading::All => HashMap::new(),
+        Reading::Sampled(_) => chosen_traces(&mine, in_sample),
+    };
     let ids: Vec<_> = mine
-        .into_iter()
-        .filter(|t| sample.is_none_or(|ratio| is_sampled(&t.trace_id, true, ratio)))
+        .iter()
+        .filter(|t| in_sample(t) || chosen.contains_key(&t.trace_id))
         .map(|t| t.trace_id)
         .collect();
     let limit = tempo.config().max_concurrent_fetches;
@@ -93,7 +109,11 @@ pub async fn fetch_window(
                 window.traces += 1;
                 window.partial_traces += u64::from(t.partial.is_some());
                 window.skipped_spans += t.skipped_spans as u64;
-                window.spans.extend(t.spans);
+                let id = t.spans.first().map(|s| s.trace_id);
+                match id.and_then(|id| chosen.get(&id)) {
+                    Some(&one_in) => window.chosen.push((t.spans, one_in)),
+                    None => window.spans.extend(t.spans),
+                }
             }
         }
     }
@@ -102,4 +122,74 @@ pub async fn fetch_window(
         .spans
         .sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
     Ok(window)
+}
+
+/// The traces the sample leaves out that a trace's own latency test should still see: per root
+/// operation, the slowest one in a hundred (at least one) by the duration the search gives, at most
+/// [`MAX_CHOSEN`] a window. Each comes with the number of its root's traces it was chosen from
+/// (one in N), which the test's limit is divided by.
+fn chosen_traces(
+    traces: &[TraceSummary],
+    in_sample: impl Fn(&TraceSummary) -> bool,
+) -> HashMap<TraceId, f64> {
+    let mut by_root: BTreeMap<(Option<&str>, Option<&str>), Vec<&TraceSummary>> = BTreeMap::new();
+    for t in traces {
+        by_root
+            .entry((t.root_service.as_deref(), t.root_name.as_deref()))
+            .or_default()
+            .push(t);
+    }
+    let mut chosen: Vec<(u64, TraceId, f64)> = Vec::new();
+    for group in by_root.values_mut() {
+        let n = group.len();
+        let k = ((n as f64 * SLOWEST_SHARE).ceil() as usize).max(1);
+        group.sort_by_key(|t| std::cmp::Reverse((t.duration_ms, t.trace_id.0)));
+        let one_in = n as f64 / k as f64;
+        chosen.extend(
+            group
+                .iter()
+                .take(k)
+                .filter(|t| !in_sample(t))
+                .map(|t| (t.duration_ms, t.trace_id, one_in)),
+        );
+    }
+    chosen.sort_by_key(|&(ms, id, _)| std::cmp::Reverse((ms, id.0)));
+    chosen
+        .into_iter()
+        .take(MAX_CHOSEN)
+        .map(|(_, id, one_in)| (id, one_in))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(n: u8, root: &str, ms: u64) -> TraceSummary {
+        TraceSummary {
+            trace_id: TraceId([n; 16]),
+            root_service: Some("shop".into()),
+            root_name: Some(root.into()),
+            start_unix_nanos: 0,
+            duration_ms: ms,
+            matched_spans: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_slowest_of_each_root_outside_the_sample_is_chosen() {
+        let mut traces: Vec<TraceSummary> = (1..=150)
+            .map(|n| summary(n, "GET /a", u64::from(n)))
+            .collect();
+        traces.push(summary(200, "GET /b", 5));
+        traces.push(summary(201, "GET /b", 9));
+        // Trace 150 is the slowest of GET /a, 149 the next: two of 150 (1 %, rounded up).
+        let sampled = |t: &TraceSummary| t.trace_id.0[0] == 149;
+        let chosen = chosen_traces(&traces, sampled);
+        let mut ids: Vec<u8> = chosen.keys().map(|id| id.0[0]).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![150, 201], "149 is in the sample already");
+        assert_eq!(chosen[&TraceId([150; 16])], 75.0);
+        assert_eq!(chosen[&TraceId([201; 16])], 2.0);
+    }
 }

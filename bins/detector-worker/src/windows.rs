@@ -300,6 +300,10 @@ impl Detection {
         for entry in entries {
             self.engine.ingest_entry_span(&entry, &mut found);
         }
+        // The slowest traces the sample left out: judged against what was learned, not learned from.
+        for (trace, one_in) in window.chosen {
+            self.engine.ingest_chosen_trace(trace, one_in, &mut found);
+        }
         // Close this window: the engine's clock moves to its end plus the allowed lateness (spans of
         // the next window are not late then, as the window closes only its own index).
         let lateness = self.engine.config().allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;

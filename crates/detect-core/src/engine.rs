@@ -193,6 +193,20 @@ impl Engine {
         self.stats.anomalies += (out.len() - before) as u64;
     }
 
+    /// A whole trace fetched for being among the slowest one in `one_in` of its root operation in its
+    /// window, beside the random sample: judged for its extreme span only, not counted and not learned
+    /// from (see [`crate::detect::latency::LatencyDetector::judge_chosen_trace`]).
+    pub fn ingest_chosen_trace(&mut self, spans: Vec<Span>, one_in: f64, out: &mut Vec<Anomaly>) {
+        let before = out.len();
+        let trace: Vec<KeyedSpan> = spans
+            .into_iter()
+            .filter_map(|span| Some((self.keys.intern(&span.service, &span.operation)?, span)))
+            .collect();
+        self.latency
+            .judge_chosen_trace(&trace, &self.config, one_in, out);
+        self.stats.anomalies += (out.len() - before) as u64;
+    }
+
     /// Exact request and error counts of (service, operation) for the window starting at
     /// `window_start`, counted elsewhere (for use with [`Engine::ingest_counted_elsewhere`]). Counts
     /// for a window already closed are left out (false), like late spans.

@@ -21,6 +21,8 @@ enum Fault {
     SlowWireToPricing,
     /// `pricing` `Quote` stops calling `tax` `Rate` (an exception after the price lookup).
     QuoteSkipsTax,
+    /// `tax` `Rate` takes four hundred times as long (one trace).
+    VerySlowTax,
 }
 
 struct Shop {
@@ -99,6 +101,9 @@ impl Shop {
         if fault == Fault::SlowTax {
             tax *= 5;
         }
+        if fault == Fault::VerySlowTax {
+            tax *= 400;
+        }
         let db_start = quote_start + 300_000;
         let tax_start = db_start + db + 200_000;
         let calls_tax = fault != Fault::QuoteSkipsTax;
@@ -170,6 +175,45 @@ impl Shop {
         engine.finish(&mut out);
         (out, traces)
     }
+}
+
+/// A trace fetched beside the sample for being among the slowest (one in a hundred): judged against
+/// what was learned, with a limit a hundred times stricter. An ordinary trace is not flagged; one with a
+/// span four hundred times its usual is.
+#[test]
+fn a_trace_chosen_for_being_slow_is_judged_for_what_it_is_not_for_being_chosen() {
+    let mut shop = Shop::new(3);
+    for i in 0..25 * 600 {
+        let t = (T0_MS + i * 100) * 1_000_000;
+        shop.request(t, Fault::None);
+    }
+    let mut spans = std::mem::take(&mut shop.spans);
+    spans.sort_by_key(|s| s.start);
+    let mut engine = Engine::new(DetectionConfig {
+        sampling_enabled: false,
+        ..DetectionConfig::default()
+    });
+    let mut out = Vec::new();
+    for span in spans {
+        engine.ingest(span, &mut out);
+    }
+    // Minute 24 is still open (it closes 30 s after its end).
+    let at = (T0_MS + 24 * 60_000 + 50_000) * 1_000_000;
+    let mut chosen = |fault| {
+        shop.request(at, fault);
+        let trace = std::mem::take(&mut shop.spans);
+        let mut found = Vec::new();
+        engine.ingest_chosen_trace(trace, 100.0, &mut found);
+        found
+    };
+    let ordinary = chosen(Fault::None);
+    assert!(ordinary.is_empty(), "{ordinary:#?}");
+    let slow = chosen(Fault::VerySlowTax);
+    assert!(
+        slow.iter()
+            .any(|a| a.subtype == Subtype::LatencySpike && a.description.contains("limit 1.3e-5")),
+        "{slow:#?}"
+    );
 }
 
 fn paging(out: &[Anomaly]) -> Vec<&Anomaly> {

@@ -233,15 +233,32 @@ impl LatencyDetector {
                 }
             }
         }
-        self.judge_trace(trace, &times, config, out);
+        self.judge_trace(trace, &times, config, 1.0, out);
     }
 
-    /// Flags the trace when its most extreme span is extreme given how many spans were judged.
+    /// A whole trace chosen for being among the slowest of its root operation (one in `one_in` of
+    /// them), outside the random sample: judged, not learned from (a chosen trace would bias the
+    /// baselines), and against a limit `one_in` times stricter, since the slowest of many is extreme
+    /// by selection.
+    pub fn judge_chosen_trace(
+        &mut self,
+        trace: &[KeyedSpan],
+        config: &DetectionConfig,
+        one_in: f64,
+        out: &mut Vec<Anomaly>,
+    ) {
+        let times = own_time::split(trace);
+        self.judge_trace(trace, &times, config, one_in.max(1.0), out);
+    }
+
+    /// Flags the trace when its most extreme span is extreme given how many spans were judged (and,
+    /// for a trace chosen as one of the slowest `one_in`, how many it was chosen from).
     fn judge_trace(
         &mut self,
         trace: &[KeyedSpan],
         times: &[own_time::SpanTime],
         config: &DetectionConfig,
+        one_in: f64,
         out: &mut Vec<Anomaly>,
     ) {
         let warm = f64::from(config.warmup_min_samples);
@@ -267,7 +284,7 @@ impl LatencyDetector {
             return;
         };
         let (key, span) = &trace[i];
-        let alpha = normal_cdf(-config.latency_threshold_for(&span.service));
+        let alpha = normal_cdf(-config.latency_threshold_for(&span.service)) / one_in;
         // 1 − (1 − s)^N, computed without losing small s.
         let p = -(f64::from(judged) * (-s).ln_1p()).exp_m1();
         let baseline = &self.baselines[key.index()].total;
