@@ -6,6 +6,7 @@ mod core;
 pub mod error;
 mod fold;
 pub mod incidents;
+pub mod live;
 pub mod model;
 pub mod pg;
 pub mod repository;
@@ -26,12 +27,13 @@ pub use incidents::{
     CallJson, IncidentCursor, IncidentFilter, IncidentRecord, IncidentRecorder, IncidentStatus,
     NewIncident, OriginJson,
 };
+pub use live::{LIVE_CHANNEL, LiveEvent, LiveEventBounds, LiveEventKind, LiveSubject};
 pub use model::{
     AnomalyDetails, AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor,
     InsertOutcome, MAX_PAGE, NewAnomaly, OutboxItem, Page, ReadCost, RunOutcome, RunRecord,
     RunStatus, RunTrigger,
 };
-pub use pg::PgStore;
+pub use pg::{LiveListener, PgStore};
 pub use repository::{Repository, StoredConfigEntry};
 pub use retention::{RetentionReport, RetentionSettings, RetentionSettingsError};
 pub use sqlite::SqliteStore;

@@ -61,6 +61,8 @@ fn text_matches(
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     clock: Clock,
+    /// For connections of their own ([`PgStore::listen`]). A secret: never logged or shown.
+    url: std::sync::Arc<str>,
 }
 
 mod insert {
@@ -78,9 +80,14 @@ mod retention {
     include!("core/retention.rs");
 }
 
+mod live {
+    use super::Conn;
+    include!("core/live.rs");
+}
+
 mod repository {
     use super::{
-        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, incidents, insert, retention,
+        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, PgStore as Store, incidents, insert, live, retention,
         text_matches,
     };
     include!("core/repository.rs");
@@ -105,7 +112,13 @@ impl PgStore {
         Ok(PgStore {
             pool,
             clock: Clock::default(),
+            url: database_url.into(),
         })
+    }
+
+    /// A connection of its own, outside the pool, listening for live events ([`crate::live`]).
+    pub async fn listen(&self) -> Result<LiveListener> {
+        LiveListener::connect(&self.url).await
     }
 
     async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>> {
@@ -131,6 +144,52 @@ impl PgStore {
     async fn write<T: Send + 'static>(&self, task: impl Task<Conn, T>) -> Result<T> {
         self.run(async move |conn: &mut Conn| conn.transaction(task).await)
             .await
+    }
+}
+
+/// Waits for the live-event journal's notifications ([`crate::LIVE_CHANNEL`]) on a connection of
+/// its own. Dropped, it closes the connection.
+pub struct LiveListener {
+    conn: AsyncPgConnection,
+}
+
+impl LiveListener {
+    async fn connect(url: &str) -> Result<Self> {
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .map_err(connection_error)?;
+        let listen = diesel::sql_query(format!("LISTEN {}", crate::LIVE_CHANNEL));
+        diesel_async::RunQueryDsl::execute(listen, &mut conn).await?;
+        Ok(LiveListener { conn })
+    }
+
+    /// Waits until something is written (`Ok(true)`; notifications already waiting are taken with
+    /// the first: a batch of a thousand rows wakes the caller once) or `idle` passes (`Ok(false)`,
+    /// after checking that the connection still answers). An error means the listener is lost and
+    /// must be replaced; what was written meanwhile is still in the journal.
+    pub async fn wait(&mut self, idle: Duration) -> Result<bool> {
+        use futures_util::{FutureExt, StreamExt};
+        let next = {
+            let mut notifications = std::pin::pin!(self.conn.notifications_stream());
+            let next = tokio::time::timeout(idle, notifications.next()).await;
+            if let Ok(Some(Ok(_))) = next {
+                while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
+            }
+            next
+        };
+        match next {
+            Ok(Some(Ok(_))) => Ok(true),
+            Ok(Some(Err(e))) => Err(StoreError::Unavailable(format!("live events: {e}"))),
+            Ok(None) => Err(StoreError::Unavailable(
+                "live events: the listening connection closed".into(),
+            )),
+            Err(_) => {
+                diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), &mut self.conn)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("live events: {e}")))?;
+                Ok(false)
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
+use crate::live::{LiveEvent, LiveEventBounds};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
     OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
@@ -248,4 +249,15 @@ pub trait Repository: Send + Sync {
         settings: &RetentionSettings,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<RetentionReport>> + Send;
+
+    /// The live-event journal's oldest and newest sequence numbers (see [`crate::live`]).
+    fn live_event_bounds(&self) -> impl Future<Output = Result<LiveEventBounds>> + Send;
+
+    /// The journal's events after sequence number `after`, oldest first, at most `limit` (and at
+    /// most [`crate::live::MAX_LIVE_EVENTS`]), each with its subject as it stands now.
+    fn live_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LiveEvent>>> + Send;
 }

@@ -166,4 +166,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use crate::schema::types::*;
+    live_events (seq) {
+        seq -> Int8,
+        subject -> Text,
+        kind -> Text,
+        subject_id -> AnyUuid,
+        created_at -> AnyTime,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(trace_anomalies, incidents);

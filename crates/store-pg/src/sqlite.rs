@@ -114,10 +114,15 @@ mod retention {
     include!("core/retention.rs");
 }
 
+mod live {
+    use super::Conn;
+    include!("core/live.rs");
+}
+
 mod repository {
     use super::{
-        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, SqliteStore as Store, incidents, insert, retention,
-        text_matches,
+        Conn, Db, HOURLY, LOCK_CONFIG, OPEN, SqliteStore as Store, incidents, insert, live,
+        retention, text_matches,
     };
     include!("core/repository.rs");
 }

@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
+use crate::live::{LiveEvent, LiveEventBounds};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, NewAnomaly,
     OutboxItem, Page, RunOutcome, RunRecord, RunTrigger,
@@ -40,6 +41,15 @@ impl Store {
             None => Ok(Store::Embedded(
                 SqliteStore::open(&data_dir.join(EMBEDDED_FILE)).await?,
             )),
+        }
+    }
+
+    /// A listener for the live events other processes write: on PostgreSQL only (the embedded store
+    /// has one writing process, which wakes its own readers).
+    pub async fn live_listener(&self) -> Result<Option<crate::pg::LiveListener>> {
+        match self {
+            Store::Postgres(s) => s.listen().await.map(Some),
+            Store::Embedded(_) => Ok(None),
         }
     }
 
@@ -115,4 +125,6 @@ delegate! {
     fn get_incident(id: Uuid) -> IncidentRecord;
     fn resolve_incident(id: Uuid, notes: Option<&str>, by: &str) -> IncidentRecord;
     fn apply_retention(settings: &RetentionSettings, now: DateTime<Utc>) -> RetentionReport;
+    fn live_event_bounds() -> LiveEventBounds;
+    fn live_events_after(after: i64, limit: u32) -> Vec<LiveEvent>;
 }

@@ -4,6 +4,8 @@
 mod common;
 #[path = "conformance/incidents.rs"]
 mod incidents;
+#[path = "conformance/live.rs"]
+mod live;
 #[path = "conformance/retention.rs"]
 mod retention;
 
@@ -58,6 +60,7 @@ fn detection(fingerprint: &str, minute: i64, severity: Severity) -> NewAnomaly {
 mod suite {
     use super::*;
     pub use crate::incidents::*;
+    pub use crate::live::*;
     pub use crate::retention::*;
 
     pub async fn a_detection_round_trips<R: Repository>(store: &R) {
@@ -1083,6 +1086,8 @@ macro_rules! conformance {
             retention_deletes_only_what_is_old_resolved_and_done,
             a_shorter_key_retention_drops_keys_before_their_anomaly,
             one_caller_at_a_time_runs_retention,
+            every_write_of_an_anomaly_or_incident_is_one_live_event,
+            retention_keeps_the_newest_live_events,
         ]);
     };
     (@cases $backend:ident, $make:path, [$($name:ident),* $(,)?]) => {

@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::incidents::{IncidentCursor, IncidentFilter, IncidentRecord, NewIncident};
+use crate::live::{LiveEvent, LiveEventBounds, MAX_LIVE_EVENTS};
 use crate::model::{
     AnomalyFilter, AnomalyRecord, AnomalySummary, ConfigChange, Cursor, InsertOutcome, MAX_PAGE,
     NewAnomaly, OutboxItem, Page, RunOutcome, RunRecord, RunStatus, RunTrigger,
@@ -739,5 +740,16 @@ impl Repository for Store {
         now: DateTime<Utc>,
     ) -> Result<RetentionReport> {
         retention::apply(self, settings, now).await
+    }
+
+    async fn live_event_bounds(&self) -> Result<LiveEventBounds> {
+        self.run(async move |conn: &mut Conn| live::bounds(conn).await)
+            .await
+    }
+
+    async fn live_events_after(&self, after: i64, limit: u32) -> Result<Vec<LiveEvent>> {
+        let limit = i64::from(limit.clamp(1, MAX_LIVE_EVENTS));
+        self.run(async move |conn: &mut Conn| live::after(conn, after, limit).await)
+            .await
     }
 }

@@ -19,6 +19,7 @@ use crate::schema::anomaly_detections::dsl as d;
 use crate::schema::config_history::dsl as h;
 use crate::schema::detection_runs::dsl as r;
 use crate::schema::incidents::dsl as i;
+use crate::schema::live_events::dsl as e;
 use crate::schema::trace_anomalies::dsl as t;
 use crate::sql_types::{At, Id};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -87,6 +88,7 @@ pub(super) async fn apply(
         runs: finished_runs(store, batch, before(now, settings.runs)).await?,
         config_history: config_history(store, batch, before(now, settings.config_history))
             .await?,
+        live_events: live_events(store, batch, settings.live_events).await?,
         took: Duration::ZERO,
     };
     report.took = started.elapsed();
@@ -106,6 +108,29 @@ fn old_resolved(cut: At) -> _ {
         .filter(t::resolved_at.is_null().or(t::resolved_at.lt(cut)))
         .filter(no_unsent_alert)
         .filter(not_in_open_incident)
+}
+
+/// All but the newest `keep` live events: the journal serves reconnecting streams, nothing older.
+async fn live_events(store: &Store, batch: i64, keep: u64) -> Result<u64> {
+    let latest = store
+        .run(async move |conn: &mut Conn| super::live::bounds(conn).await)
+        .await?
+        .latest;
+    let cut = latest.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
+    in_batches(store, batch, move || {
+        async move |conn: &mut Conn| {
+            let oldest = e::live_events
+                .filter(e::seq.le(cut))
+                .order(e::seq)
+                .select(e::seq)
+                .limit(batch);
+            let seqs: Vec<i64> = oldest.load(conn).await?;
+            Ok(diesel::delete(e::live_events.filter(e::seq.eq_any(seqs)))
+                .execute(conn)
+                .await?)
+        }
+    })
+    .await
 }
 
 /// Alerts delivered (or deliberately not sent) before `cut`; an unsent one is never deleted.

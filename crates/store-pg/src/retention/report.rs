@@ -17,13 +17,15 @@ pub struct RetentionReport {
     pub outbox: u64,
     /// `config_history`.
     pub config_history: u64,
+    /// `live_events`: all but the newest ones.
+    pub live_events: u64,
     /// From the first statement to the last.
     pub took: Duration,
 }
 
 impl RetentionReport {
     /// `(table, rows deleted)` for every table the job deletes from, in the order it deletes.
-    pub fn by_table(&self) -> [(&'static str, u64); 6] {
+    pub fn by_table(&self) -> [(&'static str, u64); 7] {
         [
             ("alert_outbox", self.outbox),
             ("anomaly_detections", self.detection_keys),
@@ -31,6 +33,7 @@ impl RetentionReport {
             ("incidents", self.incidents),
             ("detection_runs", self.runs),
             ("config_history", self.config_history),
+            ("live_events", self.live_events),
         ]
     }
 

@@ -32,6 +32,9 @@ pub struct RetentionSettings {
     pub interval: Duration,
     /// Rows per delete statement; each is its own short transaction. Not from the environment.
     pub batch_rows: u32,
+    /// Live events kept (the newest ones): how far back a live stream reconnecting with
+    /// `Last-Event-ID` can be served what it missed. Not from the environment: 10,000.
+    pub live_events: u64,
 }
 
 impl Default for RetentionSettings {
@@ -44,6 +47,7 @@ impl Default for RetentionSettings {
             config_history: 365 * DAY,
             interval: 60 * MINUTE,
             batch_rows: 5_000,
+            live_events: 10_000,
         }
     }
 }
@@ -145,6 +149,7 @@ impl RetentionSettings {
             config_history: read(&CONFIG_HISTORY, defaults.config_history)?,
             interval: read(&INTERVAL, defaults.interval)?,
             batch_rows: defaults.batch_rows,
+            live_events: defaults.live_events,
         })
     }
 }

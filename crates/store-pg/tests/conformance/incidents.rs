@@ -18,7 +18,7 @@ fn origin(service: &str) -> OriginJson {
 }
 
 /// Incident `n` of `services` starting at `minute`, with `origin` first, paging when HIGH or more.
-fn incident(n: u128, minute: i64, severity: Severity, services: &[&str]) -> NewIncident {
+pub(crate) fn incident(n: u128, minute: i64, severity: Severity, services: &[&str]) -> NewIncident {
     NewIncident {
         id: Uuid::from_u128(n),
         fingerprint: format!("fp-{n}"),
