@@ -111,13 +111,22 @@ async function whoami() {
 export function can(permission) { return !!(session.me && session.me.permissions.includes(permission)); }
 
 /** Follows the live stream until `signal` aborts; reconnects after a failure. */
+/**
+ * Follows the live stream until `signal` aborts, reconnecting after a drop with `Last-Event-ID`, so that
+ * the server first sends what was missed. `onState(connected, resumed)`: `resumed` when the server
+ * replays from the last event seen (nothing to reload). A `lagged` event means events were lost: reload.
+ */
 export async function follow(signal, onEvent, onState) {
+  let lastId = null;
   while (!signal.aborted) {
     try {
       const headers = session.token ? { Authorization: `Bearer ${session.token}` } : {};
+      if (lastId !== null) headers["Last-Event-ID"] = lastId;
       const resp = await fetch("/api/anomalies/stream", { headers, signal });
+      // An id this server does not know (another version's): start afresh.
+      if (resp.status === 400) lastId = null;
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-      onState(true);
+      onState(true, lastId !== null);
       const reader = resp.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -132,13 +141,14 @@ export async function follow(signal, onEvent, onState) {
           let kind = "message", data = "";
           for (const line of frame.split("\n")) {
             if (line.startsWith("event:")) kind = line.slice(6).trim();
+            else if (line.startsWith("id:")) lastId = line.slice(3).trim();
             else if (line.startsWith("data:")) data += line.slice(5).trim();
           }
           if (data) { try { onEvent(kind, JSON.parse(data)); } catch { /* not ours */ } }
         }
       }
     } catch { /* retried below */ }
-    onState(false);
+    onState(false, false);
     if (signal.aborted) return;
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -223,7 +233,16 @@ async function supervisor(signal) {
   await summary();
   let pending = null;
   const refreshSoon = () => { if (!pending) pending = setTimeout(() => { pending = null; summary().catch(() => {}); }, 1000); };
+  // What the stream cannot tell: after a gap it could not replay, or while it is down.
+  const reload = async () => {
+    const latest = await api("/api/anomalies?resolved=false&min_severity=HIGH&limit=20");
+    for (const a of latest.items.slice().reverse()) if (!shown.has(a.id)) put(a, true);
+    refreshSoon();
+    await incidents.load();
+  };
+  let poll = null;
   follow(signal, (kind, a) => {
+    if (kind === "lagged") { reload().catch(() => {}); return; }
     if (kind.startsWith("incident_")) { incidents.event(kind, a); return; }
     const urgent = a.severity === "CRITICAL" || a.severity === "HIGH";
     if (kind === "resolved" || a.resolved) {
@@ -232,16 +251,18 @@ async function supervisor(signal) {
       if (!shown.size && !list.contains(empty)) list.append(empty);
     } else if (urgent) put(a, true);
     refreshSoon();
-  }, (on) => { live.textContent = on ? "live" : "reconnecting…"; live.classList.toggle("on", on); });
-  // Anomalies written by detector workers elsewhere reach this page through the store.
-  const poll = setInterval(async () => {
-    try {
-      const latest = await api("/api/anomalies?resolved=false&min_severity=HIGH&limit=20");
-      for (const a of latest.items.slice().reverse()) if (!shown.has(a.id)) put(a, true);
-      refreshSoon();
-      await incidents.load();
-    } catch { /* next time */ }
-  }, 15000);
+  }, (on, resumed) => {
+    live.textContent = on ? "live" : "reconnecting…";
+    live.classList.toggle("on", on);
+    // The stream carries every process's writes: no polling while it serves.
+    if (on) {
+      clearInterval(poll);
+      poll = null;
+      if (!resumed) reload().catch(() => {});
+    } else if (!poll) {
+      poll = setInterval(() => reload().catch(() => {}), 15000);
+    }
+  });
   const clock = setInterval(incidents.tick, 30000);
   signal.addEventListener("abort", () => { clearInterval(poll); clearInterval(clock); });
 }

@@ -9,7 +9,7 @@
 //! policy remembers per incident is saved in the store after every message. The one window for a
 //! duplicate: a crash after Telegram accepted a message and before its acknowledgement is written.
 
-use crate::events::{AnomalyEvent, EventHub, EventKind, IncidentEvent};
+use crate::events::EventHub;
 use crate::telemetry::Metrics;
 use alerting::{
     Alert, AlertEvent, AlertOrigin, Delivery, IncidentSummary, Notifier, NotifyError, Policy,
@@ -135,12 +135,7 @@ async fn resolve_recovered(store: Store, after: Duration, events: EventHub) {
             Ok(resolved) => {
                 if !resolved.is_empty() {
                     info!(count = resolved.len(), "incidents recovered and resolved");
-                }
-                for record in resolved {
-                    events.publish(AnomalyEvent {
-                        kind: EventKind::Resolved,
-                        anomaly: record,
-                    });
+                    events.wake();
                 }
             }
             Err(error) => warn!(%error, "cannot resolve recovered incidents"),
@@ -151,11 +146,8 @@ async fn resolve_recovered(store: Store, after: Duration, events: EventHub) {
             .await
         {
             Ok(resolved) => {
-                for incident in resolved {
-                    events.publish(IncidentEvent {
-                        kind: EventKind::Resolved,
-                        incident,
-                    });
+                if !resolved.is_empty() {
+                    events.wake();
                 }
             }
             Err(error) => warn!(%error, "cannot resolve quiet incidents"),

@@ -1,24 +1,34 @@
 //! Live events for the alert panel: `GET /api/anomalies/stream` answers Server-Sent Events
 //! (`event: new|updated|resolved`, `data:` the anomaly's API shape; `event:
 //! incident_updated|incident_resolved` for an incident opened or changed, and ended, `data:` the
-//! incident's), with a comment line as a keep-alive.
+//! incident's), with a comment line as a keep-alive. Each event's `id:` is its sequence number in the
+//! store's live-event journal.
 //!
-//! Events come from this process: anomalies and incidents its in-process detection stored, and
-//! resolutions made through it. A client that falls behind by more than the buffer gets an `event: lagged` and should
-//! reload the list (the stream never blocks the detectors).
+//! Events come from the store, whichever process wrote them: every write of an anomaly or incident
+//! adds a row to the journal (store-pg's `live`), and [`follow`] reads the rows after the last one it
+//! has served and publishes them here. It reads when woken: by a write of this process
+//! ([`EventHub::wake`]), by PostgreSQL's notification of another's, or by a short tick (what reaches
+//! the embedded store from another process, and a safety net for a lost listener).
+//!
+//! A stream opened with `Last-Event-ID: <seq>` first gets the events after it from the journal (at
+//! most [`REPLAY_MAX`]). A client that falls behind by more than the buffer, or asks for more than the
+//! journal can replay, gets an `event: lagged` and should reload the list (the stream never blocks the
+//! detectors).
 
-use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
-use actix_web::{HttpResponse, web};
-use futures_util::stream;
+mod follow;
+pub mod stream;
+
+pub use follow::follow;
+pub use stream::REPLAY_MAX;
+
 use serde::Serialize;
-use std::time::Duration;
-use store_pg::{AnomalyJson, IncidentRecord};
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use store_pg::{AnomalyJson, IncidentRecord, LiveEventKind, LiveSubject};
+use tokio::sync::{Notify, broadcast};
 
 /// Events buffered per subscriber before it counts as lagging.
 const BUFFER: usize = 1_024;
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,44 +38,73 @@ pub enum EventKind {
     Resolved,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct AnomalyEvent {
-    pub kind: EventKind,
-    pub anomaly: AnomalyJson,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct IncidentEvent {
-    pub kind: EventKind,
-    pub incident: IncidentRecord,
-}
-
-/// What the stream carries.
-#[derive(Clone, Debug)]
-pub enum LiveEvent {
-    Anomaly(AnomalyEvent),
-    Incident(IncidentEvent),
-}
-
-impl From<AnomalyEvent> for LiveEvent {
-    fn from(e: AnomalyEvent) -> Self {
-        LiveEvent::Anomaly(e)
+impl From<LiveEventKind> for EventKind {
+    fn from(kind: LiveEventKind) -> Self {
+        match kind {
+            LiveEventKind::New => EventKind::New,
+            LiveEventKind::Updated => EventKind::Updated,
+            LiveEventKind::Resolved => EventKind::Resolved,
+        }
     }
 }
 
-impl From<IncidentEvent> for LiveEvent {
-    fn from(e: IncidentEvent) -> Self {
-        LiveEvent::Incident(e)
+/// What an event is about, as it stood when the event was read from the store.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    Anomaly(AnomalyJson),
+    Incident(IncidentRecord),
+}
+
+/// One event of the stream.
+#[derive(Clone, Debug)]
+pub struct LiveEvent {
+    /// The journal's sequence number: the SSE `id:`.
+    pub seq: i64,
+    pub kind: EventKind,
+    pub subject: Subject,
+}
+
+impl LiveEvent {
+    /// The stream's event, unless its subject is gone from the store.
+    pub fn from_stored(event: store_pg::LiveEvent) -> Option<Self> {
+        let subject = match event.subject {
+            LiveSubject::Anomaly(a) => Subject::Anomaly(a),
+            LiveSubject::Incident(i) => Subject::Incident(i),
+            LiveSubject::Gone(_) => return None,
+        };
+        Some(LiveEvent {
+            seq: event.seq,
+            kind: event.kind.into(),
+            subject,
+        })
+    }
+
+    /// The SSE frame: `event:`, `id:` and one `data:` line.
+    pub fn frame(&self) -> String {
+        let word = match self.kind {
+            EventKind::New => "new",
+            EventKind::Updated => "updated",
+            EventKind::Resolved => "resolved",
+        };
+        // serde_json never writes a raw newline, so one `data:` line holds the whole object.
+        let (kind, data) = match &self.subject {
+            Subject::Anomaly(a) => (word.to_owned(), serde_json::to_string(a)),
+            Subject::Incident(i) => (format!("incident_{word}"), serde_json::to_string(i)),
+        };
+        let data = data.unwrap_or_else(|_| "{}".into());
+        format!("event: {kind}\nid: {}\ndata: {data}\n\n", self.seq)
     }
 }
 
 #[derive(Clone)]
 pub struct EventHub {
-    tx: broadcast::Sender<LiveEvent>,
+    tx: broadcast::Sender<Arc<LiveEvent>>,
     /// Set when the server stops, so that open streams end instead of holding the shutdown up.
     closed: tokio::sync::watch::Sender<bool>,
     /// Moves on with every event: what was read from the store before may be stale.
-    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    generation: Arc<AtomicU64>,
+    /// Rung by this process's writes: the journal has something new.
+    written: Arc<Notify>,
 }
 
 impl Default for EventHub {
@@ -74,99 +113,40 @@ impl Default for EventHub {
             tx: broadcast::channel(BUFFER).0,
             closed: tokio::sync::watch::channel(false).0,
             generation: Default::default(),
+            written: Default::default(),
         }
     }
 }
 
 impl EventHub {
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Marks what was read from the store before as possibly stale.
     pub fn bump(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Ends every open stream.
+    /// Says that this process wrote anomalies or incidents: the follower reads the journal now.
+    pub fn wake(&self) {
+        self.bump();
+        self.written.notify_one();
+    }
+
+    /// Ends every open stream, and the follower.
     pub fn close(&self) {
         self.closed.send_replace(true);
     }
 
-    pub fn publish(&self, event: impl Into<LiveEvent>) {
+    /// Puts an event on every open stream (the follower's job).
+    pub fn publish(&self, event: LiveEvent) {
         self.bump();
         // No subscriber is not an error.
-        let _ = self.tx.send(event.into());
+        let _ = self.tx.send(Arc::new(event));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.tx.subscribe()
     }
-}
-
-fn frame(event: &LiveEvent) -> String {
-    let word = |kind: EventKind| match kind {
-        EventKind::New => "new",
-        EventKind::Updated => "updated",
-        EventKind::Resolved => "resolved",
-    };
-    // serde_json never writes a raw newline, so one `data:` line holds the whole object.
-    let (kind, id, data) = match event {
-        LiveEvent::Anomaly(e) => (
-            word(e.kind).to_owned(),
-            e.anomaly.id,
-            serde_json::to_string(&e.anomaly),
-        ),
-        LiveEvent::Incident(e) => (
-            format!("incident_{}", word(e.kind)),
-            e.incident.id,
-            serde_json::to_string(&e.incident),
-        ),
-    };
-    let data = data.unwrap_or_else(|_| "{}".into());
-    format!("event: {kind}\nid: {id}\ndata: {data}\n\n")
-}
-
-#[utoipa::path(get, path = "/api/anomalies/stream", tag = "anomalies",
-    responses((status = 200, content_type = "text/event-stream",
-        description = "Server-Sent Events: `new`, `updated` and `resolved`, each with an anomaly as data; `incident_updated` (opened or changed) and `incident_resolved`, each with an incident as data")),
-    security(("bearer" = [])))]
-pub async fn stream(hub: web::Data<EventHub>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::Read)?;
-    let rx = hub.subscribe();
-    let closed = hub.closed.subscribe();
-    let body = stream::unfold(
-        (rx, closed, true),
-        |(mut rx, mut closed, first)| async move {
-            if first {
-                // Tells the client the stream is open (and proxies to flush their headers).
-                return Some((
-                    Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n")),
-                    (rx, closed, false),
-                ));
-            }
-            if *closed.borrow() {
-                return None;
-            }
-            let next = tokio::select! {
-                next = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => next,
-                _ = closed.changed() => return None,
-            };
-            let text = match next {
-                Err(_) => ": keep-alive\n\n".to_owned(),
-                Ok(Ok(event)) => frame(&event),
-                Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
-                    format!("event: lagged\ndata: {{\"missed\": {n}}}\n\n")
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-            };
-            Some((Ok(web::Bytes::from(text)), (rx, closed, false)))
-        },
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
 }

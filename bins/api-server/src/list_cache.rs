@@ -1,8 +1,9 @@
 //! A short-lived cache of first pages of `GET /api/anomalies`, for dashboards that many people keep
 //! open: the same first page is asked for again and again, and serialising 50 anomalies costs far more
 //! than sending bytes. An entry is served only while it is younger than the TTL (1 s by default) and
-//! nothing has changed through this instance since (every local change publishes an event, which
-//! bumps [`EventHub::generation`]); changes made by other processes show within the TTL.
+//! nothing has changed since as far as this instance knows (its own writes and every live event it
+//! reads from the store bump [`EventHub::generation`]); other processes' changes show within the TTL at
+//! the latest.
 
 use crate::events::EventHub;
 use actix_web::web::Bytes;

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
             operator (resolve, run), admin (configuration), ingest (OTLP only)."
     ),
     paths(
-        anomalies::list, anomalies::summary, anomalies::get, anomalies::resolve, crate::events::stream,
+        anomalies::list, anomalies::summary, anomalies::get, anomalies::resolve, crate::events::stream::stream,
         incidents::list, incidents::get, incidents::resolve,
         whoami::whoami,
         config::get, config::put, config::schema, runs::create, runs::get,

@@ -10,7 +10,7 @@
 //! Time: the engine runs in event time, and a tick moves it to the wall clock every second, so that
 //! windows close and quiet services are noticed even when no span arrives.
 
-use crate::events::{AnomalyEvent, EventHub, EventKind, IncidentEvent};
+use crate::events::EventHub;
 use crate::telemetry::Metrics;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use detect_core::{
@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 use store_pg::{
-    IncidentRecord, IncidentRecorder, IncidentStatus, InsertOutcome, NewAnomaly, NewIncident,
-    Repository, RunOutcome, Store, StoreError,
+    IncidentRecord, IncidentRecorder, InsertOutcome, NewAnomaly, NewIncident, Repository,
+    RunOutcome, Store, StoreError,
 };
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -340,7 +340,12 @@ async fn persist_loop(
                     .unsaved_anomalies
                     .fetch_sub(rows.len(), Ordering::SeqCst);
                 incidents.observe(batch.iter().zip(outcomes.iter().copied()), &graph);
-                publish_anomalies(&store, &hub, &outcomes).await;
+                if outcomes
+                    .iter()
+                    .any(|o| !matches!(o, InsertOutcome::Duplicate))
+                {
+                    hub.wake();
+                }
             }
             Found::Clock(now, settings) => {
                 incidents.set_settings(settings);
@@ -352,15 +357,9 @@ async fn persist_loop(
             continue;
         }
         match record_incidents(&store, &writes, incidents.tracker()).await {
-            Ok(written) => {
+            Ok(_) => {
                 incidents.written();
-                for incident in written {
-                    let kind = match incident.status {
-                        IncidentStatus::Open => EventKind::Updated,
-                        IncidentStatus::Resolved | IncidentStatus::Merged => EventKind::Resolved,
-                    };
-                    hub.publish(IncidentEvent { kind, incident });
-                }
+                hub.wake();
             }
             // Kept: tried again with the next batch or tick.
             Err(error) => warn!(%error, incidents = writes.len(), "incidents not stored yet"),
@@ -394,25 +393,6 @@ async fn record_incidents(
         .save_baselines(&[(INCIDENTS.to_owned(), state)])
         .await?;
     Ok(written)
-}
-
-async fn publish_anomalies(store: &Store, hub: &EventHub, outcomes: &[InsertOutcome]) {
-    for outcome in outcomes {
-        let (id, kind) = match *outcome {
-            InsertOutcome::Inserted(id) => (id, EventKind::New),
-            InsertOutcome::Merged(id) => (id, EventKind::Updated),
-            InsertOutcome::Duplicate => continue,
-        };
-        match store.get_anomaly(id).await {
-            Ok(record) => hub.publish(AnomalyEvent {
-                kind,
-                anomaly: record,
-            }),
-            Err(error) => {
-                warn!(%error, %id, "stored anomaly not read back for the live stream")
-            }
-        }
-    }
 }
 
 #[tracing::instrument(name = "store.insert_anomalies", skip_all, fields(anomalies = rows.len()))]

@@ -75,7 +75,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     .service(resource("/api/whoami", "GET").route(web::get().to(whoami::whoami)))
     .service(resource("/api/anomalies", "GET").route(web::get().to(anomalies::list)))
     .service(resource("/api/anomalies/summary", "GET").route(web::get().to(anomalies::summary)))
-    .service(resource("/api/anomalies/stream", "GET").route(web::get().to(crate::events::stream)))
+    .service(
+        resource("/api/anomalies/stream", "GET")
+            .route(web::get().to(crate::events::stream::stream)),
+    )
     .service(resource("/api/anomalies/{id}", "GET").route(web::get().to(anomalies::get)))
     .service(
         resource("/api/anomalies/{id}/resolve", "PUT").route(web::put().to(anomalies::resolve)),

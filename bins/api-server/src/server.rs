@@ -126,6 +126,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     } else {
         None
     };
+    background.push(tokio::spawn(crate::events::follow(
+        store.clone(),
+        events.clone(),
+    )));
     background.push(crate::retention::spawn(
         store.clone(),
         settings.retention.clone(),

@@ -3,39 +3,24 @@
 
 mod common;
 
-use common::{slow_after_normal, start};
-use futures_util::StreamExt;
+use common::{slow_after_normal, sse, start};
+use detect_core::{AnomalyType, Severity};
 use serde_json::Value;
 use std::time::Duration;
+use store_pg::{AnomalyDetails, NewAnomaly, Repository};
 
-/// Reads SSE frames until one of `event` arrives, or the timeout passes.
-async fn next_event(
-    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-    buffer: &mut String,
-    event: &str,
-) -> Option<Value> {
+/// The data of the next frame of `event` (others are skipped), within 10 s.
+async fn next_event<S>(stream: &mut sse::Sse<S>, event: &str) -> Option<Value>
+where
+    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let mut kind = "";
-            let mut data = "";
-            for line in frame.lines() {
-                if let Some(k) = line.strip_prefix("event: ") {
-                    kind = k;
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = d;
-                }
-            }
-            if kind == event {
-                return serde_json::from_str(data).ok();
-            }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = stream.next(left).await?;
+        if frame.event == event {
+            return Some(frame.data);
         }
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .ok()??
-            .ok()?;
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
 
@@ -50,8 +35,7 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut stream = resp.bytes_stream();
-    let mut buffer = String::new();
+    let mut stream = sse::Sse::new(resp.bytes_stream());
 
     let request = slow_after_normal("live", "POST /pay", 120);
     let sent = server.post_otlp(&request).await;
@@ -59,7 +43,7 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
     // Trace-level findings (LOW) may come first, as traces complete; the window's finding follows.
     let mut new = Value::Null;
     for _ in 0..20 {
-        new = next_event(&mut stream, &mut buffer, "new")
+        new = next_event(&mut stream, "new")
             .await
             .expect("a new anomaly arrives on the stream");
         assert_eq!(new["service_name"], "live");
@@ -81,7 +65,7 @@ async fn the_stream_carries_new_and_resolved_anomalies() {
         .await
         .unwrap();
     assert_eq!(resolved.status(), 200);
-    let event = next_event(&mut stream, &mut buffer, "resolved")
+    let event = next_event(&mut stream, "resolved")
         .await
         .expect("the resolution arrives on the stream");
     assert_eq!(event["id"], id);
@@ -172,4 +156,68 @@ async fn the_openapi_document_lists_every_endpoint() {
         );
     }
     server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_reconnecting_stream_gets_what_it_missed_or_is_told_to_reload() {
+    let mut server = start(|_| {}).await;
+    let store = server.running.as_ref().unwrap().store.clone();
+    let batch: Vec<NewAnomaly> = (0..3).map(detection).collect();
+    store.insert_anomalies(&batch).await.unwrap();
+    let url = server.url("/api/anomalies/stream");
+    let mut replay = sse::open(&server.http, &url, Some(0)).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let frame = replay.next(Duration::from_secs(5)).await.expect("replayed");
+        assert_eq!(frame.event, "new");
+        ids.push(frame.id.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // From the second: only the third.
+    let mut later = sse::open(&server.http, &url, Some(ids[1])).await;
+    let frame = later.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(frame.id, Some(ids[2]));
+
+    // The journal keeps the newest event only: a client further behind is told to reload.
+    let keep_one = store_pg::RetentionSettings {
+        live_events: 1,
+        ..Default::default()
+    };
+    let report = store
+        .apply_retention(&keep_one, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(report.live_events, 2);
+    let mut behind = sse::open(&server.http, &url, Some(0)).await;
+    let frame = behind.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(frame.event, "lagged");
+    assert_eq!(frame.data["missed"], ids[2]);
+    server.stop().await;
+}
+
+/// A stored finding of service `reload`, as a worker writes it.
+fn detection(n: i64) -> NewAnomaly {
+    let t = chrono::Utc::now();
+    NewAnomaly {
+        detection_key: format!("reload-{n}"),
+        fingerprint: format!("reload-{n}"),
+        trace_id: format!("{n:032x}"),
+        span_id: None,
+        anomaly_type: AnomalyType::Performance,
+        anomaly_subtype: "latency_degradation".into(),
+        severity: Severity::High,
+        description: format!("reload {n}"),
+        detected_at: t,
+        service_name: "reload".into(),
+        operation: None,
+        client: None,
+        peer_service: None,
+        observed_value: 9.0,
+        expected_value: 1.0,
+        score: 5.0,
+        window_start: t,
+        window_end: t,
+        details: AnomalyDetails::default(),
+        notify: false,
+    }
 }

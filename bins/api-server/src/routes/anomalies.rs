@@ -5,7 +5,6 @@ use super::params;
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
-use crate::events::{AnomalyEvent, EventKind};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use detect_core::{AnomalyType, Severity};
@@ -234,12 +233,8 @@ pub async fn resolve(
         .store
         .resolve_anomaly(id, notes.as_deref(), &caller.name)
         .await?;
-    let anomaly = record;
-    state.events.publish(AnomalyEvent {
-        kind: EventKind::Resolved,
-        anomaly: anomaly.clone(),
-    });
-    Ok(HttpResponse::Ok().json(anomaly))
+    state.events.wake();
+    Ok(HttpResponse::Ok().json(record))
 }
 
 /// The optional notes of a resolution (anomalies and incidents take the same body).

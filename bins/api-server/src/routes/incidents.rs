@@ -6,7 +6,6 @@ use super::params;
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
-use crate::events::{EventKind, IncidentEvent};
 use actix_web::{HttpResponse, web};
 use std::collections::HashMap;
 use store_pg::{
@@ -150,9 +149,6 @@ pub async fn resolve(
         .store
         .resolve_incident(id, notes.as_deref(), &caller.name)
         .await?;
-    state.events.publish(IncidentEvent {
-        kind: EventKind::Resolved,
-        incident: incident.clone(),
-    });
+    state.events.wake();
     Ok(HttpResponse::Ok().json(incident))
 }

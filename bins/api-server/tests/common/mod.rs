@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod sse;
+
 use api_server::server::{self, Running, ServerSettings};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
