@@ -225,9 +225,11 @@ async fn eight_findings_of_one_problem_are_one_message_and_an_ongoing_incident_i
         .filter_map(|a| a["operation"].as_str())
         .collect();
     assert_eq!(operations.len(), 8, "every operation's findings: {detail}");
-    // The same findings again in the window still open: the incident goes on, no message within the
-    // cool-down. A span a minute on moves the event clock past the window's judgement.
-    let open_window = (common::now_nanos() / WINDOW_NANOS - 1) * WINDOW_NANOS;
+    // The same findings again a window later, the incident still open: it goes on, no message within
+    // the cool-down. A span a minute on moves the event clock past the window's judgement. Placed from
+    // the slow window, not from the clock: a minute boundary crossed meanwhile would put it two windows
+    // on, beyond the incident's join gap (a new incident, a second opening).
+    let open_window = slow_window + 2 * WINDOW_NANOS;
     let mut again = Vec::new();
     for (op, name) in ops.iter().enumerate() {
         let first_id = op as u64 * 100_000 + 50_000;
