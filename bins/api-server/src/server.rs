@@ -129,6 +129,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     background.push(tokio::spawn(crate::events::follow(
         store.clone(),
         events.clone(),
+        metrics.clone(),
     )));
     background.push(crate::retention::spawn(
         store.clone(),

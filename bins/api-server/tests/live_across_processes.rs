@@ -136,6 +136,16 @@ async fn a_write_by_another_process_reaches_every_servers_stream_and_a_reconnect
         assert_eq!(frame.data["service_name"], "checkout");
         assert_eq!(frame.data["severity"], "HIGH");
     }
+    // Delivered by the notification (a tick would deliver too, later): the listener is up.
+    let metrics = in_process.metrics().await;
+    assert!(
+        metrics.contains("tracewatch_live_listener_connected 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tracewatch_live_events_total{subject=\"anomaly\"} 1"),
+        "{metrics}"
+    );
     let seen = on_second.id.expect("events carry their sequence number");
     assert_eq!(on_first.id, Some(seen), "one journal, one number");
 

@@ -7,8 +7,10 @@
 //! waits up to [`GAP_GRACE`] for a missing number before it counts it lost (a rolled-back
 //! transaction's number never comes).
 
-use super::{EventHub, LiveEvent};
+use super::{EventHub, LiveEvent, Subject};
+use crate::telemetry::Metrics;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store_pg::{LiveListener, Repository, Store};
 use tracing::{info, warn};
@@ -82,7 +84,7 @@ impl Position {
 
 /// Follows the journal until the hub closes. Starts at its current end: what was written before
 /// this process started is in the lists, and a reconnecting stream asks for it by `Last-Event-ID`.
-pub async fn follow(store: Store, hub: EventHub) {
+pub async fn follow(store: Store, hub: EventHub, metrics: Arc<Metrics>) {
     let mut closed = hub.closed.subscribe();
     let mut position = loop {
         match store.live_event_bounds().await {
@@ -113,6 +115,10 @@ pub async fn follow(store: Store, hub: EventHub) {
                         if fresh.contains(&event.seq)
                             && let Some(event) = LiveEvent::from_stored(event)
                         {
+                            metrics.live_event(match event.subject {
+                                Subject::Anomaly(_) => "anomaly",
+                                Subject::Incident(_) => "incident",
+                            });
                             hub.publish(event);
                         }
                     }
@@ -130,6 +136,7 @@ pub async fn follow(store: Store, hub: EventHub) {
             match store.live_listener().await {
                 Ok(Some(l)) => {
                     info!("live events: listening for other processes' writes");
+                    metrics.live_listener(true);
                     listener = Some(l);
                     // What was written while no one listened.
                     continue;
@@ -159,6 +166,7 @@ pub async fn follow(store: Store, hub: EventHub) {
             result = notified => {
                 if let Err(error) = result {
                     warn!(%error, "live events: the listener is lost; listening again");
+                    metrics.live_listener(false);
                     listener = None;
                     relisten_at = Instant::now() + RELISTEN;
                 }

@@ -100,6 +100,24 @@ static RETENTION_RUN: Spec = Spec {
     labels: &[],
 };
 
+static LIVE_EVENTS: Spec = Spec {
+    prometheus: "live_events",
+    otel: "tracewatch.live.events",
+    help: "Live events read from the store's journal and put on this instance's streams, by subject",
+    unit: "{event}",
+    kind: Kind::Counter,
+    labels: &["subject"],
+};
+
+static LIVE_LISTENER: Spec = Spec {
+    prometheus: "live_listener_connected",
+    otel: "tracewatch.live.listener_connected",
+    help: "1 while this instance listens for other processes' writes (PostgreSQL NOTIFY), else 0",
+    unit: "1",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
 /// Every metric tracewatch exports about itself.
 pub struct Metrics {
     detection: Histogram,
@@ -111,6 +129,8 @@ pub struct Metrics {
     queued_spans: Gauge,
     retention_deleted: Counter,
     retention_run: Histogram,
+    live_events: Counter,
+    live_listener: Gauge,
     registrar: Registrar,
 }
 
@@ -138,6 +158,8 @@ impl Metrics {
             queued_spans: r.gauge(&INTAKE_QUEUED_SPANS),
             retention_deleted: r.counter(&RETENTION_DELETED),
             retention_run: r.histogram(&RETENTION_RUN),
+            live_events: r.counter(&LIVE_EVENTS),
+            live_listener: r.gauge(&LIVE_LISTENER),
             registrar: r,
         }
     }
@@ -182,6 +204,16 @@ impl Metrics {
             self.retention_deleted.add(rows, &[table]);
         }
         self.retention_run.observe(report.took.as_secs_f64(), &[]);
+    }
+
+    /// A live event put on the streams; `subject` is `anomaly` or `incident`.
+    pub fn live_event(&self, subject: &'static str) {
+        self.live_events.add(1, &[subject]);
+    }
+
+    /// Whether the live-event follower listens for other processes' writes.
+    pub fn live_listener(&self, connected: bool) {
+        self.live_listener.set(i64::from(connected), &[]);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -244,6 +276,8 @@ mod tests {
         m.spans("accepted", 10);
         m.queued_spans(7);
         m.retention(&store_pg::RetentionReport::default());
+        m.live_event("anomaly");
+        m.live_listener(true);
         // What `anomaly` records, without building a whole detection.
         m.anomalies.add(1, &["PERFORMANCE", "HIGH"]);
         provider.force_flush().unwrap();
