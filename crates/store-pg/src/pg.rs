@@ -164,7 +164,7 @@ impl LiveListener {
     }
 
     /// Waits until something is written (`Ok(true)`; notifications already waiting are taken with
-    /// the first: a batch of a thousand rows wakes the caller once) or `idle` passes (`Ok(false)`,
+    /// the first: several statements committed together wake the caller once) or `idle` passes (`Ok(false)`,
     /// after checking that the connection still answers). An error means the listener is lost and
     /// must be replaced; what was written meanwhile is still in the journal.
     pub async fn wait(&mut self, idle: Duration) -> Result<bool> {

@@ -1,6 +1,10 @@
-DROP TRIGGER incidents_live ON incidents;
-DROP FUNCTION incidents_live();
-DROP TRIGGER trace_anomalies_live ON trace_anomalies;
-DROP FUNCTION trace_anomalies_live();
-DROP FUNCTION tracewatch_live_event(TEXT, TEXT, UUID);
+DROP TRIGGER incidents_updated_live ON incidents;
+DROP FUNCTION incidents_updated_live();
+DROP TRIGGER incidents_inserted_live ON incidents;
+DROP FUNCTION incidents_inserted_live();
+DROP TRIGGER trace_anomalies_updated_live ON trace_anomalies;
+DROP FUNCTION trace_anomalies_updated_live();
+DROP TRIGGER trace_anomalies_inserted_live ON trace_anomalies;
+DROP FUNCTION trace_anomalies_inserted_live();
+DROP FUNCTION tracewatch_live_notify(BIGINT, BIGINT, BIGINT);
 DROP TABLE live_events;
