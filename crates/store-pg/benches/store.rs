@@ -1,6 +1,7 @@
 //! Store benchmarks on a real PostgreSQL (`cargo bench -p store-pg --bench store`):
 //! batched anomaly inserts per second through the repository, then first-page latency (p50/p99)
-//! of the dashboard's queries with 1M anomalies stored, and the query plans that serve them.
+//! of the dashboard's queries with 1M anomalies stored, and the query plans that serve them; the live
+//! events' write → notification latency and journal reads.
 //! `TRACEWATCH_BENCH_DATABASE_URL` names the server's maintenance database
 //! (default postgres://postgres@127.0.0.1:5432/postgres); the bench creates and drops its own database.
 
@@ -17,6 +18,7 @@ const ROWS: i64 = 1_000_000;
 const INSERTS: usize = 50_000;
 const BATCH: usize = 1_000;
 const QUERIES: usize = 300;
+const LIVE_WRITES: usize = 200;
 
 fn server_url() -> String {
     std::env::var("TRACEWATCH_BENCH_DATABASE_URL")
@@ -106,6 +108,37 @@ async fn main() {
         elapsed,
         INSERTS as f64 / elapsed
     );
+
+    // 1b. Live events: from a one-detection write to its notification on another connection, and a
+    // follower's read of 500 journal rows with their subjects.
+    let mut listener = store.listen().await.expect("listens");
+    let mut waits = Vec::with_capacity(LIVE_WRITES);
+    for i in 0..LIVE_WRITES {
+        let mut d = detection(INSERTS + i);
+        d.fingerprint = format!("live-{i}");
+        let started = Instant::now();
+        store.insert_anomalies(&[d]).await.unwrap();
+        assert!(listener.wait(std::time::Duration::from_secs(5)).await.unwrap());
+        waits.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    waits.sort_by(f64::total_cmp);
+    let latest = store.live_event_bounds().await.unwrap().latest;
+    let mut reads = Vec::with_capacity(QUERIES);
+    for _ in 0..QUERIES {
+        let started = Instant::now();
+        let events = store.live_events_after(latest - 500, 500).await.unwrap();
+        assert_eq!(events.len(), 500);
+        reads.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    reads.sort_by(f64::total_cmp);
+    println!(
+        "live events: write → notification p50 {:.2} ms, p99 {:.2} ms ({LIVE_WRITES} writes); 500 events read with their subjects p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&waits, 0.5),
+        percentile(&waits, 0.99),
+        percentile(&reads, 0.5),
+        percentile(&reads, 0.99)
+    );
+    drop(listener);
 
     // 2. Fill to 1M rows in SQL (fast), then analyse.
     let mut conn = AsyncPgConnection::establish(&database_url()).await.unwrap();
