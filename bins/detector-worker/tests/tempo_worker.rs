@@ -9,52 +9,21 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::rows_of;
+use common::{NANOS, rows_of, t0, traffic_of};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use store_pg::testing::TestDatabase;
 use store_pg::{AnomalyFilter, PgStore, Repository};
-use tempo_client::testing::{FakeTempo, Reply, Route, Traffic, one_span_trace};
+use tempo_client::testing::{FakeTempo, Reply, Route, Traffic};
 
-const NANOS: u64 = 1_000_000_000;
 /// Minutes of traffic the fake Tempo holds, from `t0()`.
 const MINUTES: u64 = 12;
-
-/// 2026-01-05T10:00:00Z.
-fn t0() -> u64 {
-    Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
-        .unwrap()
-        .timestamp() as u64
-        * NANOS
-}
 
 /// 4 requests a second of `GET /x` on each of `shop` and `cart`, about 20 ms each; in minute 10 nine
 /// in ten take five times as long (a window-level slowdown); in minute 11 half of `cart`'s fail. (With `--shard K/2`, `shop` is shard 0 and `cart`
 /// shard 1.)
 fn traffic() -> Traffic {
     traffic_of(MINUTES, 11..=11)
-}
-
-/// [`traffic`] over `minutes`, with half of `cart`'s requests failing in `failing` minutes.
-fn traffic_of(minutes: u64, failing: std::ops::RangeInclusive<u64>) -> Traffic {
-    (0..minutes * 60 * 8)
-        .map(|n| {
-            let (i, service) = (n / 2, if n % 2 == 0 { "shop" } else { "cart" });
-            let start = t0() + i * NANOS / 4 + (n % 2) * NANOS / 8;
-            let minute = i / 240;
-            let slow = minute == 10 && i % 10 != 9;
-            let failing = failing.contains(&minute) && service == "cart" && i % 2 == 0;
-            let ms = 20.0
-                * (1.0 + 0.2 * ((i * 7_919 % 100) as f64 / 100.0 - 0.5))
-                * if slow { 5.0 } else { 1.0 };
-            let mut id = [0u8; 16];
-            // The low half is what the sampling rule reads: spread it; the high half starts with zeros.
-            id[..8].copy_from_slice(&(n + 1).to_be_bytes());
-            id[8..].copy_from_slice(&(n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-            let end = start + (ms * 1e6) as u64;
-            one_span_trace(id, service, "GET /x", start, end, failing)
-        })
-        .collect()
 }
 
 fn start_tempo() -> FakeTempo {

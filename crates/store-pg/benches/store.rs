@@ -118,7 +118,12 @@ async fn main() {
         d.fingerprint = format!("live-{i}");
         let started = Instant::now();
         store.insert_anomalies(&[d]).await.unwrap();
-        assert!(listener.wait(std::time::Duration::from_secs(5)).await.unwrap());
+        assert!(
+            listener
+                .wait(std::time::Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
         waits.push(started.elapsed().as_secs_f64() * 1e3);
     }
     waits.sort_by(f64::total_cmp);
