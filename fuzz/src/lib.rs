@@ -31,8 +31,11 @@ pub const HEAP_LIMIT_BYTES: usize = 256 * 1024 * 1024;
 /// in-memory corpus and the binary.
 pub const RSS_LIMIT_MB: usize = 1024;
 
+/// A target's function: any bytes in, a panic (a failed check) for a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the binary in `fuzz_targets/` and the folder in `fuzz/corpus/`) and function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("otlp_proto", otlp_proto),
     ("otlp_json", otlp_json),
     ("json_lines", json_lines),
