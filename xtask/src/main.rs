@@ -1,5 +1,5 @@
 //! Project tasks (`cargo xtask …`): generating labelled synthetic traces and evaluating detection
-//! quality on them, running the tests, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
+//! quality on them, running the tests, fuzzing the decoders, and loading a real api-server. Thin: parses the command line and calls the task's `run`.
 //!
 //! The load benches (`bench-api`, `bench-worker`) exist only with `--features bench-db`: they make
 //! and drop a PostgreSQL database of their own, code that a normal build leaves out.
@@ -12,6 +12,7 @@ mod bench_support;
 mod bench_worker;
 mod eval;
 mod eval_real;
+mod fuzz;
 mod gen_traces;
 mod test;
 
@@ -33,6 +34,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Replay real traces with injected faults (../shared/datasets) and score faults found and noise.
     EvalReal(eval_real::EvalRealArgs),
+    /// Fuzz the decoders (libFuzzer on stable) for N minutes per target: `fuzz --all --minutes 10`.
+    Fuzz(fuzz::FuzzArgs),
     /// Run every test, then the detection-quality gate (the README's test command).
     Test(test::TestArgs),
     /// Load a real api-server from this process: the anomaly list at 100k rows, and OTLP intake.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::GenTraces(args) => gen_traces::run(&args).map(|_| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(&args),
         Command::EvalReal(args) => eval_real::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::Test(args) => test::run(&args),
         #[cfg(feature = "bench-db")]
         Command::BenchApi(args) => bench_api::run(&args),

@@ -7,6 +7,7 @@
 
 mod convert;
 mod format;
+mod gzip;
 mod json;
 mod normalize;
 mod proto;
@@ -15,6 +16,7 @@ use detect_core::span::Span;
 
 pub use convert::{ConvertedSpans, UNKNOWN_SERVICE, convert_resource_spans, convert_traces_data};
 pub use format::{InputFormat, detect};
+pub use gzip::{GzipError, decode_gzip, gunzip};
 pub use json::{decode_json, decode_json_line, traces_data_from_json, traces_data_from_json_line};
 pub use proto::{
     TempoApiVersion, decode_proto, decode_tempo_trace_proto, traces_data_from_proto,

@@ -10,8 +10,9 @@ pub mod http;
 pub mod testing;
 
 pub use decode::{
-    ConvertedSpans, DecodeOutcome, InputFormat, TempoApiVersion, convert_traces_data, decode,
-    decode_json, decode_json_line, decode_proto, decode_tempo_trace_proto, detect,
+    ConvertedSpans, DecodeOutcome, GzipError, InputFormat, TempoApiVersion, convert_traces_data,
+    decode, decode_gzip, decode_json, decode_json_line, decode_proto, decode_tempo_trace_proto,
+    detect,
 };
 pub use error::{DecodeError, Result};
 pub use http::{
