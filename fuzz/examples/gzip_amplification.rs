@@ -1,6 +1,7 @@
 //! The heap a small gzip body costs the intake: `MIB` MiB of the cheapest spans there are (empty ones,
 //! two bytes each in protobuf, `{}` in JSON), gzipped, through `POST /v1/traces`'s own path
-//! (`tempo_client::decode_gzip`, the api-server's default 16 MiB limit). Measure the peak with
+//! (`tempo_client::decode_gzip`, the api-server's default 16 MiB limit and span budget; `SPAN_BUDGET=N` for
+//! another, `18446744073709551615` to decode it whole). Measure the peak with
 //! `/usr/bin/time -f %M cargo run --release -p tracewatch-fuzz --example gzip_amplification -- 4 proto`
 //! (or `json`); figures in docs/PERFORMANCE.md, "Decoder fuzzing".
 
@@ -46,7 +47,12 @@ fn main() {
     );
     drop(body);
     let started = std::time::Instant::now();
-    match tempo_client::decode_gzip(&gzipped, 16 << 20, format) {
+    // The budget as an argument: `usize::MAX` shows what decoding it whole would take.
+    let budget = std::env::var("SPAN_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(tempo_client::DEFAULT_MAX_SPANS_PER_BODY);
+    match tempo_client::decode_gzip(&gzipped, 16 << 20, format, budget) {
         Ok(outcome) => println!(
             "{} spans, {} skipped, {} errors, in {:.2?}",
             outcome.spans.len(),

@@ -35,6 +35,10 @@ struct Args {
     /// Largest OTLP body, as sent and after decompression.
     #[arg(long, env = "TRACEWATCH_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Most spans one OTLP body may hold, counted before it is decoded: past it, 413. An empty span
+    /// is two bytes on the wire and hundreds decoded, so the body limit alone does not bound memory.
+    #[arg(long, env = "TRACEWATCH_MAX_SPANS_PER_REQUEST", default_value_t = tempo_client::DEFAULT_MAX_SPANS_PER_BODY)]
+    max_spans_per_request: usize,
     /// Spans waiting for the detectors past which intake answers 429.
     #[arg(long, env = "TRACEWATCH_MAX_QUEUED_SPANS", default_value_t = 500_000)]
     max_queued_spans: usize,
@@ -158,6 +162,7 @@ async fn main() -> Result<()> {
         detect: !args.no_detect,
         demo: args.demo,
         max_body_bytes: args.max_body_bytes,
+        max_spans_per_request: args.max_spans_per_request,
         pipeline: PipelineSettings {
             max_queued_spans: args.max_queued_spans,
             notify_min_severity: args.notify_min_severity,

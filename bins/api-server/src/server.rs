@@ -28,6 +28,8 @@ pub struct ServerSettings {
     /// Generate demo traffic into the in-process detectors.
     pub demo: bool,
     pub max_body_bytes: usize,
+    /// Most spans one OTLP body may hold, counted before decoding (413 past it).
+    pub max_spans_per_request: usize,
     pub pipeline: PipelineSettings,
     /// HTTP worker threads; 0 for one per core.
     pub http_workers: usize,
@@ -52,6 +54,7 @@ impl ServerSettings {
             detect: true,
             demo: false,
             max_body_bytes: 16 * 1024 * 1024,
+            max_spans_per_request: tempo_client::DEFAULT_MAX_SPANS_PER_BODY,
             pipeline: PipelineSettings::default(),
             trace_search_url_template: None,
             http_workers: 0,
@@ -76,6 +79,9 @@ impl ServerSettings {
         }
         if self.max_body_bytes < 1024 {
             bail!("--max-body-bytes must be at least 1024");
+        }
+        if self.max_spans_per_request == 0 {
+            bail!("--max-spans-per-request must be at least 1");
         }
         Ok(())
     }
@@ -159,6 +165,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<Running> {
     let intake_data = intake.map(web::Data::new);
     let limits = web::Data::new(IntakeLimits {
         max_body_bytes: settings.max_body_bytes,
+        max_spans: settings.max_spans_per_request,
     });
     let with_intake = intake_data.is_some();
     let mut http = HttpServer::new(move || {

@@ -130,7 +130,11 @@ async fn spans_with_bad_ids_are_a_partial_success() {
 
 #[actix_web::test]
 async fn bad_bodies_are_refused_with_a_status_naming_the_problem() {
-    let mut server = start(|s| s.max_body_bytes = 64 * 1024).await;
+    let mut server = start(|s| {
+        s.max_body_bytes = 64 * 1024;
+        s.max_spans_per_request = 100;
+    })
+    .await;
 
     // Not protobuf at all: 400 with a google.rpc.Status in protobuf.
     let resp = post(&server, "application/x-protobuf", None, vec![0xff; 40]).await;
@@ -182,6 +186,37 @@ async fn bad_bodies_are_refused_with_a_status_naming_the_problem() {
     assert_eq!(resp.status(), 413);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "payload_too_large");
+
+    // The cheapest spans there are (empty ones: two bytes of protobuf, three of JSON) past the span
+    // limit: refused before decoding, as sent and gzipped (16 KiB that would decode into gigabytes).
+    let empty_spans = |n: usize| {
+        let spans = vec!["{}"; n].join(",");
+        format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{spans}]}}]}}]}}"#).into_bytes()
+    };
+    let resp = post(&server, "application/json", None, empty_spans(101)).await;
+    assert_eq!(resp.status(), 413);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 100 spans"),
+        "{body}"
+    );
+    let resp = post(
+        &server,
+        "application/json",
+        Some("gzip"),
+        gzip(&empty_spans(101)),
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
+    let resp = post(&server, "application/json", None, empty_spans(100)).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "at the limit: taken (empty spans are skipped)"
+    );
 
     // The server is still well and takes good data.
     let request = slow_after_normal("after-bad", "GET /x", 10);

@@ -11,6 +11,7 @@ mod gzip;
 mod json;
 mod normalize;
 mod proto;
+mod span_budget;
 
 use detect_core::span::Span;
 
@@ -22,6 +23,7 @@ pub use proto::{
     TempoApiVersion, decode_proto, decode_tempo_trace_proto, traces_data_from_proto,
     traces_data_from_tempo_proto,
 };
+pub use span_budget::{DEFAULT_MAX_SPANS_PER_BODY, spans_over};
 
 use crate::error::{DecodeError, Result};
 

@@ -10,9 +10,9 @@ pub mod http;
 pub mod testing;
 
 pub use decode::{
-    ConvertedSpans, DecodeOutcome, GzipError, InputFormat, TempoApiVersion, convert_traces_data,
-    decode, decode_gzip, decode_json, decode_json_line, decode_proto, decode_tempo_trace_proto,
-    detect,
+    ConvertedSpans, DEFAULT_MAX_SPANS_PER_BODY, DecodeOutcome, GzipError, InputFormat,
+    TempoApiVersion, convert_traces_data, decode, decode_gzip, decode_json, decode_json_line,
+    decode_proto, decode_tempo_trace_proto, detect, spans_over,
 };
 pub use error::{DecodeError, Result};
 pub use http::{

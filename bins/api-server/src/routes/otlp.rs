@@ -28,6 +28,8 @@ use tempo_client::{GzipError, InputFormat};
 pub struct IntakeLimits {
     /// Largest body accepted, before and after decompression.
     pub max_body_bytes: usize,
+    /// Most spans a body may hold, counted before decoding.
+    pub max_spans: usize,
 }
 
 /// `google.rpc.Status`, the body of an OTLP error answer (code 3 is INVALID_ARGUMENT).
@@ -89,6 +91,16 @@ fn too_large(encoding: Encoding, limit: usize) -> HttpResponse {
     )
 }
 
+fn too_many_spans(encoding: Encoding, max: usize) -> HttpResponse {
+    status_answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        encoding,
+        8,
+        "payload_too_large",
+        format!("the body holds more than {max} spans; send smaller batches"),
+    )
+}
+
 fn encoding_of(req: &HttpRequest) -> Option<Encoding> {
     let value = req.headers().get(CONTENT_TYPE)?.to_str().ok()?;
     let mime = value.split(';').next()?.trim().to_ascii_lowercase();
@@ -104,7 +116,7 @@ fn encoding_of(req: &HttpRequest) -> Option<Encoding> {
         ("application/x-protobuf"), ("application/json"))),
     responses((status = 200, description = "ExportTraceServiceResponse, with partial_success when spans were unusable"),
         (status = 400, description = "google.rpc.Status: the body is not an OTLP export"),
-        (status = 413, description = "larger than the limit, as sent or decompressed"),
+        (status = 413, description = "larger than the limit, as sent or decompressed, or more spans than the limit"),
         (status = 415, description = "unsupported Content-Type or Content-Encoding"),
         (status = 429, description = "the detectors are behind: retry after Retry-After"),
         (status = 503, description = "stopping: retry after Retry-After")),
@@ -163,11 +175,14 @@ pub async fn export(
     // An ExportTraceServiceRequest has the wire form (and JSON form) of TracesData.
     let outcome = if gzipped {
         // Bounded decompression, then decoding: tempo-client's, so that its fuzz target covers it.
-        match tempo_client::decode_gzip(&body, limit, format) {
+        match tempo_client::decode_gzip(&body, limit, format, limits.max_spans) {
             Ok(outcome) => outcome,
             Err(GzipError::TooLarge) => return too_large(encoding, limit),
             Err(GzipError::Corrupt(m)) => return bad_request(encoding, m),
+            Err(GzipError::TooManySpans) => return too_many_spans(encoding, limits.max_spans),
         }
+    } else if tempo_client::spans_over(&body, format, limits.max_spans) {
+        return too_many_spans(encoding, limits.max_spans);
     } else {
         tempo_client::decode(&body, format)
     };

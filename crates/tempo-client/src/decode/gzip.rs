@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use crate::decode::{DecodeOutcome, InputFormat, decode};
+use crate::decode::{DecodeOutcome, InputFormat, decode, spans_over};
 
 /// Why a gzip body was not decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub enum GzipError {
     TooLarge,
     /// Not a gzip stream (or a truncated one); the message says why.
     Corrupt(String),
+    /// More spans than the budget once decompressed (see [`spans_over`]); not decoded.
+    TooManySpans,
 }
 
 /// Decompresses gzip without ever holding more than `limit` bytes (a small bomb stays small).
@@ -29,14 +31,19 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, GzipError> {
     }
 }
 
-/// What `POST /v1/traces` does with a gzip body: [`gunzip`] within `limit`, then [`decode()`] in the
-/// request's format.
+/// What `POST /v1/traces` does with a gzip body: [`gunzip`] within `limit`, the spans counted within
+/// `max_spans`, then [`decode()`] in the request's format.
 pub fn decode_gzip(
     body: &[u8],
     limit: usize,
     format: InputFormat,
+    max_spans: usize,
 ) -> Result<DecodeOutcome, GzipError> {
-    gunzip(body, limit).map(|inflated| decode(&inflated, format))
+    let inflated = gunzip(body, limit)?;
+    if spans_over(&inflated, format, max_spans) {
+        return Err(GzipError::TooManySpans);
+    }
+    Ok(decode(&inflated, format))
 }
 
 #[cfg(test)]
@@ -62,10 +69,10 @@ mod tests {
     #[test]
     fn corrupt_gzip_is_an_error_and_empty_protobuf_is_no_spans() {
         assert!(matches!(
-            decode_gzip(b"not gzip", 1024, InputFormat::OtlpProto),
+            decode_gzip(b"not gzip", 1024, InputFormat::OtlpProto, 10),
             Err(GzipError::Corrupt(_))
         ));
-        let outcome = decode_gzip(&gzip(b""), 1024, InputFormat::OtlpProto).unwrap();
+        let outcome = decode_gzip(&gzip(b""), 1024, InputFormat::OtlpProto, 10).unwrap();
         assert!(outcome.spans.is_empty() && outcome.errors.is_empty());
     }
 }
