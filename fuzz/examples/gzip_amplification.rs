@@ -8,19 +8,7 @@
 use std::io::Write;
 
 use tempo_client::InputFormat;
-
-/// A length-delimited protobuf field.
-fn field(key: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![key];
-    let mut len = payload.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(payload);
-    out
-}
+use tracewatch_fuzz::proto_field as field;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -60,6 +60,20 @@ fn check_outcome(input_len: usize, outcome: &DecodeOutcome) {
     );
 }
 
+/// A length-delimited protobuf field: its key byte, the length as a varint, the payload. For building
+/// worst-case inputs by hand (the corpus test, the amplification example).
+pub fn proto_field(key: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![key];
+    let mut len = payload.len();
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(payload);
+    out
+}
+
 /// OTLP protobuf `TracesData` / `ExportTraceServiceRequest`, as `decode(.., OtlpProto)` reads it
 /// (`/v1/traces` with `application/x-protobuf`, `tracewatch` file input): protobuf, then Tempo's v2 wrapper.
 pub fn otlp_proto(data: &[u8]) {

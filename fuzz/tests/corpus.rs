@@ -13,6 +13,7 @@ use std::alloc::System;
 use std::path::{Path, PathBuf};
 
 use cap::Cap;
+use tracewatch_fuzz::proto_field as field;
 use tracewatch_fuzz::{GZIP_LIMIT_BYTES, HEAP_LIMIT_BYTES, MAX_INPUT_BYTES, TARGETS};
 
 #[global_allocator]
@@ -58,19 +59,6 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-/// A length-delimited protobuf field: its key byte, the length as a varint, the payload.
-fn field(key: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![key];
-    let mut len = payload.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(payload);
-    out
 }
 
 /// Inputs of the fuzzer's largest size made of the cheapest spans there are, the worst case for the

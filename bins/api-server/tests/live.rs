@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{slow_after_normal, sse, start};
-use detect_core::{AnomalyType, Severity};
+use common::{slow_after_normal, sse, start, stored_detection};
 use serde_json::Value;
 use std::time::Duration;
-use store_pg::{AnomalyDetails, NewAnomaly, Repository};
+use store_pg::{NewAnomaly, Repository};
 
 /// The data of the next frame of `event` (others are skipped), within 10 s.
 async fn next_event<S>(stream: &mut sse::Sse<S>, event: &str) -> Option<Value>
@@ -162,7 +161,7 @@ async fn the_openapi_document_lists_every_endpoint() {
 async fn a_reconnecting_stream_gets_what_it_missed_or_is_told_to_reload() {
     let mut server = start(|_| {}).await;
     let store = server.running.as_ref().unwrap().store.clone();
-    let batch: Vec<NewAnomaly> = (0..3).map(detection).collect();
+    let batch: Vec<NewAnomaly> = (0..3).map(|n| stored_detection(n, "reload")).collect();
     store.insert_anomalies(&batch).await.unwrap();
     let url = server.url("/api/anomalies/stream");
     let mut replay = sse::open(&server.http, &url, Some(0)).await;
@@ -193,31 +192,4 @@ async fn a_reconnecting_stream_gets_what_it_missed_or_is_told_to_reload() {
     assert_eq!(frame.event, "lagged");
     assert_eq!(frame.data["missed"], ids[2]);
     server.stop().await;
-}
-
-/// A stored finding of service `reload`, as a worker writes it.
-fn detection(n: i64) -> NewAnomaly {
-    let t = chrono::Utc::now();
-    NewAnomaly {
-        detection_key: format!("reload-{n}"),
-        fingerprint: format!("reload-{n}"),
-        trace_id: format!("{n:032x}"),
-        span_id: None,
-        anomaly_type: AnomalyType::Performance,
-        anomaly_subtype: "latency_degradation".into(),
-        severity: Severity::High,
-        description: format!("reload {n}"),
-        detected_at: t,
-        service_name: "reload".into(),
-        operation: None,
-        client: None,
-        peer_service: None,
-        observed_value: 9.0,
-        expected_value: 1.0,
-        score: 5.0,
-        window_start: t,
-        window_end: t,
-        details: AnomalyDetails::default(),
-        notify: false,
-    }
 }

@@ -7,45 +7,18 @@
 mod common;
 
 use common::sse::{self, Frame};
-use common::{TempDir, TestDatabase, start};
-use detect_core::{AnomalyType, Severity};
+use common::{TempDir, TestDatabase, start, stored_detection};
 use std::process::Stdio;
 use std::time::Duration;
-use store_pg::{AnomalyDetails, InsertOutcome, NewAnomaly, Repository, Store};
+use store_pg::{InsertOutcome, Repository, Store};
 use uuid::Uuid;
 
 /// What the acceptance asks: an event on every server's stream within two seconds of the write.
 const DELIVERY: Duration = Duration::from_secs(2);
 
-fn detection(n: i64, service: &str) -> NewAnomaly {
-    let t = chrono::Utc::now();
-    NewAnomaly {
-        detection_key: format!("live-{n}"),
-        fingerprint: format!("live-fp-{n}"),
-        trace_id: format!("{n:032x}"),
-        span_id: None,
-        anomaly_type: AnomalyType::Performance,
-        anomaly_subtype: "latency_degradation".into(),
-        severity: Severity::High,
-        description: format!("checkout {n} was slow"),
-        detected_at: t,
-        service_name: service.into(),
-        operation: Some("POST /pay".into()),
-        client: None,
-        peer_service: None,
-        observed_value: 900.0,
-        expected_value: 90.0,
-        score: 8.0,
-        window_start: t,
-        window_end: t,
-        details: AnomalyDetails::default(),
-        notify: false,
-    }
-}
-
 async fn store_one(store: &Store, n: i64) -> Uuid {
     match store
-        .insert_anomalies(&[detection(n, "checkout")])
+        .insert_anomalies(&[stored_detection(n, "checkout")])
         .await
         .unwrap()[..]
     {

@@ -257,3 +257,30 @@ pub fn slowdown_of(keys: &[(&str, &str)], n: u64) -> ExportTraceServiceRequest {
 pub fn slow_after_normal(service: &str, operation: &str, n: u64) -> ExportTraceServiceRequest {
     slowdown(&[service], operation, n)
 }
+
+/// Finding `n` of `service` (HIGH latency degradation, now), as a worker stores it.
+pub fn stored_detection(n: i64, service: &str) -> store_pg::NewAnomaly {
+    let t = chrono::Utc::now();
+    store_pg::NewAnomaly {
+        detection_key: format!("{service}-{n}"),
+        fingerprint: format!("{service}-fp-{n}"),
+        trace_id: format!("{n:032x}"),
+        span_id: None,
+        anomaly_type: detect_core::AnomalyType::Performance,
+        anomaly_subtype: "latency_degradation".into(),
+        severity: detect_core::Severity::High,
+        description: format!("{service} {n} was slow"),
+        detected_at: t,
+        service_name: service.into(),
+        operation: Some("POST /pay".into()),
+        client: None,
+        peer_service: None,
+        observed_value: 900.0,
+        expected_value: 90.0,
+        score: 8.0,
+        window_start: t,
+        window_end: t,
+        details: store_pg::AnomalyDetails::default(),
+        notify: false,
+    }
+}
