@@ -55,14 +55,15 @@ struct TempoArgs {
     /// This worker's share of the services, K/N (root service hashed with FNV-1a).
     #[arg(long, env = "TRACEWATCH_SHARD", default_value = "0/1")]
     shard: shard::Shard,
-    /// `all`: every trace of a window is fetched (exact counts; every detector, security included).
-    /// `sampled`: counts from TraceQL metrics, only the traces the sampling rule keeps are fetched,
-    /// and security analysis (which needs every entry span) is off.
+    /// `search`: every trace of a window whole from a few searches (every span with the attributes
+    /// detection reads; exact counts; every detector). `all`: every trace fetched by id (one lookup a
+    /// trace). `sampled`: counts from TraceQL metrics, the traces the sampling rule keeps fetched,
+    /// and every entry span from the search for security analysis.
     #[arg(
         long,
         env = "TRACEWATCH_TRACE_FETCH",
         value_enum,
-        default_value = "all"
+        default_value = "search"
     )]
     trace_fetch: windows::TraceFetch,
 }
@@ -280,6 +281,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         incidents: store_pg::IncidentRecorder::new(tracker, notify_min_severity),
         notify_min_severity,
         fetch: args.trace_fetch,
+        last_window_spans: 0,
         holder: format!(
             "detector-worker:{}:{}",
             std::process::id(),

@@ -42,6 +42,9 @@ pub struct WindowSpans {
 /// Which traces of a window are read.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reading {
+    /// Every trace, whole, from searches that return every span ([`tempo_client::WHOLE_TRACES_QUERY`]),
+    /// the window cut in this many parts; a trace a search cannot give whole is fetched.
+    Whole(u32),
     /// Every trace, fetched.
     All,
     /// The traces the sampling rule keeps at this ratio (every one without sampling), fetched; and
@@ -58,8 +61,11 @@ pub async fn fetch_window(
     reading: Reading,
 ) -> TempoResult<WindowSpans> {
     const NANOS: u64 = 1_000_000_000;
+    if let Reading::Whole(pieces) = reading {
+        return read_whole(tempo, shard, (start, end), pieces).await;
+    }
     let (query, sample) = match reading {
-        Reading::All => ("{}", None),
+        Reading::Whole(_) | Reading::All => ("{}", None),
         Reading::Sampled(ratio) => (ENTRY_SPANS_QUERY, ratio),
     };
     let summaries = tempo
@@ -77,14 +83,14 @@ pub async fn fetch_window(
         .filter(|t| shard.owns(t.root_service.as_deref()))
         .collect();
     let mut entry_spans: Vec<Span> = match reading {
-        Reading::All => Vec::new(),
+        Reading::Whole(_) | Reading::All => Vec::new(),
         Reading::Sampled(_) => mine.iter().filter_map(|t| t.entry_span()).collect(),
     };
     entry_spans.sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
     let in_sample =
         |t: &TraceSummary| sample.is_none_or(|ratio| is_sampled(&t.trace_id, true, ratio));
     let chosen: HashMap<TraceId, f64> = match reading {
-        Reading::All => HashMap::new(),
+        Reading::Whole(_) | Reading::All => HashMap::new(),
         Reading::Sampled(_) => chosen_traces(&mine, in_sample),
     };
     let ids: Vec<_> = mine
@@ -92,17 +98,11 @@ pub async fn fetch_window(
         .filter(|t| in_sample(t) || chosen.contains_key(&t.trace_id))
         .map(|t| t.trace_id)
         .collect();
-    let limit = tempo.config().max_concurrent_fetches;
-    let fetched: Vec<_> = stream::iter(ids)
-        .map(|id| async move { tempo.trace(&id).await })
-        .buffer_unordered(limit)
-        .collect()
-        .await;
     let mut window = WindowSpans {
         entry_spans,
         ..WindowSpans::default()
     };
-    for trace in fetched {
+    for trace in fetch_all(tempo, ids).await {
         match trace? {
             None => window.missing_traces += 1,
             Some(t) => {
@@ -122,6 +122,63 @@ pub async fn fetch_window(
         .spans
         .sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
     Ok(window)
+}
+
+/// Every trace of the window from whole-trace searches; those a search could not give whole (over
+/// Tempo's spans per span set, or with a span Tempo could not place) are fetched by id.
+async fn read_whole(
+    tempo: &TempoClient,
+    shard: Shard,
+    (start, end): (u64, u64),
+    pieces: u32,
+) -> TempoResult<WindowSpans> {
+    const NANOS: u64 = 1_000_000_000;
+    let found = tempo
+        .whole_traces(start / NANOS, end.div_ceil(NANOS), pieces)
+        .await?;
+    let mut window = WindowSpans::default();
+    let mut lookups = Vec::new();
+    for trace in found {
+        let t = &trace.summary;
+        if !(start..end).contains(&t.start_unix_nanos) || !shard.owns(t.root_service.as_deref()) {
+            continue;
+        }
+        match trace.spans {
+            Some(spans) => {
+                window.traces += 1;
+                window.spans.extend(spans);
+            }
+            None => lookups.push(trace.summary.trace_id),
+        }
+    }
+    for trace in fetch_all(tempo, lookups).await {
+        match trace? {
+            None => window.missing_traces += 1,
+            Some(t) => {
+                window.traces += 1;
+                window.partial_traces += u64::from(t.partial.is_some());
+                window.skipped_spans += t.skipped_spans as u64;
+                window.spans.extend(t.spans);
+            }
+        }
+    }
+    window
+        .spans
+        .sort_by_key(|s| (s.start, s.trace_id.0, s.span_id.0));
+    Ok(window)
+}
+
+/// The traces by id, as many at once as the client allows, in the order they finish.
+async fn fetch_all(
+    tempo: &TempoClient,
+    ids: Vec<TraceId>,
+) -> Vec<TempoResult<Option<tempo_client::FetchedTrace>>> {
+    let limit = tempo.config().max_concurrent_fetches;
+    stream::iter(ids)
+        .map(|id| async move { tempo.trace(&id).await })
+        .buffer_unordered(limit)
+        .collect()
+        .await
 }
 
 /// The traces the sample leaves out that a trace's own latency test should still see: per root

@@ -32,7 +32,11 @@ pub const INCIDENTS: &str = "incidents:tempo:windows";
 /// Which traces of a window are fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TraceFetch {
-    /// Every trace: exact counts, and every detector (security included) sees every span.
+    /// Every trace whole from a few searches a window (every span, with the attributes detection
+    /// reads): exact counts, and every detector sees every span. Traces a search cannot give whole are
+    /// fetched by id.
+    Search,
+    /// Every trace fetched by id: exact counts, and every detector sees every span and attribute.
     All,
     /// Counts from TraceQL metrics; traces by the sampling rule; entry spans for security from the search.
     Sampled,
@@ -51,6 +55,8 @@ pub struct Detection {
     pub incidents: IncidentRecorder,
     pub notify_min_severity: Severity,
     pub fetch: TraceFetch,
+    /// Spans of the last window read, which sizes the next window's searches.
+    pub last_window_spans: u64,
     /// This worker's name in run records.
     pub holder: String,
     /// Set when the engine went on from a saved state: the last window done before is read again
@@ -130,6 +136,17 @@ fn read_cost(used: &TempoUsage) -> ReadCost {
         bytes: count(used.bytes),
         seconds: used.busy.as_secs_f64(),
     }
+}
+
+/// Spans one whole-trace search should carry at most: about 10 MB of Tempo's protobuf answer, well
+/// under its 16 MiB message limit (a part over it is split again anyway).
+const SPANS_PER_SEARCH: u64 = 10_000;
+
+/// The parts a window's whole-trace search is cut into, from the spans of the window before.
+fn search_pieces(last_window_spans: u64) -> u32 {
+    u32::try_from(last_window_spans.div_ceil(SPANS_PER_SEARCH))
+        .unwrap_or(u32::MAX)
+        .max(1)
 }
 
 pub fn to_time(nanos: u64) -> DateTime<Utc> {
@@ -276,7 +293,11 @@ impl Detection {
                 }
             }
         }
-        let spans = fetch_window(&self.tempo, self.shard, (start, end), Reading::All).await?;
+        let reading = match self.fetch {
+            TraceFetch::Search => Reading::Whole(search_pieces(self.last_window_spans)),
+            TraceFetch::All | TraceFetch::Sampled => Reading::All,
+        };
+        let spans = fetch_window(&self.tempo, self.shard, (start, end), reading).await?;
         Ok((spans, COUNTED_FROM_TRACES.into()))
     }
 
@@ -285,6 +306,7 @@ impl Detection {
         let counted_by_tempo = count_source == COUNTED_BY_TEMPO;
         let mut found: Vec<Anomaly> = Vec::new();
         let spans = window.spans.len() as u64;
+        self.last_window_spans = spans;
         // Entry spans (security only) and fetched traces' spans, merged in event time.
         let mut entries = window.entry_spans.into_iter().peekable();
         for span in window.spans {

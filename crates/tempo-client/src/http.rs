@@ -12,6 +12,7 @@ pub mod entry_spans;
 pub mod metrics;
 pub mod search;
 mod usage;
+pub mod whole_traces;
 
 pub use usage::TempoUsage;
 use usage::UsageCounters;
@@ -29,6 +30,7 @@ use tokio::sync::Semaphore;
 pub use entry_spans::ENTRY_SPANS_QUERY;
 pub use metrics::{MetricsSample, MetricsSeries, SpanCount};
 pub use search::{MatchedSpan, SearchRequest, SelectedValue, TraceSummary};
+pub use whole_traces::{WHOLE_TRACES_QUERY, WholeTrace};
 
 /// How to reach Tempo, validated by [`TempoClient::new`].
 #[derive(Clone, Debug)]
@@ -222,7 +224,8 @@ impl TempoClient {
                     let size = body.as_ref().map_or(0, |b| b.len());
                     self.usage.record(path, started.elapsed(), size);
                     match body {
-                        Ok(body) if !is_retryable(status) => {
+                        // Tempo's answer-too-large is a 500 that a retry cannot change.
+                        Ok(body) if !is_retryable(status) || whole_traces::is_too_large(&body) => {
                             return Ok(Answer {
                                 status,
                                 content_type,

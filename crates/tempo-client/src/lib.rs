@@ -18,5 +18,5 @@ pub use error::{DecodeError, Result};
 pub use http::{
     ENTRY_SPANS_QUERY, FetchedTrace, MetricsSample, MetricsSeries, SearchRequest, SpanCount,
     TempoClient, TempoConfig, TempoError, TempoResult, TempoUsage, TraceSummary,
-    install_tls_provider,
+    WHOLE_TRACES_QUERY, WholeTrace, install_tls_provider,
 };
