@@ -210,25 +210,31 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     push(traffic(t0).into_iter().chain(attack(t0)).collect()).await;
     wait_searchable(t0).await;
 
-    // Every trace read: the slowdown and the failures are found, each window has its run.
+    // Every trace whole from a few searches a window (the default): the slowdown, the failures and
+    // the attack are found, and no trace is looked up.
+    let searched = TestDatabase::new().await;
+    let (ok, stderr) = once(&searched, t0, "search").await;
+    assert!(ok, "{stderr}");
+    let store = searched.store().await;
+    let runs_searched = assert_every_finding(&store, t0, &stderr).await;
+    for run in &runs_searched {
+        assert!(run.tempo_queries.is_some_and(|q| (1..=4).contains(&q)), "{run:#?}");
+        assert_eq!(run.tempo_lookups, Some(0), "{run:#?}");
+        assert!(run.tempo_bytes.is_some_and(|b| b > 0), "{run:#?}");
+        assert!(run.tempo_seconds.is_some_and(|s| s > 0.0), "{run:#?}");
+    }
+
+    // Every trace looked up by id: the same findings.
     let db = TestDatabase::new().await;
     let (ok, stderr) = once(&db, t0, "all").await;
     assert!(ok, "{stderr}");
     let store = db.store().await;
-    for service in ["shop", "cart"] {
-        let slow = rows_of(&store, service, "latency_degradation").await;
-        assert_eq!(slow.len(), 1, "{service}: {stderr} {slow:#?}");
-        let minute = (slow[0].window_start.unwrap().timestamp() as u64 - t0 / NANOS) / 60;
-        assert_eq!(minute, 8, "{slow:#?}");
-    }
-    let failing = rows_of(&store, "cart", "error_rate_spike").await;
-    assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
-    assert!(rows_of(&store, "shop", "error_rate_spike").await.is_empty());
-    let runs = store.recent_runs(100).await.unwrap();
-    assert_eq!(runs.len() as u64, MINUTES, "{runs:#?}");
-    assert!(
-        runs.iter().all(|r| r.status == RunStatus::Succeeded),
-        "{runs:#?}"
+    let runs = assert_every_finding(&store, t0, &stderr).await;
+    let found = |runs: &[store_pg::RunRecord]| runs.iter().map(|r| r.anomalies).sum::<i64>();
+    assert_eq!(
+        found(&runs),
+        found(&runs_searched),
+        "a search gives the same spans as lookups"
     );
     // Each window's run says what reading Tempo cost: every trace of the window was looked up.
     let per_window = (60 * RATE * 2) as i64;
@@ -242,16 +248,6 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
         assert!(run.tempo_seconds.is_some_and(|s| s > 0.0), "{run:#?}");
     }
     let lookups_all: i64 = runs.iter().filter_map(|r| r.tempo_lookups).sum();
-    assert_attack_found(&store, &stderr).await;
-    let incidents = store
-        .list_incidents(&IncidentFilter::default(), 100, None)
-        .await
-        .unwrap()
-        .items;
-    assert!(
-        incidents.iter().any(|i| i.leading_origin() == Some("cart")),
-        "{incidents:#?}"
-    );
 
     // Counts from Tempo's TraceQL metrics, a sample of the traces read: the failures are still found.
     let sampled = TestDatabase::new().await;
@@ -273,6 +269,41 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
         lookups_sampled * 4 < lookups_all,
         "the sample is a fraction of the traces: {lookups_sampled} of {lookups_all}"
     );
+}
+
+/// The slowdown of minute 8 in shop and cart, cart's failures, the attack, and an incident led by
+/// cart are stored; every window has its succeeded run (returned).
+async fn assert_every_finding(
+    store: &store_pg::PgStore,
+    t0: u64,
+    stderr: &str,
+) -> Vec<store_pg::RunRecord> {
+    for service in ["shop", "cart"] {
+        let slow = rows_of(store, service, "latency_degradation").await;
+        assert_eq!(slow.len(), 1, "{service}: {stderr} {slow:#?}");
+        let minute = (slow[0].window_start.unwrap().timestamp() as u64 - t0 / NANOS) / 60;
+        assert_eq!(minute, 8, "{slow:#?}");
+    }
+    let failing = rows_of(store, "cart", "error_rate_spike").await;
+    assert_eq!(failing.len(), 1, "{stderr} {failing:#?}");
+    assert!(rows_of(store, "shop", "error_rate_spike").await.is_empty());
+    assert_attack_found(store, stderr).await;
+    let incidents = store
+        .list_incidents(&IncidentFilter::default(), 100, None)
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        incidents.iter().any(|i| i.leading_origin() == Some("cart")),
+        "{incidents:#?}"
+    );
+    let runs = store.recent_runs(100).await.unwrap();
+    assert_eq!(runs.len() as u64, MINUTES, "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::Succeeded),
+        "{runs:#?}"
+    );
+    runs
 }
 
 /// The password guessing and the path traversal of [`attack`] are stored, about the attacker.

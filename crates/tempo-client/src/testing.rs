@@ -10,6 +10,7 @@
 mod answers;
 mod reply;
 mod traffic;
+mod whole_traces;
 
 pub use reply::{Reply, Route};
 pub use traffic::{StoredTrace, Traffic, one_span_trace};
@@ -18,6 +19,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// One request the fake received.
@@ -42,6 +44,8 @@ pub struct FakeTempo {
 
 struct State {
     traffic: Traffic,
+    /// Search answers larger than this are refused as Tempo refuses those over its gRPC limit.
+    max_search_answer: AtomicUsize,
     script: Mutex<Script>,
     requests: Mutex<Vec<Request>>,
 }
@@ -60,6 +64,7 @@ impl FakeTempo {
     pub fn start(traffic: Traffic) -> std::io::Result<FakeTempo> {
         let state = web::Data::new(State {
             traffic,
+            max_search_answer: AtomicUsize::new(usize::MAX),
             script: Mutex::default(),
             requests: Mutex::default(),
         });
@@ -115,6 +120,12 @@ impl FakeTempo {
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Refuses search answers over `bytes` as Tempo refuses those over its gRPC message limit
+    /// (500, `response larger than the max (N vs M)`).
+    pub fn limit_search_answers(&self, bytes: usize) {
+        self.state.max_search_answer.store(bytes, Ordering::Relaxed);
     }
 
     /// How many requests `route` had so far.
@@ -174,6 +185,13 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             }
             chosen.unwrap_or_else(|| answers::answer(&state.traffic, route, req.path(), &query))
         }
+    };
+    let max = state.max_search_answer.load(Ordering::Relaxed);
+    let reply = if route == Some(Route::Search) && reply.body.len() > max {
+        let size = reply.body.len();
+        Reply::text(500, &format!("response larger than the max ({size} vs {max})"))
+    } else {
+        reply
     };
     reply.into_response()
 }

@@ -3,6 +3,7 @@
 //! unknown id as Tempo answers it), and TraceQL metrics' `count_over_time()`.
 
 use super::traffic::service_of;
+use super::whole_traces::whole_traces_answer;
 use super::{Reply, Route, Traffic};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -40,12 +41,19 @@ pub(super) fn answer(traffic: &Traffic, route: Option<Route>, path: &str, query:
     answer.unwrap_or_else(|bad_request| bad_request)
 }
 
-/// Every trace that starts in the window, up to `limit`. Of TraceQL, only a search for root spans
+/// Every trace that starts in the window, up to `limit`. A whole-trace search (one that selects
+/// `nestedSetLeft`) is answered in protobuf with every span (`whole_traces`). Of other TraceQL, only a search for root spans
 /// (`{ nestedSetParent = -1 } | select(…)`) is read: it adds each root span, with all its attributes,
 /// as Tempo gives selected ones (`tests/fixtures/search_entry_spans.json`).
 fn search(traffic: &Traffic, query: &Query) -> Result<Reply, Reply> {
     let (start, end) = (number(query, "start")?, number(query, "end")?);
     let limit = number(query, "limit")? as usize;
+    if query.get("q").is_some_and(|q| q.contains("nestedSetLeft")) {
+        let spss = number(query, "spss")? as usize;
+        let traces = traffic.starting_in(start * NANOS, end * NANOS);
+        let traces = &traces[..traces.len().min(limit)];
+        return Ok(Reply::protobuf(whole_traces_answer(traces, spss)));
+    }
     let roots = query
         .get("q")
         .is_some_and(|q| q.contains("nestedSetParent = -1"));
