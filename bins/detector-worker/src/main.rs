@@ -2,6 +2,7 @@
 //! `once` (a range of windows from Tempo, then exit) and `replay` (OTLP files, offline).
 
 mod incident_lines;
+mod metrics;
 mod replay;
 mod shard;
 mod tempo_window;
@@ -83,6 +84,10 @@ enum Command {
         /// Seconds the stream lease lasts without renewal: how soon a standby takes over a dead worker.
         #[arg(long, env = "TRACEWATCH_LEASE_SECONDS", default_value_t = 60)]
         lease_seconds: u64,
+        /// Serve the worker's metrics for Prometheus at `http://ADDR/metrics` (for example
+        /// `0.0.0.0:9187`): windows, spans, and Tempo queries, lookups, bytes and seconds.
+        #[arg(long, env = "TRACEWATCH_METRICS_LISTEN")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Process every window of a time range from Tempo, in order, then exit.
     Once {
@@ -131,10 +136,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             interval_seconds,
             lag_seconds,
             lease_seconds,
+            metrics_listen,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let detection = detection(&tempo).await?;
+                if let Some(addr) = metrics_listen {
+                    metrics::serve(detection.metrics.clone(), addr)
+                        .with_context(|| format!("serving metrics on {addr}"))?;
+                    tracing::info!(%addr, "metrics at /metrics");
+                }
                 let stop = Arc::new(AtomicBool::new(false));
                 let flag = stop.clone();
                 tokio::spawn(async move {
@@ -282,6 +293,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         notify_min_severity,
         fetch: args.trace_fetch,
         last_window_spans: 0,
+        metrics: Arc::default(),
         holder: format!(
             "detector-worker:{}:{}",
             std::process::id(),

@@ -12,6 +12,8 @@
 //! security reads. Where TraceQL metrics cannot answer, that window is read whole, and its run record
 //! says so (`count_source`).
 
+use crate::metrics::WorkerMetrics;
+use std::sync::Arc;
 use crate::shard::Shard;
 use crate::tempo_window::{Reading, WindowSpans, fetch_window};
 use chrono::{DateTime, TimeZone, Utc};
@@ -57,6 +59,8 @@ pub struct Detection {
     pub fetch: TraceFetch,
     /// Spans of the last window read, which sizes the next window's searches.
     pub last_window_spans: u64,
+    /// Windows and what reading them cost, for `/metrics`.
+    pub metrics: Arc<WorkerMetrics>,
     /// This worker's name in run records.
     pub holder: String,
     /// Set when the engine went on from a saved state: the last window done before is read again
@@ -226,6 +230,8 @@ impl Detection {
         let before = self.tempo.usage();
         let result = self.detect(start, end).await;
         let cost = read_cost(&self.tempo.usage().since(&before));
+        let spans = result.as_ref().map_or(0, |report| report.spans);
+        self.metrics.window(result.is_ok(), spans, &cost);
         match result {
             Ok(report) => {
                 if let Some(run) = &run {
@@ -302,6 +308,10 @@ impl Detection {
     }
 
     async fn detect(&mut self, start: u64, end: u64) -> anyhow::Result<WindowReport> {
+        // Whole traces from the search cost nothing more to analyse each: sampling would only miss the
+        // one slow trace. Read one by one (`all`, `sampled`), traces are analysed by the sampling rule.
+        self.engine
+            .analyse_every_trace(self.fetch == TraceFetch::Search);
         let (window, count_source) = self.read_window(start, end).await?;
         let counted_by_tempo = count_source == COUNTED_BY_TEMPO;
         let mut found: Vec<Anomaly> = Vec::new();

@@ -167,6 +167,7 @@ async fn serve_manual_runs(
                     notify_min_severity: detection.notify_min_severity,
                     fetch: detection.fetch,
                     last_window_spans: detection.last_window_spans,
+                    metrics: detection.metrics.clone(),
                     holder: detection.holder.clone(),
                     is_stream: false,
                     catch_up: false,

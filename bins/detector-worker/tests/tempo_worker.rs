@@ -166,8 +166,18 @@ fn spawn_run(tempo: &FakeTempo, db: &TestDatabase) -> std::process::Child {
     spawn_shard(tempo, db, "0/1")
 }
 
+/// A `run` worker of `shard` that looks every trace up (`all`), so that a delay on lookups makes its
+/// windows slow enough to be killed mid-stream, and its lookups say which traces it read.
 fn spawn_shard(tempo: &FakeTempo, db: &TestDatabase, shard: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_detector-worker"))
+    run_command(tempo, db, shard)
+        .env("TRACEWATCH_TRACE_FETCH", "all")
+        .spawn()
+        .unwrap()
+}
+
+fn run_command(tempo: &FakeTempo, db: &TestDatabase, shard: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_detector-worker"));
+    command
         .args([
             "run",
             "--interval-seconds",
@@ -183,9 +193,68 @@ fn spawn_shard(tempo: &FakeTempo, db: &TestDatabase, shard: &str) -> std::proces
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::null());
+    command
+}
+
+/// Kills the child when dropped (a failed assertion must not leave a worker running).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_web::test]
+async fn a_running_worker_reads_whole_traces_by_default_and_serves_its_metrics() {
+    let tempo = start_tempo();
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let t = Utc.timestamp_nanos(t0() as i64);
+    assert!(store.advance_cursor("tempo:windows", None, t).await.unwrap());
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
+        .local_addr()
+        .unwrap();
+    let _worker = Running(
+        run_command(&tempo, &db, "0/1")
+            .args(["--metrics-listen", &addr.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    let end = t0() + MINUTES * 60 * NANOS;
+    for _ in 0..600 {
+        if cursor_at(&db, "tempo:windows").await >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cursor_at(&db, "tempo:windows").await >= end, "every window done");
+    // Whole traces from one search a window: the slow minute is found, and no trace was looked up.
+    assert!(!latency_rows(&store).await.is_empty());
+    assert_eq!(tempo.count(Route::TraceV2), 0);
+    // The worker goes on with the (empty) windows after the traffic, up to now: its counters only grow.
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+    };
+    assert!(value("tracewatch_worker_windows_total{outcome=\"succeeded\"}") >= MINUTES as f64);
+    let queries = value("tracewatch_worker_tempo_queries_total");
+    assert!(queries >= MINUTES as f64, "{text}");
+    assert!(queries <= tempo.count(Route::Search) as f64, "every query is a search: {text}");
+    assert_eq!(value("tracewatch_worker_tempo_lookups_total"), 0.0);
+    assert!(value("tracewatch_worker_spans_total") >= (MINUTES * 60 * 8) as f64);
+    assert!(value("tracewatch_worker_tempo_bytes_total") > 0.0);
+    assert!(value("tracewatch_worker_tempo_seconds_total") > 0.0);
 }
 
 #[actix_web::test]

@@ -78,6 +78,9 @@ pub struct Engine {
     next_to_close: Option<u64>,
     /// Consecutive spans far ahead of the clock.
     jump_streak: u32,
+    /// Per-trace analysis of every trace, whatever the sampling rule says (see
+    /// [`Engine::analyse_every_trace`]).
+    every_trace: bool,
     stats: EngineStats,
 }
 
@@ -98,9 +101,17 @@ impl Engine {
             clock: 0,
             next_to_close: None,
             jump_streak: 0,
+            every_trace: false,
             stats: EngineStats::default(),
             config,
         }
+    }
+
+    /// Per-trace analysis (own time, call paths, trace shape, resource) of every trace, not only those
+    /// the sampling rule keeps: for a source that hands over every trace whole anyway (the worker's
+    /// whole-trace search), where sampling would save nothing and only miss the one slow trace.
+    pub fn analyse_every_trace(&mut self, on: bool) {
+        self.every_trace = on;
     }
 
     /// What the engine has learned, to save (see [`crate::learned`]).
@@ -260,11 +271,13 @@ impl Engine {
                     }
                 }
                 self.latency.observe_span(window_index, key, &span);
-                if is_sampled(
-                    &span.trace_id,
-                    self.config.sampling_enabled,
-                    self.config.sampling_ratio,
-                ) {
+                if self.every_trace
+                    || is_sampled(
+                        &span.trace_id,
+                        self.config.sampling_enabled,
+                        self.config.sampling_ratio,
+                    )
+                {
                     self.stats.sampled_spans += 1;
                     if let Some(evicted) = self.traces.add(key, span, self.clock) {
                         self.stats.traces_evicted_early += 1;

@@ -102,9 +102,15 @@ impl Traffic {
         }
     }
 
-    fn run(mut self, config: DetectionConfig) -> Vec<Anomaly> {
+    fn run(self, config: DetectionConfig) -> Vec<Anomaly> {
+        self.run_with(config, false)
+    }
+
+    /// As [`Traffic::run`], with per-trace analysis of every trace when `every_trace`.
+    fn run_with(mut self, config: DetectionConfig, every_trace: bool) -> Vec<Anomaly> {
         self.spans.sort_by_key(|s| s.start);
         let mut engine = Engine::new(config);
+        engine.analyse_every_trace(every_trace);
         let mut out = Vec::new();
         for span in self.spans {
             engine.ingest(span, &mut out);
@@ -251,6 +257,32 @@ fn n_plus_one_is_found_in_a_sampled_trace() {
             .description
             .contains("SELECT * FROM items WHERE id = ?")
     );
+}
+
+#[test]
+fn every_trace_is_analysed_when_asked_whatever_the_sampling_rule() {
+    let make = || {
+        let mut t = Traffic::new(5);
+        t.normal(0, 15);
+        let trace = t.request(10 * 60_000, "198.51.100.1", "/api/items/7", 200, 25);
+        (t, trace)
+    };
+    // A rule that keeps almost no trace (the N+1 trace is not among them) …
+    let sparse = DetectionConfig {
+        sampling_ratio: 1e-6,
+        ..DetectionConfig::default()
+    };
+    let (t, trace) = make();
+    assert!(!detect_core::is_sampled(&trace, true, sparse.sampling_ratio));
+    let n_plus_one = |out: &[Anomaly]| {
+        out.iter()
+            .filter(|a| a.subtype == Subtype::NPlusOneQuery && a.trace_id == Some(trace))
+            .count()
+    };
+    assert_eq!(n_plus_one(&t.run(sparse.clone())), 0);
+    // … but a source that hands over every trace whole has each analysed.
+    let (t, _) = make();
+    assert_eq!(n_plus_one(&t.run_with(sparse, true)), 1);
 }
 
 /// Twenty normal minutes; minutes 20–22: 40 % of requests fail; 22–24: nothing at all; then traffic
