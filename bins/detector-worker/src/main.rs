@@ -99,6 +99,11 @@ enum Command {
         /// RFC 3339 end of the range (exclusive).
         #[arg(long)]
         to: chrono::DateTime<chrono::Utc>,
+        /// Also write every detection the detectors made to this file, one JSON object per line as
+        /// `replay` prints them, before the store folds them into rows (an audit of a backfill, and
+        /// what `cargo xtask bench-worker` scores as `eval` scores the replay).
+        #[arg(long)]
+        detections: Option<PathBuf>,
     },
     /// Run every detector over OTLP trace files; print anomalies as JSON lines on stdout.
     Replay {
@@ -162,11 +167,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Once { tempo, from, to } => {
+        Command::Once {
+            tempo,
+            from,
+            to,
+            detections,
+        } => {
             anyhow::ensure!(to > from, "--to must be after --from");
+            let detections = match detections {
+                Some(path) => Some(std::io::BufWriter::new(
+                    std::fs::File::create(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                )),
+                None => None,
+            };
             let runtime = tokio::runtime::Runtime::new()?;
             let total = runtime.block_on(async {
                 let mut detection = detection(&tempo).await?;
+                detection.detections_out = detections;
                 worker::once(&mut detection, from, to).await
             })?;
             eprintln!(
@@ -294,6 +312,7 @@ async fn detection(args: &TempoArgs) -> Result<windows::Detection> {
         fetch: args.trace_fetch,
         last_window_spans: 0,
         metrics: Arc::default(),
+        detections_out: None,
         holder: format!(
             "detector-worker:{}:{}",
             std::process::id(),

@@ -61,6 +61,9 @@ pub struct Detection {
     pub last_window_spans: u64,
     /// Windows and what reading them cost, for `/metrics`.
     pub metrics: Arc<WorkerMetrics>,
+    /// Where every detection is also written, one JSON line each as `replay` prints it (`once
+    /// --detections`).
+    pub detections_out: Option<std::io::BufWriter<std::fs::File>>,
     /// This worker's name in run records.
     pub holder: String,
     /// Set when the engine went on from a saved state: the last window done before is read again
@@ -341,6 +344,14 @@ impl Detection {
         let lateness = self.engine.config().allowed_lateness_seconds * UnixNanos::NANOS_PER_SEC;
         self.engine
             .advance_to(UnixNanos(end + lateness), &mut found);
+        if let Some(out) = &mut self.detections_out {
+            use std::io::Write;
+            for anomaly in &found {
+                serde_json::to_writer(&mut *out, &store_pg::wire::replay_json(anomaly))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
         // Findings page through their incident, not one by one.
         let rows: Vec<NewAnomaly> = found
             .iter()

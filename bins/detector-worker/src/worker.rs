@@ -168,6 +168,7 @@ async fn serve_manual_runs(
                     fetch: detection.fetch,
                     last_window_spans: detection.last_window_spans,
                     metrics: detection.metrics.clone(),
+                    detections_out: None,
                     holder: detection.holder.clone(),
                     is_stream: false,
                     catch_up: false,

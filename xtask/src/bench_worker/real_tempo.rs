@@ -36,6 +36,25 @@ fn shift_times(value: &mut Value, shift: u64) {
     }
 }
 
+/// Per anomaly type: labels found, findings right, F1.
+fn quality_line(scores: &[(detect_core::AnomalyType, crate::eval::scoring::TypeScore)]) -> String {
+    let parts: Vec<String> = scores
+        .iter()
+        .map(|(t, s)| {
+            format!(
+                "{} {} of {} labels found, {} of {} findings right or side effects (F1 {:.2})",
+                t.as_str(),
+                s.labels_detected,
+                s.labels,
+                s.true_positives + s.side_effects + s.tails,
+                s.detections,
+                s.f1
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
 struct Tempo(std::process::Child);
 
 impl Drop for Tempo {
@@ -116,9 +135,12 @@ pub fn run(minutes: u64, rate: f64, fetches: &[String]) -> Result<std::process::
         let rfc = |n: u64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(n as i64).to_rfc3339();
         for fetch in &fetches {
             let db = store_pg::testing::TestDatabase::new().await;
+            let detections = data.path().join(format!("detections-{fetch}.jsonl"));
             let started = Instant::now();
             let out = tokio::process::Command::new(&worker)
                 .args(["once", "--from", &rfc(t0), "--to", &rfc(t0 + minutes * 60 * NANOS)])
+                .arg("--detections")
+                .arg(&detections)
                 .env("TEMPO_ENDPOINT", QUERY)
                 .env("DATABASE_URL", &db.url)
                 .env("TRACEWATCH_TRACE_FETCH", fetch)
@@ -144,22 +166,12 @@ pub fn run(minutes: u64, rate: f64, fetches: &[String]) -> Result<std::process::
                 sum(|r| r.tempo_lookups) as f64 / took,
                 sum(|r| r.tempo_bytes) as f64 / 1e6,
             );
+            eprintln!("    the detections (as `eval` judges the replay's):");
+            let scores = labels.score_detections(&std::fs::read(&detections)?, 60 * NANOS)?;
+            eprintln!("    quality of the detections: {}", quality_line(&scores));
+            eprintln!("    the stored rows (a row folds one finding's detections):");
             let scores = labels.score(&store, 60 * NANOS).await?;
-            let line: Vec<String> = scores
-                .iter()
-                .map(|(t, s)| {
-                    format!(
-                        "{} {} of {} labels found, {} of {} findings right or side effects (F1 {:.2})",
-                        t.as_str(),
-                        s.labels_detected,
-                        s.labels,
-                        s.true_positives + s.side_effects + s.tails,
-                        s.detections,
-                        s.f1
-                    )
-                })
-                .collect();
-            eprintln!("    quality: {}", line.join("; "));
+            eprintln!("    quality of the stored rows: {}", quality_line(&scores));
         }
         Ok(std::process::ExitCode::SUCCESS)
     })
