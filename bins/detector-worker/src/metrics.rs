@@ -33,7 +33,11 @@ impl Default for WorkerMetrics {
             "Windows processed, by outcome (succeeded, failed)",
             windows.clone(),
         );
-        registry.register("spans", "Spans read from Tempo and detected on", Clone::clone(&spans));
+        registry.register(
+            "spans",
+            "Spans read from Tempo and detected on",
+            Clone::clone(&spans),
+        );
         registry.register(
             "tempo_queries",
             "Tempo queries made: searches and TraceQL metrics",
@@ -70,7 +74,9 @@ impl WorkerMetrics {
     /// One window done (`spans` read) or failed, and what reading it cost.
     pub fn window(&self, succeeded: bool, spans: u64, cost: &ReadCost) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
-        self.windows.get_or_create(&vec![("outcome", outcome)]).inc();
+        self.windows
+            .get_or_create(&vec![("outcome", outcome)])
+            .inc();
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         self.spans.inc_by(spans);
         self.tempo_queries.inc_by(count(cost.queries));

@@ -13,13 +13,13 @@
 //! says so (`count_source`).
 
 use crate::metrics::WorkerMetrics;
-use std::sync::Arc;
 use crate::shard::Shard;
 use crate::tempo_window::{Reading, WindowSpans, fetch_window};
 use chrono::{DateTime, TimeZone, Utc};
 use detect_core::{
     Anomaly, DetectionConfig, Engine, IncidentTracker, LearnedState, Severity, UnixNanos,
 };
+use std::sync::Arc;
 use store_pg::{IncidentRecorder, NewAnomaly, ReadCost, Repository, RunOutcome, Store};
 use tempo_client::{TempoClient, TempoUsage};
 use tracing::{info, warn};

@@ -218,7 +218,10 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     let store = searched.store().await;
     let runs_searched = assert_every_finding(&store, t0, &stderr).await;
     for run in &runs_searched {
-        assert!(run.tempo_queries.is_some_and(|q| (1..=4).contains(&q)), "{run:#?}");
+        assert!(
+            run.tempo_queries.is_some_and(|q| (1..=4).contains(&q)),
+            "{run:#?}"
+        );
         assert_eq!(run.tempo_lookups, Some(0), "{run:#?}");
         assert!(run.tempo_bytes.is_some_and(|b| b > 0), "{run:#?}");
         assert!(run.tempo_seconds.is_some_and(|s| s > 0.0), "{run:#?}");

@@ -213,7 +213,12 @@ async fn a_running_worker_reads_whole_traces_by_default_and_serves_its_metrics()
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let t = Utc.timestamp_nanos(t0() as i64);
-    assert!(store.advance_cursor("tempo:windows", None, t).await.unwrap());
+    assert!(
+        store
+            .advance_cursor("tempo:windows", None, t)
+            .await
+            .unwrap()
+    );
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -231,11 +236,15 @@ async fn a_running_worker_reads_whole_traces_by_default_and_serves_its_metrics()
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(cursor_at(&db, "tempo:windows").await >= end, "every window done");
+    assert!(
+        cursor_at(&db, "tempo:windows").await >= end,
+        "every window done"
+    );
     // Whole traces from one search a window: the slow minute is found, and no trace was looked up.
     assert!(!latency_rows(&store).await.is_empty());
     assert_eq!(tempo.count(Route::TraceV2), 0);
     // The worker goes on with the (empty) windows after the traffic, up to now: its counters only grow.
+    tempo_client::install_tls_provider();
     let text = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
@@ -250,7 +259,10 @@ async fn a_running_worker_reads_whole_traces_by_default_and_serves_its_metrics()
     assert!(value("tracewatch_worker_windows_total{outcome=\"succeeded\"}") >= MINUTES as f64);
     let queries = value("tracewatch_worker_tempo_queries_total");
     assert!(queries >= MINUTES as f64, "{text}");
-    assert!(queries <= tempo.count(Route::Search) as f64, "every query is a search: {text}");
+    assert!(
+        queries <= tempo.count(Route::Search) as f64,
+        "every query is a search: {text}"
+    );
     assert_eq!(value("tracewatch_worker_tempo_lookups_total"), 0.0);
     assert!(value("tracewatch_worker_spans_total") >= (MINUTES * 60 * 8) as f64);
     assert!(value("tracewatch_worker_tempo_bytes_total") > 0.0);

@@ -273,7 +273,11 @@ fn every_trace_is_analysed_when_asked_whatever_the_sampling_rule() {
         ..DetectionConfig::default()
     };
     let (t, trace) = make();
-    assert!(!detect_core::is_sampled(&trace, true, sparse.sampling_ratio));
+    assert!(!detect_core::is_sampled(
+        &trace,
+        true,
+        sparse.sampling_ratio
+    ));
     let n_plus_one = |out: &[Anomaly]| {
         out.iter()
             .filter(|a| a.subtype == Subtype::NPlusOneQuery && a.trace_id == Some(trace))

@@ -189,7 +189,10 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let max = state.max_search_answer.load(Ordering::Relaxed);
     let reply = if route == Some(Route::Search) && reply.body.len() > max {
         let size = reply.body.len();
-        Reply::text(500, &format!("response larger than the max ({size} vs {max})"))
+        Reply::text(
+            500,
+            &format!("response larger than the max ({size} vs {max})"),
+        )
     } else {
         reply
     };

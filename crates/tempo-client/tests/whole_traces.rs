@@ -147,9 +147,16 @@ async fn answers_too_large_are_split_and_failures_retried() {
     t.fail_next(1, Reply::text(503, "busy"));
     let found = tempo.whole_traces(60, 180, 2).await.unwrap();
     assert_eq!(found.len(), 120);
-    assert!(found.iter().all(|t| t.spans.as_ref().is_some_and(|s| s.len() == 7)));
+    assert!(
+        found
+            .iter()
+            .all(|t| t.spans.as_ref().is_some_and(|s| s.len() == 7))
+    );
     let searches = t.count(Route::Search);
-    assert!(searches > 8, "split into parts that fit: {searches} searches");
+    assert!(
+        searches > 8,
+        "split into parts that fit: {searches} searches"
+    );
     // One second over the limit cannot be split: the error says so.
     t.limit_search_answers(100);
     let err = tempo.whole_traces(60, 61, 1).await.unwrap_err();

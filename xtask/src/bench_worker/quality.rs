@@ -45,7 +45,10 @@ impl Labels {
         window_nanos: u64,
     ) -> anyhow::Result<Vec<(AnomalyType, crate::eval::scoring::TypeScore)>> {
         let mut detections = Vec::new();
-        for line in String::from_utf8_lossy(jsonl).lines().filter(|l| !l.trim().is_empty()) {
+        for line in String::from_utf8_lossy(jsonl)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             let value: serde_json::Value = serde_json::from_str(line)?;
             detections.extend(detection_of_json(&value));
         }
@@ -111,7 +114,11 @@ fn detection_of_json(v: &serde_json::Value) -> Option<Anomaly> {
     let examples = v
         .pointer("/details/example_trace_ids")
         .and_then(|x| x.as_array())
-        .map(|ids| ids.iter().filter_map(|id| TraceId::from_hex(id.as_str()?)).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| TraceId::from_hex(id.as_str()?))
+                .collect()
+        })
         .unwrap_or_else(|| trace_id.into_iter().collect());
     let owned = |key: &str| text(key).map(str::to_owned);
     Some(Anomaly {
@@ -126,8 +133,14 @@ fn detection_of_json(v: &serde_json::Value) -> Option<Anomaly> {
         span_id: text("span_id")
             .and_then(|s| hex::decode(s).ok())
             .and_then(|b| SpanId::from_slice(&b)),
-        observed: v.get("observed_value").and_then(|x| x.as_f64()).unwrap_or(0.0),
-        expected: v.get("expected_value").and_then(|x| x.as_f64()).unwrap_or(0.0),
+        observed: v
+            .get("observed_value")
+            .and_then(|x| x.as_f64())
+            .unwrap_or(0.0),
+        expected: v
+            .get("expected_value")
+            .and_then(|x| x.as_f64())
+            .unwrap_or(0.0),
         spread: 0.0,
         score: v.get("score").and_then(|x| x.as_f64()).unwrap_or(0.0),
         threshold: 0.0,

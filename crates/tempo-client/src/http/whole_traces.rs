@@ -14,7 +14,9 @@
 
 use super::search::{TraceSummary, parse_trace_id};
 use super::{TempoClient, TempoError, TempoResult};
-use detect_core::{AttrValue, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, TraceId, UnixNanos};
+use detect_core::{
+    AttrValue, Span, SpanAttributes, SpanId, SpanKind, SpanStatus, TraceId, UnixNanos,
+};
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use prost::Message;
 use std::collections::{HashMap, HashSet};
@@ -234,7 +236,12 @@ impl TempoClient {
     /// give them all. The range is first cut into `pieces` equal parts (a caller that knows its traffic
     /// asks for parts of about 10,000 spans), and any part Tempo answers too large or full is split in
     /// halves, down to one second. Traces are deduplicated by id.
-    pub async fn whole_traces(&self, start: u64, end: u64, pieces: u32) -> TempoResult<Vec<WholeTrace>> {
+    pub async fn whole_traces(
+        &self,
+        start: u64,
+        end: u64,
+        pieces: u32,
+    ) -> TempoResult<Vec<WholeTrace>> {
         if end <= start {
             return Err(TempoError::Config(format!(
                 "a search window must end after it starts ({start}..{end})"
@@ -251,24 +258,21 @@ impl TempoClient {
         let mut out = Vec::new();
         while let Some((from, to)) = pending.pop() {
             let answer = self.whole_traces_page(from, to).await?;
-            let Some((traces, sent)) = answer else {
-                if to - from <= 1 {
-                    return Err(TempoError::Malformed {
-                        request: format!("GET /api/search [{from}, {to})"),
-                        message: "one second of traces is larger than Tempo may answer".into(),
-                    });
-                }
-                let middle = from + (to - from) / 2;
-                pending.push((middle, to));
-                pending.push((from, middle));
-                continue;
-            };
-            if sent >= TRACES_PER_ANSWER as usize && to - from > 1 {
+            let full = answer
+                .as_ref()
+                .is_none_or(|(_, sent)| *sent >= TRACES_PER_ANSWER as usize);
+            if full && to - from > 1 {
                 let middle = from + (to - from) / 2;
                 pending.push((middle, to));
                 pending.push((from, middle));
                 continue;
             }
+            let Some((traces, sent)) = answer else {
+                return Err(TempoError::Malformed {
+                    request: format!("GET /api/search [{from}, {to})"),
+                    message: "one second of traces is larger than Tempo may answer".into(),
+                });
+            };
             if sent >= TRACES_PER_ANSWER as usize {
                 tracing::warn!(
                     from,
@@ -277,7 +281,11 @@ impl TempoClient {
                     "one second holds more traces than a search answers; some are left out"
                 );
             }
-            out.extend(traces.into_iter().filter(|t| seen.insert(t.summary.trace_id)));
+            out.extend(
+                traces
+                    .into_iter()
+                    .filter(|t| seen.insert(t.summary.trace_id)),
+            );
         }
         Ok(out)
     }
@@ -318,10 +326,11 @@ impl TempoClient {
                 ),
             });
         }
-        let (traces, bad) = parse_whole_traces(&answer.body).map_err(|e| TempoError::Malformed {
-            request: what.clone(),
-            message: e.to_string(),
-        })?;
+        let (traces, bad) =
+            parse_whole_traces(&answer.body).map_err(|e| TempoError::Malformed {
+                request: what.clone(),
+                message: e.to_string(),
+            })?;
         if bad > 0 {
             tracing::warn!(request = %what, bad, "search answer held trace ids that are not hex");
         }
@@ -346,12 +355,21 @@ mod tests {
         let (traces, bad) = parse_whole_traces(ANSWER).unwrap();
         assert_eq!((traces.len(), bad), (3, 0));
         for t in &traces {
-            let spans = t.spans.as_ref().expect("every span set of the recording is whole");
+            let spans = t
+                .spans
+                .as_ref()
+                .expect("every span set of the recording is whole");
             let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
             let roots: Vec<&Span> = spans.iter().filter(|s| s.is_root()).collect();
             assert_eq!(roots.len(), 1, "{spans:#?}");
-            assert_eq!(Some(roots[0].operation.as_str()), t.summary.root_name.as_deref());
-            assert_eq!(Some(roots[0].service.as_str()), t.summary.root_service.as_deref());
+            assert_eq!(
+                Some(roots[0].operation.as_str()),
+                t.summary.root_name.as_deref()
+            );
+            assert_eq!(
+                Some(roots[0].service.as_str()),
+                t.summary.root_service.as_deref()
+            );
             assert_eq!(roots[0].start.0, t.summary.start_unix_nanos);
             for s in spans.iter().filter(|s| !s.is_root()) {
                 assert!(ids.contains(&s.parent_span_id.unwrap()), "{s:#?}");
@@ -406,7 +424,16 @@ mod tests {
         assert_eq!(spans[2].parent_span_id, Some(spans[1].span_id));
         assert_eq!(spans[1].parent_span_id, Some(spans[0].span_id));
         // Tempo matched more spans than it sent.
-        assert_eq!(rebuild(id, SpanSetPb { matched: 4, ..whole.clone() }), None);
+        assert_eq!(
+            rebuild(
+                id,
+                SpanSetPb {
+                    matched: 4,
+                    ..whole.clone()
+                }
+            ),
+            None
+        );
         // A parent that is not in the set.
         let orphan = SpanSetPb {
             spans: vec![span(1, 1, -1), span(2, 2, 9)],
@@ -428,7 +455,9 @@ mod tests {
 
     #[test]
     fn tempos_too_large_answer_is_recognised() {
-        assert!(is_too_large(b"response larger than the max (24551165 vs 16777216)"));
+        assert!(is_too_large(
+            b"response larger than the max (24551165 vs 16777216)"
+        ));
         assert!(!is_too_large(b"internal error"));
     }
 }

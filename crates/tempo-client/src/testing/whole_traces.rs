@@ -129,7 +129,12 @@ fn nested_set<'a>(spans: impl Iterator<Item = &'a Span>) -> HashMap<&'a [u8], (i
         let left = next;
         next += 1;
         places.insert(span.span_id.as_slice(), (left, parent));
-        for child in children.get(span.span_id.as_slice()).into_iter().flatten().rev() {
+        for child in children
+            .get(span.span_id.as_slice())
+            .into_iter()
+            .flatten()
+            .rev()
+        {
             stack.push((child, left));
         }
     }
@@ -178,7 +183,9 @@ fn search_span(service: &str, span: &Span, place: Option<&(i64, i64)>) -> Search
         span_id: hex::encode(&span.span_id),
         name: span.name.clone(),
         start_time_unix_nano: span.start_time_unix_nano,
-        duration_nanos: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
+        duration_nanos: span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano),
         attributes,
     }
 }
