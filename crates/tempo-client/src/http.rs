@@ -95,6 +95,15 @@ pub enum TempoError {
 
 pub type TempoResult<T> = std::result::Result<T, TempoError>;
 
+impl TempoError {
+    /// Tempo refused the request itself (a 4xx other than 408 and 429): asking again the same way
+    /// will not help, asking another way may.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, TempoError::Status { status, .. }
+            if (400..500).contains(status) && *status != 408 && *status != 429)
+    }
+}
+
 /// One trace as fetched: its spans, and Tempo's word when it could only give part of it.
 #[derive(Debug, Default)]
 pub struct FetchedTrace {
@@ -111,6 +120,9 @@ pub struct TempoClient {
     config: Arc<TempoConfig>,
     fetches: Arc<Semaphore>,
     usage: Arc<UsageCounters>,
+    /// Spans per span set asked of whole-trace searches: Tempo's default limit, lowered to what this
+    /// Tempo says its limit is.
+    spans_per_span_set: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Tempo's answer, read whole.
@@ -169,6 +181,7 @@ impl TempoClient {
             fetches: Arc::new(Semaphore::new(config.max_concurrent_fetches)),
             config: Arc::new(TempoConfig { endpoint, ..config }),
             usage: Arc::default(),
+            spans_per_span_set: Arc::new(whole_traces::SPANS_PER_SPAN_SET.into()),
         })
     }
 

@@ -46,6 +46,8 @@ struct State {
     traffic: Traffic,
     /// Search answers larger than this are refused as Tempo refuses those over its gRPC limit.
     max_search_answer: AtomicUsize,
+    /// Tempo's `max_spans_per_span_set`: a search asking for more is refused.
+    max_spans_per_span_set: AtomicUsize,
     script: Mutex<Script>,
     requests: Mutex<Vec<Request>>,
 }
@@ -65,6 +67,7 @@ impl FakeTempo {
         let state = web::Data::new(State {
             traffic,
             max_search_answer: AtomicUsize::new(usize::MAX),
+            max_spans_per_span_set: AtomicUsize::new(100),
             script: Mutex::default(),
             requests: Mutex::default(),
         });
@@ -128,6 +131,14 @@ impl FakeTempo {
         self.state.max_search_answer.store(bytes, Ordering::Relaxed);
     }
 
+    /// Sets Tempo's `max_spans_per_span_set` (100 by default): a search asking for more spans per span
+    /// set is refused with a 400 naming the limit.
+    pub fn limit_spans_per_span_set(&self, spans: usize) {
+        self.state
+            .max_spans_per_span_set
+            .store(spans, Ordering::Relaxed);
+    }
+
     /// How many requests `route` had so far.
     pub fn count(&self, route: Route) -> usize {
         let requests = self.state.requests.lock().unwrap();
@@ -176,6 +187,14 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         tenant: header("X-Scope-OrgID"),
         authorization: header("Authorization"),
     });
+    let spss_limit = state.max_spans_per_span_set.load(Ordering::Relaxed);
+    let spss = query.get("spss").and_then(|n| n.parse::<usize>().ok());
+    if route == Some(Route::Search)
+        && let Some(asked) = spss.filter(|&n| n > spss_limit)
+    {
+        let refusal = format!("spans per span set exceeds {spss_limit}. received {asked}");
+        return Reply::text(400, &refusal).into_response();
+    }
     let next = state.script.lock().unwrap().next(route);
     let reply = match next {
         Err(failure) => failure,

@@ -164,3 +164,30 @@ async fn answers_too_large_are_split_and_failures_retried() {
     assert!(err.to_string().contains("one second"), "{err}");
     t.stop().await;
 }
+
+#[actix_web::test]
+async fn a_tempo_with_fewer_spans_per_span_set_is_asked_within_its_limit() {
+    let traffic: Traffic = [fan_out(1, 3, 10, None), fan_out(2, 8, 20, None)]
+        .into_iter()
+        .collect();
+    let t = FakeTempo::start(traffic).unwrap();
+    t.limit_spans_per_span_set(5);
+    let tempo = client(&t.url);
+    for _ in 0..2 {
+        let found = tempo.whole_traces(0, 60, 1).await.unwrap();
+        let spans = |n: u8| {
+            let trace = found.iter().find(|t| t.summary.trace_id.0[0] == n).unwrap();
+            trace.spans.as_ref().map(Vec::len)
+        };
+        assert_eq!(spans(1), Some(4), "within the limit: whole");
+        assert_eq!(spans(2), None, "over it: to be looked up");
+    }
+    // Refused once, then asked within the limit.
+    let asked: Vec<String> = t
+        .requests()
+        .iter()
+        .map(|r| r.query["spss"].clone())
+        .collect();
+    assert_eq!(asked, ["100", "5", "5"]);
+    t.stop().await;
+}

@@ -20,6 +20,7 @@ use detect_core::{
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use prost::Message;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 /// Every span, with its service, kind, status, nested-set place and the attributes the detectors read
 /// (HTTP status, route, path and method, client address, principal, database system and statement, in
@@ -290,27 +291,41 @@ impl TempoClient {
         Ok(out)
     }
 
-    /// One search; `None` when Tempo says the answer would be too large.
+    /// One search; `None` when Tempo says the answer would be too large. A Tempo whose spans per span
+    /// set are limited below the default says so, and is asked again within its limit (from then on).
     async fn whole_traces_page(
         &self,
         from: u64,
         to: u64,
     ) -> TempoResult<Option<(Vec<WholeTrace>, usize)>> {
         let what = format!("GET /api/search [{from}, {to}) (whole traces)");
-        let answer = self
-            .get(
-                &what,
-                "/api/search",
-                &[
-                    ("q", WHOLE_TRACES_QUERY.to_owned()),
-                    ("start", from.to_string()),
-                    ("end", to.to_string()),
-                    ("limit", TRACES_PER_ANSWER.to_string()),
-                    ("spss", SPANS_PER_SPAN_SET.to_string()),
-                ],
-                "application/protobuf",
-            )
-            .await?;
+        let answer = loop {
+            let spss = self.spans_per_span_set.load(Ordering::Relaxed);
+            let answer = self
+                .get(
+                    &what,
+                    "/api/search",
+                    &[
+                        ("q", WHOLE_TRACES_QUERY.to_owned()),
+                        ("start", from.to_string()),
+                        ("end", to.to_string()),
+                        ("limit", TRACES_PER_ANSWER.to_string()),
+                        ("spss", spss.to_string()),
+                    ],
+                    "application/protobuf",
+                )
+                .await?;
+            match spans_per_span_set_limit(&answer.body) {
+                Some(limit) if answer.status.is_client_error() && (1..spss).contains(&limit) => {
+                    tracing::warn!(
+                        limit,
+                        "Tempo limits spans per span set; traces over it are looked up"
+                    );
+                    self.spans_per_span_set.store(limit, Ordering::Relaxed);
+                }
+                _ => break answer,
+            }
+        };
         if !answer.status.is_success() && is_too_large(&answer.body) {
             return Ok(None);
         }
@@ -337,6 +352,16 @@ impl TempoClient {
         let sent = traces.len() + bad;
         Ok(Some((traces, sent)))
     }
+}
+
+/// The limit in Tempo's refusal of a larger `spss`: `spans per span set exceeds 100. received 1000`.
+fn spans_per_span_set_limit(body: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(body).ok()?;
+    let rest = text.split("spans per span set exceeds ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Tempo's answer to a search whose result is over its message limit.
@@ -451,6 +476,13 @@ mod tests {
             matched: 2,
         };
         assert_eq!(rebuild(id, two_roots), None);
+    }
+
+    #[test]
+    fn tempos_spans_per_span_set_limit_is_read() {
+        let body = b"spans per span set exceeds 100. received 1000";
+        assert_eq!(spans_per_span_set_limit(body), Some(100));
+        assert_eq!(spans_per_span_set_limit(b"bad query"), None);
     }
 
     #[test]
