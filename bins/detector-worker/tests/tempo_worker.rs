@@ -197,6 +197,32 @@ fn run_command(tempo: &FakeTempo, db: &TestDatabase, shard: &str) -> Command {
     command
 }
 
+#[actix_web::test]
+async fn a_tempo_that_refuses_the_whole_trace_search_is_read_by_lookups() {
+    let tempo = start_tempo();
+    tempo.refuse_queries_containing(
+        "nestedSetLeft",
+        Reply::text(400, "invalid TraceQL query: unknown intrinsic"),
+    );
+    let db = TestDatabase::new().await;
+    let (ok, stderr) = once_fetching(&tempo, &db, 0, MINUTES, "search").await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("refused the whole-trace search"),
+        "{stderr}"
+    );
+    // Every window read whole by lookups: the slow minute is found.
+    let store = db.store().await;
+    assert!(!latency_rows(&store).await.is_empty());
+    assert!(tempo.count(Route::TraceV2) >= tempo.traffic().len());
+    let runs = store.recent_runs(100).await.unwrap();
+    assert_eq!(runs.len() as u64, MINUTES, "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r.tempo_lookups.is_some_and(|l| l > 0)),
+        "{runs:#?}"
+    );
+}
+
 /// Kills the child when dropped (a failed assertion must not leave a worker running).
 struct Running(std::process::Child);
 

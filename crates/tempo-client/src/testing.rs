@@ -58,6 +58,8 @@ struct Script {
     /// The next this-many requests, whatever their route, get this reply.
     failing: Option<(u32, Reply)>,
     answers: HashMap<Route, Reply>,
+    /// Searches whose TraceQL contains the text get the reply (a Tempo that refuses one query).
+    refused_queries: Vec<(String, Reply)>,
     delays: HashMap<Route, Duration>,
 }
 
@@ -123,6 +125,13 @@ impl FakeTempo {
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Answers every search whose TraceQL contains `text` with `reply` (for example a 400: a Tempo that
+    /// does not take that query), whatever else it is asked.
+    pub fn refuse_queries_containing(&self, text: &str, reply: Reply) {
+        let mut script = self.state.script.lock().unwrap();
+        script.refused_queries.push((text.to_owned(), reply));
     }
 
     /// Refuses search answers over `bytes` as Tempo refuses those over its gRPC message limit
@@ -194,6 +203,19 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     {
         let refusal = format!("spans per span set exceeds {spss_limit}. received {asked}");
         return Reply::text(400, &refusal).into_response();
+    }
+    let refused = state
+        .script
+        .lock()
+        .unwrap()
+        .refused_queries
+        .iter()
+        .find_map(|(text, reply)| {
+            let asked = query.get("q").is_some_and(|q| q.contains(text.as_str()));
+            (route == Some(Route::Search) && asked).then(|| reply.clone())
+        });
+    if let Some(reply) = refused {
+        return reply.into_response();
     }
     let next = state.script.lock().unwrap().next(route);
     let reply = match next {
