@@ -11,7 +11,9 @@ use detect_core::TraceId;
 use detect_core::{Span, is_sampled};
 use futures_util::{StreamExt, stream};
 use std::collections::{BTreeMap, HashMap};
-use tempo_client::{ENTRY_SPANS_QUERY, SearchRequest, TempoClient, TempoResult, TraceSummary};
+use tempo_client::{
+    ENTRY_SPANS_QUERY, FetchedTrace, SearchRequest, TempoClient, TempoResult, TraceSummary,
+};
 
 /// Share of each root operation's traces, the slowest, fetched beside the sample.
 const SLOWEST_SHARE: f64 = 0.01;
@@ -37,6 +39,20 @@ pub struct WindowSpans {
     /// Traces Tempo could only give in part.
     pub partial_traces: u64,
     pub skipped_spans: u64,
+}
+
+impl WindowSpans {
+    /// Counts one trace fetched by id (or gone by then), and gives its spans.
+    fn count_fetched(&mut self, trace: Option<FetchedTrace>) -> Option<Vec<Span>> {
+        let Some(t) = trace else {
+            self.missing_traces += 1;
+            return None;
+        };
+        self.traces += 1;
+        self.partial_traces += u64::from(t.partial.is_some());
+        self.skipped_spans += t.skipped_spans as u64;
+        Some(t.spans)
+    }
 }
 
 /// Which traces of a window are read.
@@ -103,18 +119,13 @@ pub async fn fetch_window(
         ..WindowSpans::default()
     };
     for trace in fetch_all(tempo, ids).await {
-        match trace? {
-            None => window.missing_traces += 1,
-            Some(t) => {
-                window.traces += 1;
-                window.partial_traces += u64::from(t.partial.is_some());
-                window.skipped_spans += t.skipped_spans as u64;
-                let id = t.spans.first().map(|s| s.trace_id);
-                match id.and_then(|id| chosen.get(&id)) {
-                    Some(&one_in) => window.chosen.push((t.spans, one_in)),
-                    None => window.spans.extend(t.spans),
-                }
-            }
+        let Some(spans) = window.count_fetched(trace?) else {
+            continue;
+        };
+        let id = spans.first().map(|s| s.trace_id);
+        match id.and_then(|id| chosen.get(&id)) {
+            Some(&one_in) => window.chosen.push((spans, one_in)),
+            None => window.spans.extend(spans),
         }
     }
     // Fetches finish in any order; the engine wants event time.
@@ -152,14 +163,8 @@ async fn read_whole(
         }
     }
     for trace in fetch_all(tempo, lookups).await {
-        match trace? {
-            None => window.missing_traces += 1,
-            Some(t) => {
-                window.traces += 1;
-                window.partial_traces += u64::from(t.partial.is_some());
-                window.skipped_spans += t.skipped_spans as u64;
-                window.spans.extend(t.spans);
-            }
+        if let Some(spans) = window.count_fetched(trace?) {
+            window.spans.extend(spans);
         }
     }
     window
@@ -172,7 +177,7 @@ async fn read_whole(
 async fn fetch_all(
     tempo: &TempoClient,
     ids: Vec<TraceId>,
-) -> Vec<TempoResult<Option<tempo_client::FetchedTrace>>> {
+) -> Vec<TempoResult<Option<FetchedTrace>>> {
     let limit = tempo.config().max_concurrent_fetches;
     stream::iter(ids)
         .map(|id| async move { tempo.trace(&id).await })

@@ -5,6 +5,7 @@
 //! instead of a lookup per trace.
 
 use super::search::{MatchedSpan, SelectedValue, TraceSummary};
+use super::whole_traces::{kind_of, status_of};
 use detect_core::{AttrValue, Span, SpanAttributes, SpanKind, SpanStatus, UnixNanos};
 
 /// Root spans with what the security rules read: status code, client address, path, route, method and
@@ -60,22 +61,11 @@ impl MatchedSpan {
     }
 
     fn kind(&self) -> SpanKind {
-        match self.word("kind") {
-            Some("server") => SpanKind::Server,
-            Some("client") => SpanKind::Client,
-            Some("producer") => SpanKind::Producer,
-            Some("consumer") => SpanKind::Consumer,
-            Some("internal") => SpanKind::Internal,
-            _ => SpanKind::Unspecified,
-        }
+        self.word("kind").map_or(SpanKind::Unspecified, kind_of)
     }
 
     fn status(&self) -> SpanStatus {
-        match self.word("status") {
-            Some("error") => SpanStatus::Error,
-            Some("ok") => SpanStatus::Ok,
-            _ => SpanStatus::Unset,
-        }
+        self.word("status").map_or(SpanStatus::Unset, status_of)
     }
 }
 

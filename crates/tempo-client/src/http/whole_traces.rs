@@ -213,7 +213,8 @@ fn place(trace_id: TraceId, s: SpanPb) -> Option<Placed> {
     })
 }
 
-fn kind_of(word: &str) -> SpanKind {
+/// A span kind as TraceQL writes it.
+pub(super) fn kind_of(word: &str) -> SpanKind {
     match word {
         "server" => SpanKind::Server,
         "client" => SpanKind::Client,
@@ -224,7 +225,8 @@ fn kind_of(word: &str) -> SpanKind {
     }
 }
 
-fn status_of(word: &str) -> SpanStatus {
+/// A span status as TraceQL writes it.
+pub(super) fn status_of(word: &str) -> SpanStatus {
     match word {
         "error" => SpanStatus::Error,
         "ok" => SpanStatus::Ok,

@@ -7,7 +7,7 @@ use super::whole_traces::whole_traces_answer;
 use super::{Reply, Route, Traffic};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::{TracesData, status};
+use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, status};
 use prost::Message;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -85,19 +85,7 @@ fn root_span(data: &TracesData) -> Option<(String, serde_json::Value)> {
         .iter()
         .flat_map(|rs| rs.scope_spans.iter().flat_map(|s| &s.spans))
         .find(|s| s.parent_span_id.is_empty())?;
-    let kind = match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
-        SpanKind::Internal => "internal",
-        SpanKind::Unspecified => "unspecified",
-    };
-    let status = match span.status.as_ref().map(|s| s.code) {
-        Some(c) if c == status::StatusCode::Error as i32 => "error",
-        Some(c) if c == status::StatusCode::Ok as i32 => "ok",
-        _ => "unset",
-    };
+    let (kind, status) = kind_and_status(span);
     let mut attributes = vec![
         json!({ "key": "nestedSetParent", "value": { "intValue": "-1" } }),
         json!({ "key": "kind", "value": { "stringValue": kind } }),
@@ -119,6 +107,24 @@ fn root_span(data: &TracesData) -> Option<(String, serde_json::Value)> {
         "attributes": attributes,
     });
     Some((name, span))
+}
+
+/// A span's kind and status as TraceQL writes them (`server`, `error`, …).
+pub(super) fn kind_and_status(span: &Span) -> (&'static str, &'static str) {
+    let kind = match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Internal => "internal",
+        SpanKind::Unspecified => "unspecified",
+    };
+    let status = match span.status.as_ref().map(|s| s.code) {
+        Some(c) if c == status::StatusCode::Error as i32 => "error",
+        Some(c) if c == status::StatusCode::Ok as i32 => "ok",
+        _ => "unset",
+    };
+    (kind, status)
 }
 
 /// `… | count_over_time() by (resource.service.name, name)` over the spans that start in

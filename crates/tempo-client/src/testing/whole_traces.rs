@@ -4,10 +4,10 @@
 //! -1). A span that is not connected to the root gets no place, as in Tempo. Encoded with message types
 //! of its own, so that the fake does not share what it tests.
 
+use super::answers::kind_and_status;
 use super::traffic::{StoredTrace, service_of};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::{Span, status};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use std::collections::HashMap;
 
@@ -156,19 +156,7 @@ fn search_span(service: &str, span: &Span, place: Option<&(i64, i64)>) -> Search
         }),
         ..KeyValue::default()
     };
-    let kind = match SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified) {
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
-        SpanKind::Internal => "internal",
-        SpanKind::Unspecified => "unspecified",
-    };
-    let status = match span.status.as_ref().map(|s| s.code) {
-        Some(c) if c == status::StatusCode::Error as i32 => "error",
-        Some(c) if c == status::StatusCode::Ok as i32 => "ok",
-        _ => "unset",
-    };
+    let (kind, status) = kind_and_status(span);
     let mut attributes = vec![
         text("service.name", service),
         text("kind", kind),
