@@ -130,6 +130,7 @@ impl Engine {
                 })
                 .collect(),
             latency: self.latency.baselines().to_vec(),
+            ways_in: self.latency.ways_in().clone(),
             rates: self.rates.key_states().to_vec(),
             children: self.resource.children().to_vec(),
             shapes: self.resource.shape_states(),
@@ -154,6 +155,7 @@ impl Engine {
                 .ok_or(LearnedError::TooManyKeys)?;
         }
         engine.latency.set_baselines(state.latency);
+        engine.latency.set_ways_in(state.ways_in);
         engine.rates.set_key_states(state.rates);
         engine.resource.restore(state.children, state.shapes);
         engine

@@ -9,7 +9,7 @@
 //! open and traces still being assembled (a worker saves right after closing its window).
 
 use crate::config::DetectionConfig;
-use crate::detect::latency::KeyBaseline;
+use crate::detect::latency::{KeyBaseline, WaysIn};
 use crate::detect::rates::KeyState;
 use crate::detect::resource::{ChildCount, ShapeState};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ pub struct LearnedState {
     pub config: serde_json::Value,
     pub keys: Vec<(String, String)>,
     pub(crate) latency: Vec<KeyBaseline>,
+    /// The ways into each service as a whole (absent from states saved before they were learned).
+    #[serde(default)]
+    pub(crate) ways_in: WaysIn,
     pub(crate) rates: Vec<KeyState>,
     pub(crate) children: Vec<ChildCount>,
     pub(crate) shapes: Vec<ShapeState>,

@@ -91,6 +91,14 @@ pub fn score(incidents: &[Incident], (from, to): (u64, u64), faulty: &str) -> Pe
                 )
             })
             .chain(largest.map(|i| detail(i)).unwrap_or_default())
+            // Where the faulty service is named outside the largest incident: what was found there.
+            .chain(
+                overlapping
+                    .iter()
+                    .filter(|i| Some(i.id.as_str()) != largest.map(|l| l.id.as_str()))
+                    .filter(|i| i.services().contains(faulty))
+                    .flat_map(|i| detail(i).into_iter().filter(|l| l.starts_with("finding"))),
+            )
             .collect(),
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod own_time;
 pub mod shift;
+mod way_in;
 
 use crate::anomaly::{Anomaly, Cause, MAX_EXAMPLES, Severity, Subtype, Window};
 use crate::config::DetectionConfig;
@@ -36,7 +37,8 @@ use crate::stats::probability::normal_cdf;
 use crate::traces::KeyedSpan;
 use hashbrown::HashMap;
 use shift::{Shift, Spread};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+pub(crate) use way_in::WaysIn;
 
 /// Values a baseline remembers (older ones are scaled down past this weight).
 pub const MEMORY: f64 = 5_000.0;
@@ -134,6 +136,7 @@ fn forget(sketch: &mut QuantileSketch) {
 
 pub struct LatencyDetector {
     baselines: Vec<KeyBaseline>,
+    ways_in: WaysIn,
     windows: BTreeMap<u64, HashMap<KeyId, WindowSample>>,
     /// Windows below this index are judged; values for them are no longer taken.
     judged_before: u64,
@@ -148,12 +151,15 @@ struct Verdict {
     way_to: Option<KeyId>,
     /// The latency finding is about the way into this key, and the callers' side is not to blame.
     slow_inbound: bool,
+    /// The latency finding is about the way into this key (whoever is to blame).
+    about_inbound: bool,
 }
 
 impl LatencyDetector {
     pub fn new() -> Self {
         LatencyDetector {
             baselines: Vec::new(),
+            ways_in: WaysIn::default(),
             windows: BTreeMap::new(),
             judged_before: 0,
         }
@@ -169,6 +175,15 @@ impl LatencyDetector {
             b.tail = b.total.tail();
         }
         self.baselines = baselines;
+    }
+
+    /// The learned ways into each service (for [`crate::learned`]).
+    pub(crate) fn ways_in(&self) -> &WaysIn {
+        &self.ways_in
+    }
+
+    pub(crate) fn set_ways_in(&mut self, ways_in: WaysIn) {
+        self.ways_in = ways_in;
     }
 
     /// The usual duration quantile `q` of a key, once learned.
@@ -410,6 +425,8 @@ impl LatencyDetector {
         let is_warm = |b: &KeyBaseline| b.total.total() >= warm && b.windows >= WARMUP_WINDOWS;
         // Family-wise: each key is tested on its total and its own time, and on the way into it when
         // it has enough of those.
+        // Each service is tested on the way into it as a whole too.
+        let pooled = way_in::pool(&samples, keys);
         let tests = order
             .iter()
             .filter(|k| is_warm(&self.baselines[k.index()]))
@@ -419,6 +436,7 @@ impl LatencyDetector {
                     + usize::from(sample.inbound.total() >= shift::MIN_WINDOW_VALUES)
             })
             .sum::<usize>()
+            .saturating_add(self.ways_in.tests(&pooled, warm))
             .max(2);
         let judge = Judge {
             baselines: &self.baselines,
@@ -433,6 +451,21 @@ impl LatencyDetector {
             .filter(|k| is_warm(&self.baselines[k.index()]))
             .map(|&key| judge.key(key))
             .collect();
+        // The way into a service as a whole, where no operation's own way in was found slow.
+        let mut slow_ways_in: BTreeSet<&str> = verdicts
+            .iter()
+            .filter(|v| v.about_inbound)
+            .map(|v| keys.service(v.key))
+            .collect();
+        for (service, p) in &pooled {
+            if slow_ways_in.contains(service) {
+                continue;
+            }
+            if let Some(a) = judge.way_in(&self.ways_in, service, p) {
+                slow_ways_in.insert(service);
+                out.push(a);
+            }
+        }
         let mut flagged: HashMap<KeyId, bool> = HashMap::new();
         // A caller's slower way to a key whose way in is slow (for every caller) is that key's
         // problem, found there: the caller's finding stays, below paging.
@@ -457,6 +490,8 @@ impl LatencyDetector {
             out.extend(v.calls);
         }
         let relearn = config.relearn_after_seconds * UnixNanos::NANOS_PER_SEC;
+        self.ways_in
+            .learn(&pooled, &slow_ways_in, window, (warm, relearn));
         for key in order {
             let sample = &samples[&key];
             let baseline = &mut self.baselines[key.index()];
@@ -594,6 +629,7 @@ impl Judge<'_> {
         });
         let callee_silent = absent_callee && own.is_some();
         let (mut way_to, mut slow_inbound) = (None, false);
+        let about_inbound = own.is_none() && inbound.is_some();
         let latency = match (own, total) {
             (Some(own), _) if callee_silent => Some(self.affected(key, &own)),
             (Some(own), _) => {
@@ -623,6 +659,7 @@ impl Judge<'_> {
             calls,
             way_to,
             slow_inbound,
+            about_inbound,
         }
     }
 

@@ -98,8 +98,30 @@ pub fn judge(
     alpha: f64,
     min_excess_ms: f64,
 ) -> Option<Shift> {
+    judge_from(
+        baseline,
+        window,
+        spread,
+        z,
+        alpha,
+        min_excess_ms,
+        MIN_WINDOW_VALUES,
+    )
+}
+
+/// [`judge`], for windows of at least `min_values` values (the tail test still needs three above the
+/// usual p99, and both tests their binomial chance at most `alpha`).
+pub fn judge_from(
+    baseline: &QuantileSketch,
+    window: &QuantileSketch,
+    spread: &Spread,
+    z: f64,
+    alpha: f64,
+    min_excess_ms: f64,
+    min_values: f64,
+) -> Option<Shift> {
     let n_f = window.total();
-    if n_f < MIN_WINDOW_VALUES {
+    if n_f < min_values {
         return None;
     }
     let n = n_f.round() as u64;

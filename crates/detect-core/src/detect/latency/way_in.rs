@@ -1,0 +1,223 @@
+//! The way into a service as a whole: the network and queues before it, from its callers in other
+//! services, pooled over all its operations.
+//!
+//! A slow network into a service delays every call into it, but a service with little traffic gets
+//! too few calls per operation in a window for the per-key test of the way in ([`super::shift`] needs
+//! five values). Pooled over the service's operations, a few calls that all waited far beyond the
+//! usual p99 are significant by themselves: the same binomial tests, from [`MIN_VALUES`] values (three
+//! of three above a known p99 have a chance of about 10⁻⁶). A service whose own history of its way in
+//! is too short (a new service, or the start of a recording) is judged against the way into all
+//! services together (the fleet's: callers and callees share the wire), and its findings do not page.
+
+use super::shift::{self, Spread};
+use super::{
+    Judge, MIN_AFFECTED_TO_PAGE, PAGE_AFTER_WINDOWS, WARMUP_WINDOWS, WindowSample, forget,
+};
+use crate::anomaly::{Anomaly, Cause, MAX_EXAMPLES, Severity, Subtype};
+use crate::keys::{KeyId, KeyInterner};
+use crate::stats::QuantileSketch;
+use crate::stats::probability::normal_cdf;
+use hashbrown::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Calls into one service needed in a window for its way in to be judged.
+pub const MIN_VALUES: f64 = 3.0;
+
+/// What one service's way in usually takes.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WayIn {
+    usual: QuantileSketch,
+    spread: Spread,
+    windows: u32,
+    anomalous_since: Option<u64>,
+}
+
+impl WayIn {
+    fn is_warm(&self, warm: f64) -> bool {
+        self.usual.total() >= warm && self.windows >= WARMUP_WINDOWS
+    }
+
+    fn learn(&mut self, window: &QuantileSketch) {
+        self.spread.learn(&self.usual, window);
+        self.usual.merge(window);
+        forget(&mut self.usual);
+        self.windows = self.windows.saturating_add(1);
+    }
+}
+
+/// Every service's way in, and the fleet's (all services' together).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WaysIn {
+    services: BTreeMap<String, WayIn>,
+    fleet: WayIn,
+}
+
+/// One window's calls into one service, over its operations.
+pub(super) struct Pooled {
+    values: QuantileSketch,
+    /// The service's keys that were called from another service.
+    keys: Vec<KeyId>,
+}
+
+/// The window's ways in, by service.
+pub(super) fn pool<'k>(
+    samples: &HashMap<KeyId, WindowSample>,
+    keys: &'k KeyInterner,
+) -> BTreeMap<&'k str, Pooled> {
+    let mut pooled: BTreeMap<&str, Pooled> = BTreeMap::new();
+    let mut order: Vec<KeyId> = samples.keys().copied().collect();
+    order.sort_unstable();
+    for key in order {
+        let inbound = &samples[&key].inbound;
+        if inbound.total() <= 0.0 {
+            continue;
+        }
+        let p = pooled.entry(keys.service(key)).or_insert_with(|| Pooled {
+            values: QuantileSketch::new(),
+            keys: Vec::new(),
+        });
+        p.values.merge(inbound);
+        p.keys.push(key);
+    }
+    pooled
+}
+
+impl WaysIn {
+    /// The baseline that judges `service`: its own once warm, else the fleet's once that is.
+    fn baseline_for(&self, service: &str, warm: f64) -> Option<(&WayIn, bool)> {
+        match self.services.get(service).filter(|w| w.is_warm(warm)) {
+            Some(own) => Some((own, true)),
+            None => self.fleet.is_warm(warm).then_some((&self.fleet, false)),
+        }
+    }
+
+    /// How many services this window can judge (for the family-wise level).
+    pub(super) fn tests(&self, pooled: &BTreeMap<&str, Pooled>, warm: f64) -> usize {
+        pooled
+            .iter()
+            .filter(|(s, p)| p.values.total() >= MIN_VALUES && self.baseline_for(s, warm).is_some())
+            .count()
+    }
+
+    /// Learns the window's ways in, except a service's found slow or whose window's median lies
+    /// beyond its usual p99 (too few calls to be significant, but not ordinary either: learned, a
+    /// slow network's first minutes would hide its next ones), until `relearn` has passed. The
+    /// fleet learns from the others.
+    pub(super) fn learn(
+        &mut self,
+        pooled: &BTreeMap<&str, Pooled>,
+        slow: &BTreeSet<&str>,
+        window: crate::anomaly::Window,
+        (warm, relearn): (f64, u64),
+    ) {
+        let mut fleet_window = QuantileSketch::new();
+        for (service, p) in pooled {
+            let way = self.services.entry((*service).to_owned()).or_default();
+            let unusual = way.usual.total() >= warm
+                && way
+                    .usual
+                    .quantile(0.99)
+                    .zip(p.values.quantile(0.5))
+                    .is_some_and(|(p99, median)| median > p99);
+            if slow.contains(service) || unusual {
+                let since = *way.anomalous_since.get_or_insert(window.start.0);
+                if window.end.0.saturating_sub(since) < relearn {
+                    continue;
+                }
+            } else {
+                way.anomalous_since = None;
+                fleet_window.merge(&p.values);
+            }
+            way.learn(&p.values);
+        }
+        if fleet_window.total() > 0.0 {
+            self.fleet.learn(&fleet_window);
+        }
+    }
+}
+
+impl Judge<'_> {
+    /// The calls into `service` in this window waited longer than its way in (or, while its own
+    /// history is short, the fleet's) allows, and its callers are not slow elsewhere too.
+    pub(super) fn way_in(
+        &self,
+        ways_in: &WaysIn,
+        service: &str,
+        pooled: &Pooled,
+    ) -> Option<Anomaly> {
+        let warm = f64::from(self.config.warmup_min_samples);
+        let (baseline, own_history) = ways_in.baseline_for(service, warm)?;
+        // The fleet's window-to-window spread is of all services together: not this service's.
+        let spread = if own_history {
+            baseline.spread
+        } else {
+            Spread::default()
+        };
+        let z = self.config.latency_threshold_for(service);
+        let s = shift::judge_from(
+            &baseline.usual,
+            &pooled.values,
+            &spread,
+            z,
+            normal_cdf(-z) / self.tests,
+            self.config.latency_min_excess_ms,
+            MIN_VALUES,
+        )?;
+        // A caller slow on the way to other services too: its side (its CPU, its network).
+        if pooled
+            .keys
+            .iter()
+            .any(|k| self.caller_slow_elsewhere(*k).is_some())
+        {
+            return None;
+        }
+        let mut severity = self.graded(&s);
+        if s.affected < MIN_AFFECTED_TO_PAGE
+            || !own_history
+            || baseline.windows < PAGE_AFTER_WINDOWS
+        {
+            severity = severity.min(Severity::Medium);
+        }
+        let against = if own_history {
+            ""
+        } else {
+            " (against the way into all services: its own history is short)"
+        };
+        let mut slowest: Vec<_> = pooled
+            .keys
+            .iter()
+            .flat_map(|k| self.samples[k].slowest.iter().copied())
+            .collect();
+        slowest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut seen = BTreeSet::new();
+        slowest.retain(|s| seen.insert(s.1));
+        slowest.truncate(MAX_EXAMPLES);
+        Some(Anomaly {
+            cause: Cause::Itself,
+            subtype: Subtype::LatencyDegradation,
+            severity,
+            service: service.to_owned(),
+            operation: None,
+            client: None,
+            peer_service: None,
+            trace_id: slowest.first().map(|s| s.1),
+            span_id: slowest.first().map(|s| s.2),
+            observed: s.observed_ms,
+            expected: s.expected_ms,
+            spread: (s.usual_p99_ms / s.expected_ms.max(1e-9)).ln().max(0.0),
+            score: s.share() * 100.0,
+            threshold: shift::MIN_TAIL_SHARE * 100.0,
+            unit: "ms",
+            window: self.window,
+            detected_at: self.window.end,
+            examples: slowest.iter().map(|s| s.1).collect(),
+            description: format!(
+                "{service}: time on the way into it (the network and queues from its callers, over \
+                 all its operations) {how}{against}; {affected} of {n} calls affected",
+                how = super::describe_shift(&s),
+                affected = s.affected,
+                n = s.n,
+            ),
+        })
+    }
+}
