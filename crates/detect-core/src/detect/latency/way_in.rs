@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Calls into one service needed in a window for its way in to be judged.
 pub const MIN_VALUES: f64 = 3.0;
+/// The share of those calls that must be affected.
+pub const MIN_SHARE: f64 = 0.5;
 
 /// What one service's way in usually takes.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,6 +32,9 @@ pub(crate) struct WayIn {
     spread: Spread,
     windows: u32,
     anomalous_since: Option<u64>,
+    /// The last ordinary window, learned once the service's next window is ordinary too.
+    #[serde(default)]
+    pending: Option<QuantileSketch>,
 }
 
 impl WayIn {
@@ -99,10 +104,12 @@ impl WaysIn {
             .count()
     }
 
-    /// Learns the window's ways in, except a service's found slow or whose window's median lies
-    /// beyond its usual p99 (too few calls to be significant, but not ordinary either: learned, a
-    /// slow network's first minutes would hide its next ones), until `relearn` has passed. The
-    /// fleet learns from the others.
+    /// Learns a service's way in one window late: a window is learned once the service's next one
+    /// is ordinary too. Not ordinary: found slow, or a median beyond the usual p99 (too few calls to
+    /// be significant). Learned, a slow network's first calls, in the window before it is found,
+    /// would hide the next ones (with a few hundred values, one slow call is the p99). After
+    /// `relearn` of unusual windows, they are learned as they come. The fleet learns the ordinary
+    /// windows at once, and a service without its own history yet learns every window.
     pub(super) fn learn(
         &mut self,
         pooled: &BTreeMap<&str, Pooled>,
@@ -113,22 +120,29 @@ impl WaysIn {
         let mut fleet_window = QuantileSketch::new();
         for (service, p) in pooled {
             let way = self.services.entry((*service).to_owned()).or_default();
-            let unusual = way.usual.total() >= warm
+            // A service judged against the fleet still learns its own way in: the fleet only
+            // stands in for it (a service slower on the wire than most would stay judged by it).
+            let own_history = way.is_warm(warm);
+            let unusual = own_history
                 && way
                     .usual
                     .quantile(0.99)
                     .zip(p.values.quantile(0.5))
                     .is_some_and(|(p99, median)| median > p99);
-            if slow.contains(service) || unusual {
+            if (own_history && slow.contains(service)) || unusual {
+                // The window before may hold the problem's first calls, too few to be significant.
+                way.pending = None;
                 let since = *way.anomalous_since.get_or_insert(window.start.0);
-                if window.end.0.saturating_sub(since) < relearn {
-                    continue;
+                if window.end.0.saturating_sub(since) >= relearn {
+                    way.learn(&p.values);
                 }
             } else {
                 way.anomalous_since = None;
                 fleet_window.merge(&p.values);
+                if let Some(before) = way.pending.replace(p.values.clone()) {
+                    way.learn(&before);
+                }
             }
-            way.learn(&p.values);
         }
         if fleet_window.total() > 0.0 {
             self.fleet.learn(&fleet_window);
@@ -163,6 +177,16 @@ impl Judge<'_> {
             self.config.latency_min_excess_ms,
             MIN_VALUES,
         )?;
+        // A slow way in as a whole delays most calls into the service; a tail among many calls is
+        // for each operation's own test.
+        if s.share() < MIN_SHARE {
+            return None;
+        }
+        // Services differ in their way in (0.3 ms here, 2 ms there): against the fleet's, only a
+        // window whose calls mostly waited beyond the fleet's p99 counts.
+        if !own_history && pooled.values.quantile(0.5)? <= s.usual_p99_ms {
+            return None;
+        }
         // A caller slow on the way to other services too: its side (its CPU, its network).
         if pooled
             .keys
