@@ -3,8 +3,13 @@
 //! than the usual p99, failing, from its client). Run it over the finding's window.
 //!
 //! `{ resource.service.name = "checkout" && name = "GET /api/orders" && duration > 43ms }`
+//!
+//! A finding about the way into a service (the wire and queues before it) is not in that service's
+//! spans but in its callers': the query selects its spans whose caller's span took longer than that
+//! way's usual p99: `{ duration > 240ms } > { resource.service.name = "ts-food-service" }`.
 
 use crate::anomaly::{Anomaly, AnomalyType, Subtype};
+use crate::detect::latency::WAY_IN;
 
 /// The query for `a`'s traces.
 pub fn traceql(a: &Anomaly) -> String {
@@ -17,7 +22,11 @@ pub fn traceql(a: &Anomaly) -> String {
         Subtype::LatencySpike | Subtype::LatencyDegradation if a.unit == "ms" => {
             let usual_p99 = a.expected * a.spread.clamp(0.0, 20.0).exp();
             if usual_p99.is_finite() && usual_p99 > 0.0 {
-                conditions.push(format!("duration > {}", millis(usual_p99)));
+                let slower = format!("duration > {}", millis(usual_p99));
+                if a.description.contains(WAY_IN) {
+                    return format!("{{ {slower} }} > {{ {} }}", conditions.join(" && "));
+                }
+                conditions.push(slower);
             }
         }
         Subtype::ErrorRateSpike => conditions.push("status = error".into()),
@@ -88,6 +97,17 @@ mod tests {
         let mut fast = anomaly(Subtype::LatencySpike, "ms");
         (fast.expected, fast.spread) = (0.2, 0.0);
         assert!(traceql(&fast).ends_with("&& duration > 200us }"));
+    }
+
+    #[test]
+    fn a_slow_way_into_a_service_selects_the_calls_into_it_that_took_long() {
+        let mut way_in = anomaly(Subtype::LatencyDegradation, "ms");
+        way_in.operation = None;
+        way_in.description = format!("checkout: {WAY_IN} (the network …) ×20");
+        assert_eq!(
+            traceql(&way_in),
+            r#"{ duration > 43ms } > { resource.service.name = "checkout" }"#
+        );
     }
 
     #[test]

@@ -40,6 +40,9 @@ use shift::{Shift, Spread};
 use std::collections::{BTreeMap, BTreeSet};
 pub(crate) use way_in::WaysIn;
 
+/// How a finding about the way into a key or a service says what it measured (the TraceQL of such a
+/// finding selects its callers' slow calls into it, [`crate::traceql`]).
+pub const WAY_IN: &str = "time on the way into it";
 /// Values a baseline remembers (older ones are scaled down past this weight).
 pub const MEMORY: f64 = 5_000.0;
 /// Windows a key must have learned before it is judged.
@@ -720,7 +723,8 @@ impl Judge<'_> {
     /// names that caller as the peer and is at most MEDIUM.
     /// Also says whether the callee's side is to blame (no caller is slow elsewhere).
     fn moved_inbound(&self, key: KeyId, s: &Shift) -> (Anomaly, bool) {
-        let what = "time on the way into it (the network and queues from its callers)";
+        let what = format!("{WAY_IN} (the network and queues from its callers)");
+        let what = what.as_str();
         let Some(caller) = self.caller_slow_elsewhere(key) else {
             return (self.moved(key, s, what), true);
         };

@@ -236,8 +236,9 @@ impl Judge<'_> {
             detected_at: self.window.end,
             examples: slowest.iter().map(|s| s.1).collect(),
             description: format!(
-                "{service}: time on the way into it (the network and queues from its callers, over \
-                 all its operations) {how}{against}; {affected} of {n} calls affected",
+                "{service}: {way_in} (the network and queues from its callers, over all its \
+                 operations) {how}{against}; {affected} of {n} calls affected",
+                way_in = super::WAY_IN,
                 how = super::describe_shift(&s),
                 affected = s.affected,
                 n = s.n,
