@@ -217,6 +217,7 @@ async fn the_worker_finds_what_was_pushed_into_a_real_tempo() {
     assert!(ok, "{stderr}");
     let store = searched.store().await;
     let runs_searched = assert_every_finding(&store, t0, &stderr).await;
+    assert_queries_select_traces(&store).await;
     for run in &runs_searched {
         assert!(
             run.tempo_queries.is_some_and(|q| (1..=4).contains(&q)),
@@ -307,6 +308,42 @@ async fn assert_every_finding(
         "{runs:#?}"
     );
     runs
+}
+
+/// Every stored finding's TraceQL query (`details.traceql`), run on the real Tempo over the finding's
+/// window, is accepted and selects traces: each finding leads to its traces.
+async fn assert_queries_select_traces(store: &store_pg::PgStore) {
+    let rows = store
+        .list_anomalies(&store_pg::AnomalyFilter::default(), 500, None)
+        .await
+        .unwrap()
+        .items;
+    assert!(!rows.is_empty());
+    let http = http();
+    for row in rows {
+        let details = row.details.clone().unwrap_or_default();
+        let query = details["traceql"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{row:#?}"));
+        let (Some(from), Some(to)) = (row.window_start, row.window_end) else {
+            panic!("{row:#?}");
+        };
+        let resp = http
+            .get(format!("{QUERY}/api/search"))
+            .query(&[("q", query)])
+            .query(&[
+                ("start", (from.timestamp() - 60).to_string()),
+                ("end", (to.timestamp() + 60).to_string()),
+                ("limit", "20".to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{query}: {}", resp.status());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let traces = body["traces"].as_array().map_or(0, Vec::len);
+        assert!(traces > 0, "{query} selects nothing: {row:#?}");
+    }
 }
 
 /// The password guessing and the path traversal of [`attack`] are stored, about the attacker.
