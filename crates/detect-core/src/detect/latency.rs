@@ -870,18 +870,35 @@ impl Judge<'_> {
         severity: Severity,
         description: String,
     ) -> Anomaly {
-        let sample = &self.samples[&key];
-        let slowest = sample.slowest.first();
+        self.shift_finding(
+            (self.keys.service(key), Some(self.keys.operation(key))),
+            s,
+            severity,
+            description,
+            &self.samples[&key].slowest,
+        )
+    }
+
+    /// A window finding about `(service, operation)` from its shift, with its slowest spans as examples.
+    fn shift_finding(
+        &self,
+        (service, operation): (&str, Option<&str>),
+        s: &Shift,
+        severity: Severity,
+        description: String,
+        slowest: &[(u64, TraceId, SpanId)],
+    ) -> Anomaly {
+        let first = slowest.first();
         Anomaly {
             cause: Cause::Itself,
             subtype: Subtype::LatencyDegradation,
             severity,
-            service: self.keys.service(key).to_owned(),
-            operation: Some(self.keys.operation(key).to_owned()),
+            service: service.to_owned(),
+            operation: operation.map(str::to_owned),
             client: None,
             peer_service: None,
-            trace_id: slowest.map(|s| s.1),
-            span_id: slowest.map(|s| s.2),
+            trace_id: first.map(|s| s.1),
+            span_id: first.map(|s| s.2),
             observed: s.observed_ms,
             expected: s.expected_ms,
             spread: (s.usual_p99_ms / s.expected_ms.max(1e-9)).ln().max(0.0),
@@ -890,7 +907,7 @@ impl Judge<'_> {
             unit: "ms",
             window: self.window,
             detected_at: self.window.end,
-            examples: sample.slowest.iter().map(|s| s.1).collect(),
+            examples: slowest.iter().map(|s| s.1).collect(),
             description,
         }
     }

@@ -13,7 +13,7 @@ use super::shift::{self, Spread};
 use super::{
     Judge, MIN_AFFECTED_TO_PAGE, PAGE_AFTER_WINDOWS, WARMUP_WINDOWS, WindowSample, forget,
 };
-use crate::anomaly::{Anomaly, Cause, MAX_EXAMPLES, Severity, Subtype};
+use crate::anomaly::{Anomaly, MAX_EXAMPLES, Severity};
 use crate::keys::{KeyId, KeyInterner};
 use crate::stats::QuantileSketch;
 use crate::stats::probability::normal_cdf;
@@ -216,33 +216,14 @@ impl Judge<'_> {
         let mut seen = BTreeSet::new();
         slowest.retain(|s| seen.insert(s.1));
         slowest.truncate(MAX_EXAMPLES);
-        Some(Anomaly {
-            cause: Cause::Itself,
-            subtype: Subtype::LatencyDegradation,
-            severity,
-            service: service.to_owned(),
-            operation: None,
-            client: None,
-            peer_service: None,
-            trace_id: slowest.first().map(|s| s.1),
-            span_id: slowest.first().map(|s| s.2),
-            observed: s.observed_ms,
-            expected: s.expected_ms,
-            spread: (s.usual_p99_ms / s.expected_ms.max(1e-9)).ln().max(0.0),
-            score: s.share() * 100.0,
-            threshold: shift::MIN_TAIL_SHARE * 100.0,
-            unit: "ms",
-            window: self.window,
-            detected_at: self.window.end,
-            examples: slowest.iter().map(|s| s.1).collect(),
-            description: format!(
-                "{service}: {way_in} (the network and queues from its callers, over all its \
-                 operations) {how}{against}; {affected} of {n} calls affected",
-                way_in = super::WAY_IN,
-                how = super::describe_shift(&s),
-                affected = s.affected,
-                n = s.n,
-            ),
-        })
+        let description = format!(
+            "{service}: {way_in} (the network and queues from its callers, over all its \
+             operations) {how}{against}; {affected} of {n} calls affected",
+            way_in = super::WAY_IN,
+            how = super::describe_shift(&s),
+            affected = s.affected,
+            n = s.n,
+        );
+        Some(self.shift_finding((service, None), &s, severity, description, &slowest))
     }
 }
