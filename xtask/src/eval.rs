@@ -16,7 +16,7 @@
 mod origins;
 pub(crate) mod scoring;
 
-use crate::gen_traces::{self, labels};
+use crate::gen_traces::{self, Spacing, labels};
 use anyhow::{Context, bail};
 use detect_core::{Anomaly, AnomalyType, DetectionConfig, Engine, Severity, Subtype};
 use scoring::{Truth, Verdict};
@@ -38,9 +38,13 @@ pub struct EvalArgs {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Minutes of generated traffic.
-    #[arg(long, default_value_t = 60)]
-    pub minutes: u64,
+    /// Minutes of generated traffic (default 60; 300 with `--one-at-a-time`).
+    #[arg(long)]
+    pub minutes: Option<u64>,
+    /// One injection of each subtype, each alone in time: for judging incidents and their origins
+    /// one problem at a time (the F1 gate is for the default, dense traffic).
+    #[arg(long)]
+    pub one_at_a_time: bool,
     /// Average root requests per second of the generated traffic.
     #[arg(long, default_value_t = 15.0)]
     pub rate: f64,
@@ -66,17 +70,41 @@ pub(crate) fn workspace_root() -> PathBuf {
     xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
+impl EvalArgs {
+    fn spacing(&self) -> Spacing {
+        if self.one_at_a_time {
+            Spacing::OneAtATime
+        } else {
+            Spacing::Dense
+        }
+    }
+
+    fn minutes(&self) -> u64 {
+        self.minutes
+            .unwrap_or(if self.one_at_a_time { 300 } else { 60 })
+    }
+}
+
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let dir = workspace_root().join("target").join("eval");
     let data = dir.join(format!(
-        "traces-v{GENERATOR_VERSION}-seed{}-{}m-rate{}.jsonl",
-        args.seed, args.minutes, args.rate
+        "traces-v{GENERATOR_VERSION}-seed{}-{}m-rate{}{}.jsonl",
+        args.seed,
+        args.minutes(),
+        args.rate,
+        if args.one_at_a_time { "-alone" } else { "" }
     ));
     let labels_path = labels::default_labels_path(&data);
     if args.regenerate || !data.exists() || !labels_path.exists() {
         let started = Instant::now();
-        let summary =
-            gen_traces::write_files(args.seed, args.minutes, args.rate, &data, &labels_path)?;
+        let summary = gen_traces::write_files(
+            args.seed,
+            args.minutes(),
+            args.rate,
+            args.spacing(),
+            &data,
+            &labels_path,
+        )?;
         summary.print(started.elapsed());
     } else {
         eprintln!("eval: reusing {}", data.display());
@@ -135,15 +163,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_origins(o: &origins::OriginScore) {
-    println!(
-        "incidents: of {} injected performance problems found, {} fell into one incident, {} with the injected service first ({:.1} %)",
-        o.found,
-        o.in_one_incident,
-        o.origin_right,
-        o.share() * 100.0
-    );
-    for (label, service, instead) in &o.wrong {
-        println!("  {label} ({service}): {instead}");
+    for (what, tally) in [
+        ("injected performance problems lasting minutes", &o.lasting),
+        ("single slow requests", &o.one_request),
+    ] {
+        println!(
+            "incidents: of {} {what} found, {} fell into one incident, {} with the injected service first ({:.1} %)",
+            tally.found,
+            tally.in_one_incident,
+            tally.origin_right,
+            tally.share() * 100.0
+        );
+        for (label, service, instead) in &tally.wrong {
+            println!("  {label} ({service}): {instead}");
+        }
     }
 }
 
@@ -350,7 +383,7 @@ impl Report {
         }
         Report {
             seed: args.seed,
-            minutes: args.minutes,
+            minutes: args.minutes(),
             rate: args.rate,
             origins: origins::OriginScore::default(),
             data: data.display().to_string(),

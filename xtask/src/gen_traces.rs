@@ -18,6 +18,7 @@ pub mod trace;
 pub mod traffic;
 
 use anyhow::Context;
+pub use inject::Spacing;
 use inject::{LabelDraft, Plan};
 use labels::{Label, NEAR_TAIL_Z, TAIL_Z, Tail};
 use rand::SeedableRng;
@@ -51,6 +52,19 @@ pub struct GenArgs {
     /// The labels file (default: OUT with `.jsonl` replaced by `.labels.jsonl`).
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// One injection of each subtype, each alone in time (give it about 240 minutes).
+    #[arg(long)]
+    pub one_at_a_time: bool,
+}
+
+impl GenArgs {
+    pub fn spacing(&self) -> Spacing {
+        if self.one_at_a_time {
+            Spacing::OneAtATime
+        } else {
+            Spacing::Dense
+        }
+    }
 }
 
 /// What a generation produced, for the summary.
@@ -110,7 +124,14 @@ pub fn run(args: &GenArgs) -> anyhow::Result<Summary> {
         .labels
         .clone()
         .unwrap_or_else(|| labels::default_labels_path(&args.out));
-    let summary = write_files(args.seed, args.minutes, args.rate, &args.out, &labels_path)?;
+    let summary = write_files(
+        args.seed,
+        args.minutes,
+        args.rate,
+        args.spacing(),
+        &args.out,
+        &labels_path,
+    )?;
     summary.print(started.elapsed());
     eprintln!("wrote {} and {}", args.out.display(), labels_path.display());
     Ok(summary)
@@ -122,6 +143,7 @@ pub fn write_files(
     seed: u64,
     minutes: u64,
     rate: f64,
+    spacing: Spacing,
     out: &Path,
     labels_path: &Path,
 ) -> anyhow::Result<Summary> {
@@ -144,6 +166,7 @@ pub fn write_files(
         seed,
         minutes,
         rate,
+        spacing,
         BufWriter::with_capacity(1 << 20, traces_file),
         BufWriter::new(labels_file),
     )
@@ -160,6 +183,7 @@ pub fn generate(
     seed: u64,
     minutes: u64,
     rate: f64,
+    spacing: Spacing,
     traces_out: impl Write,
     mut labels_out: impl Write,
 ) -> anyhow::Result<Summary> {
@@ -178,6 +202,7 @@ pub fn generate(
         &mut plan_rng,
         EPOCH_NANOS,
         minutes,
+        spacing,
     );
     let mut writer = otlp::LineWriter::new(traces_out);
     let mut stats = GenStats::default();
@@ -322,7 +347,15 @@ mod tests {
 
     fn run(seed: u64, minutes: u64) -> (Vec<u8>, Vec<u8>, Summary) {
         let (mut traces, mut labels) = (Vec::new(), Vec::new());
-        let summary = generate(seed, minutes, 15.0, &mut traces, &mut labels).unwrap();
+        let summary = generate(
+            seed,
+            minutes,
+            15.0,
+            Spacing::Dense,
+            &mut traces,
+            &mut labels,
+        )
+        .unwrap();
         (traces, labels, summary)
     }
 
@@ -418,7 +451,7 @@ mod tests {
     #[test]
     fn an_hour_holds_every_subtype() {
         let (mut traces, mut labels) = (std::io::sink(), Vec::new());
-        let summary = generate(7, 60, 15.0, &mut traces, &mut labels).unwrap();
+        let summary = generate(7, 60, 15.0, Spacing::Dense, &mut traces, &mut labels).unwrap();
         let (labels, _) = parse_labels(&labels);
         let found: BTreeSet<&str> = labels.iter().map(|l| l.subtype.as_str()).collect();
         for subtype in detect_core::Subtype::ALL {

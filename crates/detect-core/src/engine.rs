@@ -432,7 +432,7 @@ impl Engine {
     fn trace_failures(&mut self, trace: &[KeyedSpan]) {
         let window_nanos = self.config.window_nanos();
         let from_callees: hashbrown::HashMap<usize, &str> =
-            error_blame::failures_from_callees(trace)
+            error_blame::failures_from_callees(trace, |a, b| self.graph.calls(a, b) > 0)
                 .into_iter()
                 .collect();
         for (i, (key, span)) in trace.iter().enumerate() {

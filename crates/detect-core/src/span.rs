@@ -192,6 +192,9 @@ pub struct SpanAttributes {
     /// The *shape* of `db.query.text` / `db.statement`: literals replaced by `?`, so that it holds no data
     /// values. The raw statement is never kept.
     pub db_statement_shape: Option<String>,
+    /// Whom an outgoing call is to: `peer.service`, else `server.address` (new) or `net.peer.name`
+    /// (old). On a server span `server.address` is its own name; see [`Span::called_service`].
+    pub peer_name: Option<String>,
 }
 
 /// One attribute value as decoders see it, before normalisation.
@@ -212,6 +215,7 @@ impl SpanAttributes {
         let mut method_is_new = false;
         let mut client_rank = 0u8;
         let mut statement_is_new = false;
+        let mut peer_rank = 0u8;
         for (key, value) in pairs {
             match key {
                 "http.response.status_code" => {
@@ -245,6 +249,18 @@ impl SpanAttributes {
                     client_rank = 1;
                 }
                 "enduser.id" => attrs.enduser_id = as_string(value),
+                "peer.service" => {
+                    attrs.peer_name = as_string(value);
+                    peer_rank = 3;
+                }
+                "server.address" if peer_rank < 2 => {
+                    attrs.peer_name = as_string(value);
+                    peer_rank = 2;
+                }
+                "net.peer.name" if peer_rank < 1 => {
+                    attrs.peer_name = as_string(value);
+                    peer_rank = 1;
+                }
                 "db.system" | "db.system.name" => attrs.db_system = as_string(value),
                 "db.query.text" => {
                     attrs.db_statement_shape = as_str(value).map(crate::sql_shape::statement_shape);
@@ -318,6 +334,23 @@ impl Span {
     pub fn is_root(&self) -> bool {
         self.parent_span_id.is_none()
     }
+    /// The service an outgoing call (a client or producer span) names as its peer: the host of
+    /// `peer.service`, `server.address` or `net.peer.name` up to its first dot or colon
+    /// (`catalog.shop.svc:8080` → `catalog`); not an IP address, not the span's own service. Whether a
+    /// service of that name exists is the caller's to check.
+    pub fn called_service(&self) -> Option<&str> {
+        if !matches!(self.kind, SpanKind::Client | SpanKind::Producer) {
+            return None;
+        }
+        let name = self.attributes.peer_name.as_deref()?.trim();
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
+        let host = name.split([':', '.']).next()?;
+        let numeric = host.bytes().all(|b| b.is_ascii_digit());
+        (!host.is_empty() && !numeric && host != self.service).then_some(host)
+    }
+
     /// An error by the span's status, or a 5xx answer on a server span (the HTTP conventions say a 4xx
     /// is not a server error).
     pub fn is_error(&self) -> bool {
@@ -406,5 +439,34 @@ mod tests {
         assert!(!span.is_error());
         span.status = SpanStatus::Error;
         assert!(span.is_error());
+    }
+
+    #[test]
+    fn an_outgoing_call_names_its_peer_by_host() {
+        let call = |kind, pairs: &[(&'static str, &'static str)]| Span {
+            service: "gateway".to_owned(),
+            kind,
+            attributes: SpanAttributes::from_pairs(
+                pairs.iter().map(|&(k, v)| (k, AttrValue::Str(v))),
+            ),
+            ..Span::default()
+        };
+        let client = SpanKind::Client;
+        let named = |kind, pairs| call(kind, pairs).called_service().map(str::to_owned);
+        assert_eq!(
+            named(client, &[("server.address", "catalog.shop.svc:8080")]).as_deref(),
+            Some("catalog")
+        );
+        // peer.service wins over the address, whatever the order.
+        let both = [("net.peer.name", "10-1-2-3"), ("peer.service", "cart")];
+        assert_eq!(named(client, &both).as_deref(), Some("cart"));
+        assert_eq!(named(client, &[("server.address", "10.42.1.7")]), None);
+        assert_eq!(named(client, &[("server.address", "::1")]), None);
+        // A server span's server.address is itself; a call to itself names no peer.
+        assert_eq!(
+            named(SpanKind::Server, &[("server.address", "catalog")]),
+            None
+        );
+        assert_eq!(named(client, &[("server.address", "gateway")]), None);
     }
 }

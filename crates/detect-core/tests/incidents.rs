@@ -240,6 +240,56 @@ fn a_caller_that_changed_what_it_calls_outranks_the_callee_that_changed_with_it(
 }
 
 #[test]
+fn changed_traffic_is_named_where_it_enters_not_where_it_has_the_most_operations() {
+    // Fewer requests come in at frontend; checkout has three operations that fell with it.
+    let drop = |service| {
+        finding(service, Cause::Unknown, 0)
+            .subtype(Subtype::ThroughputDrop)
+            .severity(Severity::Critical)
+    };
+    let found = incidents(&[
+        drop("frontend"),
+        drop("checkout"),
+        drop("checkout"),
+        drop("checkout"),
+    ]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        first_origin(&found[0]),
+        "frontend",
+        "{:#?}",
+        found[0].origins
+    );
+}
+
+#[test]
+fn failures_pointing_at_two_callees_do_not_make_the_caller_the_origin() {
+    // payment refuses calls: checkout's failures point at it; one slow trace of checkout points at
+    // another callee. Only time toward several peers says the caller itself is slow.
+    let found = incidents(&[
+        finding("checkout", Cause::Peer, 0)
+            .peer("payment")
+            .subtype(Subtype::ErrorRateSpike)
+            .severity(Severity::Critical),
+        finding("checkout", Cause::Peer, 0)
+            .peer("db")
+            .subtype(Subtype::LatencySpike)
+            .severity(Severity::Low),
+        finding("payment", Cause::Itself, 0)
+            .subtype(Subtype::ServiceSilent)
+            .severity(Severity::Critical)
+            .ms(0.0, 0.0),
+    ]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        first_origin(&found[0]),
+        "payment",
+        "{:#?}",
+        found[0].origins
+    );
+}
+
+#[test]
 fn security_findings_are_an_incident_per_client_and_shared_ones_stay_apart() {
     let security = |client: &str, minute| {
         let mut a = finding("frontend", Cause::Itself, minute)

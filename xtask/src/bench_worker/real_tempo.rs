@@ -72,7 +72,14 @@ pub fn run(minutes: u64, rate: f64, fetches: &[String]) -> Result<std::process::
     let worker = crate::bench_support::release_binary("detector-worker")?;
     let mut lines = Vec::new();
     let mut labels = Vec::new();
-    crate::gen_traces::generate(1, minutes, rate, &mut lines, &mut labels)?;
+    crate::gen_traces::generate(
+        1,
+        minutes,
+        rate,
+        crate::gen_traces::Spacing::Dense,
+        &mut lines,
+        &mut labels,
+    )?;
     let now = chrono::Utc::now().timestamp() as u64;
     // The traffic ends two minutes ago, on a minute.
     let t0 = (now - (minutes + 2) * 60) / 60 * 60 * NANOS;

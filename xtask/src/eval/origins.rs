@@ -10,6 +10,15 @@ use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct OriginScore {
+    /// Problems that last minutes (a slowed operation, failures, a silent service, a route's rate):
+    /// what an incident is for.
+    pub lasting: Tally,
+    /// One slow request each: a finding, but hardly an incident; scored apart.
+    pub one_request: Tally,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Tally {
     /// Performance labels with a service target that some detection found.
     pub found: usize,
     /// Of those, the ones whose detections all fell into one incident.
@@ -20,8 +29,8 @@ pub struct OriginScore {
     pub wrong: Vec<(String, String, String)>,
 }
 
-impl OriginScore {
-    /// The share of found performance labels in one incident with the right first origin.
+impl Tally {
+    /// The share of found labels in one incident with the right first origin.
     pub fn share(&self) -> f64 {
         self.origin_right as f64 / self.found.max(1) as f64
     }
@@ -50,25 +59,30 @@ pub fn score(
         if label.anomaly_type != "PERFORMANCE" || homes.is_empty() {
             continue;
         }
-        score.found += 1;
+        let tally = if label.traces.len() == 1 {
+            &mut score.one_request
+        } else {
+            &mut score.lasting
+        };
+        tally.found += 1;
         let [home] = homes.iter().collect::<Vec<_>>()[..] else {
-            score.wrong.push((
+            tally.wrong.push((
                 label.label_id.clone(),
                 service.to_owned(),
                 format!("{} incidents", homes.len()),
             ));
             continue;
         };
-        score.in_one_incident += 1;
+        tally.in_one_incident += 1;
         let origin = incidents
             .iter()
             .find(|i| i.id == *home)
             .and_then(|i| i.origins.first())
             .map(|o| o.service.as_str());
         if origin == Some(service) {
-            score.origin_right += 1;
+            tally.origin_right += 1;
         } else {
-            score.wrong.push((
+            tally.wrong.push((
                 label.label_id.clone(),
                 service.to_owned(),
                 origin.unwrap_or("-").to_owned(),

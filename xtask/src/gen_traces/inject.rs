@@ -2,7 +2,8 @@
 //! label that says what a detector should find.
 //!
 //! Nothing is injected in the first [`WARMUP_SECONDS`] (detectors need a warm-up). Each subtype gets
-//! 3–6 injections per 44 minutes of injectable time, spread at random. Injections that change counts
+//! 3–6 injections per 44 minutes of injectable time, spread at random ([`Spacing::Dense`]), or one
+//! each, every one alone in time ([`Spacing::OneAtATime`]). Injections that change counts
 //! (throughput, silent services, error spikes, attacks) are placed so that they do not overlap in time
 //! (with a margin) with another whose keys they touch: a drop of a route under a flood of the same
 //! route would be neither. Per-trace injections (slow spans, N+1, fan-out, shapes) go to healthy
@@ -53,6 +54,24 @@ pub const WARMUP_SECONDS: u64 = 16 * 60;
 /// Injectable minutes that give 3–6 of each subtype.
 const REFERENCE_MINUTES: f64 = 44.0;
 
+/// How injections share the timeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spacing {
+    /// 3–6 of each subtype per 44 minutes, kept apart only from injections on the same keys: a
+    /// problem every minute or so, to measure what each detector finds and wrongly finds.
+    #[default]
+    Dense,
+    /// One of each subtype, each at least [`ALONE_GAP_SECONDS`] from every other: one problem at a
+    /// time, as an on-call person meets them, to measure whether each forms an incident of its own
+    /// that names where it starts. (Dense problems that overlap in time behind one entry service are
+    /// one incident by design, and one incident has one first origin.)
+    OneAtATime,
+}
+
+/// Between two injections of [`Spacing::OneAtATime`]: an incident's quiet period (5 minutes) and
+/// the minute within which findings join, with a minute to spare.
+pub const ALONE_GAP_SECONDS: u64 = 7 * 60;
+
 /// Every injection of one generation, and the labels they make.
 pub struct Plan {
     pub labels: Vec<LabelDraft>,
@@ -61,6 +80,7 @@ pub struct Plan {
     next_attack: usize,
     pending: VecDeque<TraceInjection>,
     footprints: Vec<Footprint>,
+    spacing: Spacing,
     warmup_end: u64,
     /// Injections that found no room (for the summary).
     pub unplaced: Vec<Subtype>,
@@ -107,6 +127,7 @@ impl Plan {
         rng: &mut StdRng,
         epoch: u64,
         minutes: u64,
+        spacing: Spacing,
     ) -> Plan {
         let mut plan = Plan {
             labels: Vec::new(),
@@ -115,6 +136,7 @@ impl Plan {
             next_attack: 0,
             pending: VecDeque::new(),
             footprints: Vec::new(),
+            spacing,
             warmup_end: epoch + WARMUP_SECONDS * NANOS_PER_SEC,
             unplaced: Vec::new(),
             next_attacker: 10,
@@ -134,6 +156,9 @@ impl Plan {
         let limit = first + usable;
         let rates = op_rates(topo, traffic);
         let count = |rng: &mut StdRng| -> usize {
+            if spacing == Spacing::OneAtATime {
+                return 1;
+            }
             let n = rng.random_range(3..=6) as f64 * usable_minutes / REFERENCE_MINUTES;
             (n.round() as usize).max(1)
         };

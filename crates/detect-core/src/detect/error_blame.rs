@@ -1,16 +1,23 @@
 //! Where a failing request failed: a span that fails because something it called failed shows the
 //! failure of its callee, not its own. Following a failing span down through its failing children to
-//! the deepest one names the service the failure started in. The error-rate detector uses the share of
+//! the deepest one names the service the failure started in. Where the deepest is an outgoing call with
+//! no span below it (a refused connection, a callee that sends no spans), the service the call names
+//! (`peer.service`, `server.address`; [`Span::called_service`]) is where it started, if the caller is
+//! known to call it. The error-rate detector uses the share of
 //! a key's traced failures that started in another service to say that its failures point there
 //! ([`crate::anomaly::Cause::Peer`]), as the latency detector does for time spent waiting on a callee.
 
 use crate::span::{Span, SpanId};
 use crate::traces::KeyedSpan;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 /// For each failing span of an assembled trace whose failure started in another service: the span's
-/// index and the service it started in (the deepest failing descendant's, following failing children).
-pub fn failures_from_callees(trace: &[KeyedSpan]) -> Vec<(usize, &str)> {
+/// index and the service it started in (the deepest failing descendant's, following failing children,
+/// or the service a failing call with nothing below it names, when `known_call(caller, callee)`).
+pub fn failures_from_callees<'a>(
+    trace: &'a [KeyedSpan],
+    known_call: impl Fn(&str, &str) -> bool,
+) -> Vec<(usize, &'a str)> {
     if !trace.iter().any(|(_, s)| s.is_error()) {
         return Vec::new();
     }
@@ -21,14 +28,21 @@ pub fn failures_from_callees(trace: &[KeyedSpan]) -> Vec<(usize, &str)> {
         .collect();
     // The first failing child of each span, in the trace's order (deterministic).
     let mut failing_child: HashMap<usize, usize> = HashMap::new();
+    let mut has_child: HashSet<usize> = HashSet::new();
     for (i, (_, s)) in trace.iter().enumerate() {
-        if !s.is_error() {
+        let Some(&parent) = s.parent_span_id.and_then(|p| index.get(&p)) else {
             continue;
-        }
-        if let Some(&parent) = s.parent_span_id.and_then(|p| index.get(&p)) {
+        };
+        has_child.insert(parent);
+        if s.is_error() {
             failing_child.entry(parent).or_insert(i);
         }
     }
+    let unanswered_call = |at: usize| -> Option<&'a str> {
+        let s = &trace[at].1;
+        let peer = s.called_service()?;
+        (!has_child.contains(&at) && known_call(&s.service, peer)).then_some(peer)
+    };
     let span = |i: usize| -> &Span { &trace[i].1 };
     trace
         .iter()
@@ -43,7 +57,7 @@ pub fn failures_from_callees(trace: &[KeyedSpan]) -> Vec<(usize, &str)> {
                     None => break,
                 }
             }
-            let origin = span(at).service.as_str();
+            let origin = unanswered_call(at).unwrap_or(span(at).service.as_str());
             (origin != s.service).then_some((i, origin))
         })
         .collect()
@@ -81,7 +95,7 @@ mod tests {
             span(4, Some(3), "cart", true), // cart's database call
             span(5, Some(1), "users", false),
         ];
-        let found = failures_from_callees(&trace);
+        let found = failures_from_callees(&trace, |_, _| true);
         assert_eq!(found, vec![(0, "cart"), (1, "cart")]);
     }
 
@@ -91,14 +105,26 @@ mod tests {
             span(1, None, "gateway", true),
             span(2, Some(1), "users", false),
         ];
-        assert!(failures_from_callees(&trace).is_empty());
+        assert!(failures_from_callees(&trace, |_, _| true).is_empty());
     }
 
     #[test]
     fn a_cycle_in_a_malformed_trace_ends() {
         let trace = vec![span(1, Some(2), "a", true), span(2, Some(1), "b", true)];
         // Each walk stops after as many steps as the trace has spans.
-        let found = failures_from_callees(&trace);
+        let found = failures_from_callees(&trace, |_, _| true);
         assert!(found.len() <= trace.len());
+    }
+
+    #[test]
+    fn a_refused_call_points_at_the_service_it_names_if_known_to_be_called() {
+        let mut call = span(2, Some(1), "gateway", true);
+        call.1.kind = crate::span::SpanKind::Client;
+        call.1.attributes.peer_name = Some("catalog.shop.svc:8080".to_owned());
+        let trace = vec![span(1, None, "gateway", true), call];
+        let found = failures_from_callees(&trace, |a, b| (a, b) == ("gateway", "catalog"));
+        assert_eq!(found, vec![(0, "catalog"), (1, "catalog")]);
+        // A name the caller is not known to call may be anything (a database, an outside API).
+        assert!(failures_from_callees(&trace, |_, _| false).is_empty());
     }
 }

@@ -31,7 +31,7 @@ use crate::anomaly::{Anomaly, Cause, MAX_EXAMPLES, Severity, Subtype, Window};
 use crate::config::DetectionConfig;
 use crate::detect::call_path::{self, CallBaseline, CallChange};
 use crate::keys::{KeyId, KeyInterner};
-use crate::span::{Span, SpanId, TraceId, UnixNanos};
+use crate::span::{Span, SpanId, SpanKind, TraceId, UnixNanos};
 use crate::stats::QuantileSketch;
 use crate::stats::probability::normal_cdf;
 use crate::traces::KeyedSpan;
@@ -94,6 +94,8 @@ struct WindowSample {
     /// Spans seen in whole traces, and how many had children.
     traced: u32,
     with_children: u32,
+    /// Of the traced spans, the outgoing calls (client or producer spans).
+    outgoing: u32,
     calls: Vec<(KeyId, u32)>,
     /// The slowest spans (nanoseconds, trace, span), slowest first.
     slowest: Vec<(u64, TraceId, SpanId)>,
@@ -230,6 +232,8 @@ impl LatencyDetector {
             };
             sample.traced += 1;
             sample.with_children += u32::from(time.has_children);
+            sample.outgoing +=
+                u32::from(matches!(span.kind, SpanKind::Client | SpanKind::Producer));
             sample.own.add(time.own_ms);
             for &child in &time.child_keys {
                 match sample.calls.iter_mut().find(|(k, _)| *k == child) {
@@ -947,8 +951,20 @@ impl Judge<'_> {
             .collect();
         let first = &changes[0];
         let peer = self.keys.service(first.child);
+        // An outgoing call (a client span) that stops reaching its server still went out: the callee
+        // did not answer, or no longer sends spans. The caller changed nothing.
+        let unanswered = !first.is_new() && peer != service && 2 * sample.outgoing > sample.traced;
+        let why = if unanswered {
+            format!(" (the calls went out; {peer} did not answer them)")
+        } else {
+            String::new()
+        };
         Anomaly {
-            cause: Cause::Itself,
+            cause: if unanswered {
+                Cause::Peer
+            } else {
+                Cause::Itself
+            },
             subtype: Subtype::CallPathChange,
             severity,
             service: service.to_owned(),
@@ -967,7 +983,7 @@ impl Judge<'_> {
             detected_at: self.window.end,
             examples: sample.slowest.iter().map(|s| s.1).collect(),
             description: format!(
-                "{operation} on {service} changed what it calls: {}",
+                "{operation} on {service} changed what it calls: {}{why}",
                 parts.join("; ")
             ),
         }

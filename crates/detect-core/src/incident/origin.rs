@@ -52,17 +52,25 @@ struct Credit<'a> {
 
 /// Which way what a finding saw spreads between services: a service waits on what it calls, so slow
 /// or failing calls show in its callers too (up); a service that changes what it sends changes what
-/// its callees do, so changed call shapes show in its callees too (down).
+/// its callees do, so changed call shapes show in its callees too (down); and a change in how many
+/// requests come in reaches every service they pass through (traffic, also down).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Spread {
     Up,
     Down,
+    Traffic,
     Nowhere,
 }
+
+/// A service's changed traffic while a caller's changed too is mostly the caller's: it counts this
+/// much (the requests enter where the change is first seen; a callee with more operations would
+/// otherwise outvote it).
+const PASSED_ON_TRAFFIC_SHARE: f64 = 0.25;
 
 fn spread(f: &Finding) -> Spread {
     match f.subtype {
         Subtype::LatencySpike | Subtype::LatencyDegradation | Subtype::ErrorRateSpike => Spread::Up,
+        Subtype::ThroughputSpike | Subtype::ThroughputDrop => Spread::Traffic,
         Subtype::CallPathChange
         | Subtype::FanOut
         | Subtype::UnusualTraceShape
@@ -73,7 +81,7 @@ fn spread(f: &Finding) -> Spread {
 
 impl Credit<'_> {
     fn raw(&self) -> f64 {
-        [Spread::Up, Spread::Down, Spread::Nowhere]
+        [Spread::Up, Spread::Down, Spread::Traffic, Spread::Nowhere]
             .into_iter()
             .map(|s| self.raw_of(s))
             .sum()
@@ -192,10 +200,20 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
                 .filter(in_incident)
                 .filter(|p| down > 0.0 && raw_of(p, Spread::Down) >= 0.5 * down)
                 .count();
+            let traffic_passed_on = graph
+                .callers(c.service)
+                .filter(in_incident)
+                .any(|p| raw_of(p, Spread::Traffic) > 0.0);
             let score = up * (1.0 + 0.25 * callers.len() as f64)
                 / (1.0 + 0.5 * busy_callees.len() as f64)
                 + down * (1.0 + 0.25 * changed_callees as f64)
                     / (1.0 + 0.5 * changing_callers as f64)
+                + c.raw_of(Spread::Traffic)
+                    * if traffic_passed_on {
+                        PASSED_ON_TRAFFIC_SHARE
+                    } else {
+                        1.0
+                    }
                 + c.raw_of(Spread::Nowhere);
             Origin {
                 service: c.service.to_owned(),
@@ -216,9 +234,21 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
 /// Services slow on their own side, whose findings about peers say more about themselves: they point
 /// at two or more different peers (the time on the way to all of them grew), or the service's own
 /// time grew by at least half as many milliseconds as the way to its peer (its CPU, not the wire).
+/// Only findings about time count: failures and unanswered calls pointing at a peer are the peer's.
 fn callers_own_side(incident: &Incident) -> BTreeSet<&str> {
     let mut peers: BTreeMap<&str, (BTreeSet<&str>, f64)> = BTreeMap::new();
-    for f in incident.findings.iter().filter(|f| f.cause == Cause::Peer) {
+    let about_time = |f: &&Finding| {
+        matches!(
+            f.subtype,
+            Subtype::LatencySpike | Subtype::LatencyDegradation
+        )
+    };
+    for f in incident
+        .findings
+        .iter()
+        .filter(|f| f.cause == Cause::Peer)
+        .filter(about_time)
+    {
         if let Some(peer) = f.peer_service.as_deref() {
             let entry = peers.entry(f.service.as_str()).or_default();
             entry.0.insert(peer);

@@ -250,6 +250,7 @@ mod tests {
             &mut plan_rng,
             EPOCH_NANOS,
             MINUTES,
+            crate::gen_traces::inject::Spacing::Dense,
         );
         (topo, traffic, plan)
     }

@@ -1,10 +1,10 @@
 //! When an injection goes: a random start where it touches no keys of another injection at the same
-//! time (with a margin), then committing it to the plan.
+//! time (with a margin), or, one at a time, no other injection at all; then committing it to the plan.
 
-use super::Plan;
 use super::candidates::random_candidate;
 use super::trace_mutations::{TraceInjection, TraceKind};
 use super::windows::WindowKind;
+use super::{ALONE_GAP_SECONDS, Plan, Spacing};
 use crate::gen_traces::topology::{Key, Topology};
 use crate::gen_traces::traffic::{NANOS_PER_SEC, Population, Traffic};
 use detect_core::Subtype;
@@ -34,9 +34,12 @@ pub(super) struct Footprint {
 }
 
 impl Footprint {
-    fn conflicts(&self, other: &Footprint) -> bool {
-        let overlap = self.start < other.end + MARGIN && other.start < self.end + MARGIN;
-        overlap
+    fn conflicts(&self, other: &Footprint, spacing: Spacing) -> bool {
+        let near = |margin: u64| self.start < other.end + margin && other.start < self.end + margin;
+        if spacing == Spacing::OneAtATime {
+            return near(ALONE_GAP_SECONDS * NANOS_PER_SEC);
+        }
+        near(MARGIN)
             && (!self.primary.is_disjoint(&other.primary)
                 || !self.primary.is_disjoint(&other.affected)
                 || !self.affected.is_disjoint(&other.primary))
@@ -103,7 +106,11 @@ impl Plan {
                 primary,
                 affected,
             };
-            if self.footprints.iter().any(|f| f.conflicts(&footprint)) {
+            if self
+                .footprints
+                .iter()
+                .any(|f| f.conflicts(&footprint, self.spacing))
+            {
                 continue;
             }
             self.footprints.push(footprint);
