@@ -15,6 +15,11 @@
 //! (one name, several routes) swings more than the binomial says.
 //!
 //! Score: the share of the window's spans whose calls changed.
+//!
+//! Where the requests stopped ([`stopped_after`]): each span's last call (the child that ended last) is
+//! learned too. When usual calls stop and, in the same window, many more spans than usual end right
+//! after one of the calls still made, the requests stopped after that call's answer: an exception
+//! thrown, or a wrong value returned, by the service that answered it (the caller only reacted).
 
 use crate::keys::KeyId;
 use crate::stats::Dispersion;
@@ -56,6 +61,12 @@ pub struct CallBaseline {
     /// How the share of a window's spans making each usual call varies between ordinary windows (kept
     /// negated: a drop is what is tested).
     pub spreads: Vec<(KeyId, Dispersion)>,
+    /// Per child, the weighted spans whose last call it was, out of `last_traced` (learned since
+    /// this was added; older state starts at zero).
+    #[serde(default)]
+    pub last: Vec<(KeyId, f64)>,
+    #[serde(default)]
+    pub last_traced: f64,
 }
 
 impl CallBaseline {
@@ -89,9 +100,21 @@ impl CallBaseline {
         }
     }
 
+    /// Learns which call each of a window's `traced` spans made last (`last`: spans per child).
+    pub fn learn_last(&mut self, traced: u32, last: &[(KeyId, u32)]) {
+        self.last_traced += f64::from(traced);
+        for &(child, n) in last {
+            match self.last.iter_mut().find(|(k, _)| *k == child) {
+                Some((_, w)) => *w += f64::from(n),
+                None => self.last.push((child, f64::from(n))),
+            }
+        }
+    }
+
     pub fn scale(&mut self, factor: f64) {
         self.traced *= factor;
-        for (_, w) in &mut self.calls {
+        self.last_traced *= factor;
+        for (_, w) in self.calls.iter_mut().chain(self.last.iter_mut()) {
             *w *= factor;
         }
     }
@@ -163,6 +186,37 @@ pub fn judge(
     changes
 }
 
+/// The call after whose answer the window's requests stopped making their usual calls: the child that
+/// ended a span last in a share of the window's `traced` spans grown over its usual share by at least
+/// half the share of spans that stopped a usual call, in three spans or more, and not itself a
+/// stopped call. `None` without a stopped call or enough learned last calls.
+pub fn stopped_after(
+    baseline: &CallBaseline,
+    traced: u32,
+    last: &[(KeyId, u32)],
+    changes: &[CallChange],
+) -> Option<KeyId> {
+    let stopped: Vec<CallChange> = changes.iter().filter(|c| !c.is_new()).cloned().collect();
+    if stopped.is_empty() || baseline.last_traced < MIN_LEARNED_SPANS {
+        return None;
+    }
+    let n = f64::from(traced.max(1));
+    let needed = 0.5 * changed_share(&stopped, traced);
+    let usual = |child: KeyId| {
+        baseline
+            .last
+            .iter()
+            .find(|(k, _)| *k == child)
+            .map_or(0.0, |(_, w)| w / baseline.last_traced)
+    };
+    last.iter()
+        .filter(|(child, m)| *m >= 3 && stopped.iter().all(|c| c.child != *child))
+        .map(|&(child, m)| (child, f64::from(m) / n - usual(child)))
+        .filter(|&(_, grown)| grown >= needed)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(child, _)| child)
+}
+
 /// The share of the window's spans whose calls changed, by the largest change.
 pub fn changed_share(changes: &[CallChange], traced: u32) -> f64 {
     let n = f64::from(traced.max(1));
@@ -224,6 +278,36 @@ mod tests {
         );
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert!(changes[0].is_new());
+    }
+
+    #[test]
+    fn requests_that_stop_after_one_answer_name_that_call() {
+        let mut b = learned();
+        // Usually a third of the spans end with the call to KeyId(2), the rest with KeyId(1).
+        b.learn_last(1_000, &[(KeyId(1), 670), (KeyId(2), 330)]);
+        let changes = judge(&b, 60, &[(KeyId(1), 60)], 3.0, 1e-5);
+        // KeyId(1) answered and nothing followed: every span now ends with it.
+        assert_eq!(
+            stopped_after(&b, 60, &[(KeyId(1), 60)], &changes),
+            Some(KeyId(1))
+        );
+        // Spans that end as usual name nothing, nor does a call never made before.
+        assert_eq!(
+            stopped_after(&b, 60, &[(KeyId(1), 40), (KeyId(2), 20)], &changes),
+            None
+        );
+        let new_call = judge(
+            &b,
+            60,
+            &[(KeyId(1), 60), (KeyId(2), 20), (KeyId(9), 12)],
+            3.0,
+            1e-5,
+        );
+        assert_eq!(stopped_after(&b, 60, &[(KeyId(9), 60)], &new_call), None);
+        // Without learned last calls (state from before they were kept), nothing is named.
+        let mut old = learned();
+        old.last_traced = 0.0;
+        assert_eq!(stopped_after(&old, 60, &[(KeyId(1), 60)], &changes), None);
     }
 
     #[test]

@@ -97,6 +97,8 @@ struct WindowSample {
     /// Of the traced spans, the outgoing calls (client or producer spans).
     outgoing: u32,
     calls: Vec<(KeyId, u32)>,
+    /// Per child, the spans whose last call it was.
+    last_calls: Vec<(KeyId, u32)>,
     /// The slowest spans (nanoseconds, trace, span), slowest first.
     slowest: Vec<(u64, TraceId, SpanId)>,
     trace_flagged: bool,
@@ -115,6 +117,14 @@ impl WindowSample {
         let at = self.slowest.partition_point(|s| s.0 >= entry.0);
         self.slowest.insert(at, entry);
         self.slowest.truncate(MAX_EXAMPLES);
+    }
+}
+
+/// One more span for `key`.
+fn count(per_key: &mut Vec<(KeyId, u32)>, key: KeyId) {
+    match per_key.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => per_key.push((key, 1)),
     }
 }
 
@@ -236,10 +246,10 @@ impl LatencyDetector {
                 u32::from(matches!(span.kind, SpanKind::Client | SpanKind::Producer));
             sample.own.add(time.own_ms);
             for &child in &time.child_keys {
-                match sample.calls.iter_mut().find(|(k, _)| *k == child) {
-                    Some((_, n)) => *n += 1,
-                    None => sample.calls.push((child, 1)),
-                }
+                count(&mut sample.calls, child);
+            }
+            if let Some(child) = time.last_child {
+                count(&mut sample.last_calls, child);
             }
             for &(child, ms) in &time.ways {
                 if let Some(w) = way_mut(&mut sample.ways, child) {
@@ -557,6 +567,7 @@ impl KeyBaseline {
             }
         }
         self.calls.learn(sample.traced, &sample.calls);
+        self.calls.learn_last(sample.traced, &sample.last_calls);
         self.with_children += f64::from(sample.with_children);
         if self.calls.traced > MEMORY {
             let factor = MEMORY / self.calls.traced;
@@ -583,7 +594,7 @@ struct Judge<'a> {
     tests: f64,
 }
 
-impl Judge<'_> {
+impl<'a> Judge<'a> {
     fn key(&self, key: KeyId) -> Verdict {
         let baseline = &self.baselines[key.index()];
         let sample = &self.samples[&key];
@@ -916,6 +927,22 @@ impl Judge<'_> {
         }
     }
 
+    /// The other service that answered a call of `service`'s: the called key's own service, or, for a
+    /// call made inside `service` (a client span of its own), the other service that span called most.
+    fn answered_by(&self, service: &'a str, call: KeyId) -> Option<&'a str> {
+        let called = self.keys.service(call);
+        if called != service {
+            return Some(called);
+        }
+        self.samples
+            .get(&call)?
+            .calls
+            .iter()
+            .filter(|(k, _)| self.keys.service(*k) != service)
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(k, _)| self.keys.service(*k))
+    }
+
     fn call_change(&self, key: KeyId, changes: &[CallChange]) -> Anomaly {
         let sample = &self.samples[&key];
         let (service, operation) = (self.keys.service(key), self.keys.operation(key));
@@ -950,17 +977,39 @@ impl Judge<'_> {
             })
             .collect();
         let first = &changes[0];
-        let peer = self.keys.service(first.child);
+        let mut peer = self.keys.service(first.child);
         // An outgoing call (a client span) that stops reaching its server still went out: the callee
         // did not answer, or no longer sends spans. The caller changed nothing.
         let unanswered = !first.is_new() && peer != service && 2 * sample.outgoing > sample.traced;
+        // Requests that stop right after one service's answer: that answer (an error, a wrong value)
+        // made the caller stop.
+        let after = (!unanswered)
+            .then(|| {
+                let baseline = &self.baselines[key.index()].calls;
+                call_path::stopped_after(baseline, sample.traced, &sample.last_calls, changes)
+            })
+            .flatten()
+            .and_then(|last| Some((last, self.answered_by(service, last)?)));
         let why = if unanswered {
             format!(" (the calls went out; {peer} did not answer them)")
+        } else if let Some((last, answering)) = after {
+            let ended = sample
+                .last_calls
+                .iter()
+                .find(|(k, _)| *k == last)
+                .map_or(0, |(_, n)| *n);
+            peer = answering;
+            format!(
+                " ({ended} of {} requests ended right after {answering} answered `{}`: they stopped \
+                 after its answer)",
+                sample.traced,
+                self.keys.operation(last)
+            )
         } else {
             String::new()
         };
         Anomaly {
-            cause: if unanswered {
+            cause: if unanswered || after.is_some() {
                 Cause::Peer
             } else {
                 Cause::Itself

@@ -289,6 +289,12 @@ fn evidence(c: &Credit, callers: &BTreeSet<&str>, busy_callees: &BTreeSet<&str>)
         parts.push(f.description.clone());
     }
     if !c.pointed_at.is_empty() {
+        // Nothing of its own: say what the strongest finding pointing at it saw.
+        if c.itself.is_empty()
+            && let Some(f) = strongest(&c.pointed_at)
+        {
+            parts.push(f.description.clone());
+        }
         let from: BTreeSet<&str> = c.pointed_at.iter().map(|f| f.service.as_str()).collect();
         parts.push(format!(
             "{} finding{} of {} point at it",

@@ -24,6 +24,8 @@ pub struct SpanTime {
     pub child_keys: Vec<KeyId>,
     /// Time on the way to each called key in another service.
     pub ways: Vec<(KeyId, f64)>,
+    /// The key of the child that ended last: the answer after which the span finished.
+    pub last_child: Option<KeyId>,
 }
 
 /// The split of every span of `trace`, in the trace's order.
@@ -65,6 +67,7 @@ fn split_one(trace: &[KeyedSpan], parent: &crate::Span, kids: &[([u8; 8], usize)
         })
         .collect();
     calls.sort_unstable_by_key(|c| (c.0, c.1));
+    let last_child = calls.iter().max_by_key(|c| (c.1, c.0)).map(|c| c.2);
     let mut child_keys: Vec<KeyId> = calls.iter().map(|c| c.2).collect();
     child_keys.sort_unstable();
     child_keys.dedup();
@@ -111,6 +114,7 @@ fn split_one(trace: &[KeyedSpan], parent: &crate::Span, kids: &[([u8; 8], usize)
         has_children: true,
         child_keys,
         ways,
+        last_child,
     }
 }
 
@@ -150,7 +154,9 @@ mod tests {
         // local child before it is no call to another service), 90–100 shipping's way back.
         assert_eq!(root.ways, vec![(KeyId(1), 20.0), (KeyId(3), 20.0)]);
         assert_eq!(root.child_keys, vec![KeyId(1), KeyId(2), KeyId(3)]);
+        assert_eq!(root.last_child, Some(KeyId(3)), "shipping answered last");
         assert_eq!(times[1].own_ms, 30.0);
+        assert_eq!(times[1].last_child, None);
         assert!(!times[1].has_children);
     }
 
@@ -165,5 +171,7 @@ mod tests {
         let root = &split(&trace)[0];
         assert!((root.own_ms - 20.0).abs() < 1e-9, "{root:?}");
         assert_eq!(root.child_keys, vec![KeyId(1), KeyId(2)]);
+        // c ends past the parent: clipped, it still ends last.
+        assert_eq!(root.last_child, Some(KeyId(2)));
     }
 }
