@@ -290,6 +290,39 @@ fn failures_pointing_at_two_callees_do_not_make_the_caller_the_origin() {
 }
 
 #[test]
+fn a_caller_slow_on_its_own_side_keeps_its_failures_pointing_at_the_callee() {
+    // cart is silent: frontend's calls to it fail, and frontend's own time grew (its threads held while
+    // the calls time out); one slow trace of frontend's on the way to cart makes frontend "slow on its
+    // own side" for time. Its failures still point at cart.
+    let found = incidents(
+        &[
+            finding("cart", Cause::Itself, 0)
+                .subtype(Subtype::ServiceSilent)
+                .severity(Severity::Critical)
+                .ms(0.0, 0.0),
+            finding("frontend", Cause::Itself, 0)
+                .severity(Severity::Critical)
+                .ms(22.0, 8.0),
+            finding("frontend", Cause::Peer, 1)
+                .peer("cart")
+                .subtype(Subtype::LatencySpike)
+                .severity(Severity::Low)
+                .ms(20.0, 5.0),
+        ]
+        .into_iter()
+        .chain((0..4).map(|_| {
+            finding("frontend", Cause::Peer, 0)
+                .peer("cart")
+                .subtype(Subtype::ErrorRateSpike)
+                .severity(Severity::Critical)
+        }))
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(first_origin(&found[0]), "cart", "{:#?}", found[0].origins);
+}
+
+#[test]
 fn security_findings_are_an_incident_per_client_and_shared_ones_stay_apart() {
     let security = |client: &str, minute| {
         let mut a = finding("frontend", Cause::Itself, minute)

@@ -130,11 +130,12 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
     }
     let services = incident.services();
     let common = callers_own_side(incident);
-    // A finding points at its peer, unless its service is slow on its own side: its findings point at
-    // several peers (the common factor is the caller), or its own time moved as much (its CPU).
+    // A finding points at its peer, unless it is about time and its service is slow on its own side:
+    // its findings point at several peers (the common factor is the caller), or its own time moved as
+    // much (its CPU). Failures and unanswered calls stay the peer's.
     let points_at = |f: &Finding, service: &str| {
         f.cause == Cause::Peer
-            && if common.contains(f.service.as_str()) {
+            && if about_time(f) && common.contains(f.service.as_str()) {
                 f.service == service
             } else {
                 f.peer_service.as_deref() == Some(service)
@@ -237,17 +238,10 @@ pub(super) fn rank(incident: &Incident, graph: &ServiceGraph) -> Vec<Origin> {
 /// Only findings about time count: failures and unanswered calls pointing at a peer are the peer's.
 fn callers_own_side(incident: &Incident) -> BTreeSet<&str> {
     let mut peers: BTreeMap<&str, (BTreeSet<&str>, f64)> = BTreeMap::new();
-    let about_time = |f: &&Finding| {
-        matches!(
-            f.subtype,
-            Subtype::LatencySpike | Subtype::LatencyDegradation
-        )
-    };
     for f in incident
         .findings
         .iter()
-        .filter(|f| f.cause == Cause::Peer)
-        .filter(about_time)
+        .filter(|f| f.cause == Cause::Peer && about_time(f))
     {
         if let Some(peer) = f.peer_service.as_deref() {
             let entry = peers.entry(f.service.as_str()).or_default();
@@ -270,6 +264,13 @@ fn callers_own_side(incident: &Incident) -> BTreeSet<&str> {
         })
         .map(|(s, _)| s)
         .collect()
+}
+
+fn about_time(f: &Finding) -> bool {
+    matches!(
+        f.subtype,
+        Subtype::LatencySpike | Subtype::LatencyDegradation
+    )
 }
 
 fn attributed(incident: &Incident, keep: impl Fn(&Finding) -> bool) -> Vec<&Finding> {
