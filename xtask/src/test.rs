@@ -1,8 +1,8 @@
 //! `cargo xtask test`: the README's test command. Sets up what the tests need (`.ci/setup-test-env`:
 //! PostgreSQL, Chromium, node and the browser test's packages, the shared datasets and Tempo; idempotent),
 //! runs every workspace test, then the detection quality gates (`eval --check` on generated traffic,
-//! `eval-real --check` on the real datasets) in release, because replaying an hour of traffic in a
-//! debug build would take minutes for nothing.
+//! the same one problem at a time over seeds 1–7, `eval-real --check` on the real datasets) in release,
+//! because replaying hours of traffic in a debug build would take minutes for nothing.
 
 use anyhow::{Context, Result, bail};
 use std::process::{Command, ExitCode};
@@ -22,6 +22,17 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
     cargo(&["test", "--workspace", "--locked"], &env)?;
     if !args.no_eval {
         release_xtask(&["eval", "--check"], &env)?;
+        // Incidents and their origins, one problem at a time (issue 14), over seeds 1–7.
+        release_xtask(
+            &[
+                "eval",
+                "--one-at-a-time",
+                "--seeds",
+                "1,2,3,4,5,6,7",
+                "--check",
+            ],
+            &env,
+        )?;
         // Real traces with injected faults; skipped, with a message, where the datasets are absent.
         release_xtask(&["eval-real", "--check"], &env)?;
     }

@@ -25,6 +25,8 @@ struct Finding {
     minute: u64,
     /// (observed, expected) milliseconds.
     ms: (f64, f64),
+    /// Its score against its threshold of 10.
+    score: f64,
 }
 
 fn finding(service: &'static str, cause: Cause, minute: u64) -> Finding {
@@ -36,6 +38,7 @@ fn finding(service: &'static str, cause: Cause, minute: u64) -> Finding {
         severity: Severity::High,
         minute,
         ms: (400.0, 40.0),
+        score: 50.0,
     }
 }
 
@@ -52,6 +55,11 @@ impl Finding {
 
     fn severity(mut self, severity: Severity) -> Self {
         self.severity = severity;
+        self
+    }
+
+    fn score(mut self, score: f64) -> Self {
+        self.score = score;
         self
     }
 
@@ -80,7 +88,7 @@ impl Finding {
             observed: self.ms.0,
             expected: self.ms.1,
             spread: 0.5,
-            score: 50.0,
+            score: self.score,
             threshold: 10.0,
             unit: if self.subtype == Subtype::CallPathChange {
                 "ratio"
@@ -320,6 +328,37 @@ fn a_caller_slow_on_its_own_side_keeps_its_failures_pointing_at_the_callee() {
     );
     assert_eq!(found.len(), 1);
     assert_eq!(first_origin(&found[0]), "cart", "{:#?}", found[0].origins);
+}
+
+#[test]
+fn a_shift_of_many_requests_outweighs_two_slow_requests_pointing_elsewhere() {
+    // checkout's own time grew by 3 ms over two windows (most of its requests); in the same minutes
+    // two single slow requests of checkout's spent 14 ms more on the way to payment.
+    let slow_request = |minute| {
+        finding("checkout", Cause::Peer, minute)
+            .peer("payment")
+            .subtype(Subtype::LatencySpike)
+            .severity(Severity::Low)
+            .ms(20.0, 6.0)
+            .score(14.5)
+    };
+    let found = incidents(&[
+        finding("checkout", Cause::Itself, 0)
+            .severity(Severity::Critical)
+            .ms(6.4, 3.5),
+        slow_request(0),
+        finding("checkout", Cause::Itself, 1)
+            .severity(Severity::Critical)
+            .ms(6.4, 3.5),
+        slow_request(2),
+    ]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        first_origin(&found[0]),
+        "checkout",
+        "{:#?}",
+        found[0].origins
+    );
 }
 
 #[test]

@@ -30,6 +30,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Adds another run's counts (its wrong labels are printed with that run).
+    pub fn add(&mut self, other: &Tally) {
+        self.found += other.found;
+        self.in_one_incident += other.in_one_incident;
+        self.origin_right += other.origin_right;
+    }
+
     /// The share of found labels in one incident with the right first origin.
     pub fn share(&self) -> f64 {
         self.origin_right as f64 / self.found.max(1) as f64

@@ -22,7 +22,8 @@ pub struct Origin {
 /// How much a finding weighs: its severity, a little more for each repeat, and how far it is from
 /// normal: for a window's requests taking longer, the milliseconds added (on a log scale: +10 ms
 /// counts 1.7 times, +100 ms 3.4 times, +2 s 6.3 times); for one trace's extreme, how improbable it is
-/// beyond the test's limit (its score already allows for it being the slowest of many).
+/// beyond the test's limit (its score already allows for it being the slowest of many), at half weight:
+/// it is about one request, where a window's finding is about many.
 fn weight(f: &Finding) -> f64 {
     let severity = match f.severity {
         Severity::Low => 0.25,
@@ -33,12 +34,16 @@ fn weight(f: &Finding) -> f64 {
     let far = match (f.subtype, f.added_ms()) {
         (Subtype::LatencyDegradation, Some(ms)) => (1.0 + ms / 10.0).ln(),
         (Subtype::LatencySpike, _) if f.threshold > 0.0 => {
-            1.0 + (f.score / f.threshold).max(1.0).ln()
+            ONE_REQUEST_SHARE * (1.0 + (f.score / f.threshold).max(1.0).ln())
         }
         _ => 1.0,
     };
     severity * (1.0 + f64::from(f.detections).ln()) * far
 }
+
+/// A finding about one request (one trace's extreme) counts this much against findings about a
+/// window's requests.
+const ONE_REQUEST_SHARE: f64 = 0.5;
 
 /// A finding that says the cause is only weakly known counts this much.
 const UNKNOWN_CAUSE_SHARE: f64 = 0.3;
