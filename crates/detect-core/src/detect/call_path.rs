@@ -311,6 +311,14 @@ mod tests {
     }
 
     #[test]
+    fn state_saved_before_last_calls_were_kept_still_loads() {
+        let old: CallBaseline =
+            serde_json::from_str(r#"{"traced":500.0,"calls":[],"spreads":[]}"#).unwrap();
+        assert_eq!((old.traced, old.last_traced), (500.0, 0.0));
+        assert!(old.last.is_empty());
+    }
+
+    #[test]
     fn too_little_history_or_traffic_is_not_judged() {
         let mut young = CallBaseline::default();
         young.learn(50, &[(KeyId(1), 50)]);
