@@ -116,11 +116,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         passed &= report.passed;
         lasting.add(&report.origins.lasting);
     }
-    if args.seeds.len() > 1 {
+    if args.one_at_a_time {
         println!(
-            "incidents over the seeds: of {} problems lasting minutes found, {} with the injected service first ({:.1} %)",
+            "Gate (incidents over the seeds: of {} problems lasting minutes found, ≥ {:.0} % in one incident naming the injected service first): {} ({:.1} %)",
             lasting.found,
-            lasting.origin_right,
+            MIN_ORIGIN_SHARE * 100.0,
+            if lasting.share() >= MIN_ORIGIN_SHARE {
+                "PASS"
+            } else {
+                "FAIL"
+            },
             lasting.share() * 100.0
         );
     }
@@ -384,6 +389,8 @@ struct Report {
     min_f1: f64,
     max_fp_per_100k: f64,
     passed: bool,
+    /// Spaced-out injections: the F1 gate is not theirs (they are gated on incidents).
+    one_at_a_time: bool,
     missed_labels: Vec<Missed>,
     near_threshold: Vec<NearThreshold>,
     false_positive_examples: Vec<Example>,
@@ -470,6 +477,7 @@ impl Report {
             min_f1: MIN_F1,
             max_fp_per_100k: MAX_FP_PER_100K,
             passed,
+            one_at_a_time: args.one_at_a_time,
             missed_labels: labels
                 .iter()
                 .zip(&scores.detected)
@@ -641,6 +649,12 @@ impl Report {
             }
         }
         println!();
+        if self.one_at_a_time {
+            println!(
+                "Gate: none on F1 here (the F1 gate is for the dense hour); one problem at a time is gated on its incidents"
+            );
+            return;
+        }
         println!(
             "Gate (F1 ≥ {MIN_F1} per type, ≤ {MAX_FP_PER_100K} FP per 100k normal spans): {}",
             if self.passed { "PASS" } else { "FAIL" }
