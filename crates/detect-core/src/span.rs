@@ -237,30 +237,16 @@ impl SpanAttributes {
                 }
                 "http.method" if !method_is_new => attrs.http_method = as_string(value),
                 "client.address" => {
-                    attrs.client_address = as_string(value);
-                    client_rank = 3;
+                    set_ranked(&mut attrs.client_address, &mut client_rank, 3, value)
                 }
-                "http.client_ip" if client_rank < 2 => {
-                    attrs.client_address = as_string(value);
-                    client_rank = 2;
+                "http.client_ip" => {
+                    set_ranked(&mut attrs.client_address, &mut client_rank, 2, value)
                 }
-                "net.peer.ip" if client_rank < 1 => {
-                    attrs.client_address = as_string(value);
-                    client_rank = 1;
-                }
+                "net.peer.ip" => set_ranked(&mut attrs.client_address, &mut client_rank, 1, value),
                 "enduser.id" => attrs.enduser_id = as_string(value),
-                "peer.service" => {
-                    attrs.peer_name = as_string(value);
-                    peer_rank = 3;
-                }
-                "server.address" if peer_rank < 2 => {
-                    attrs.peer_name = as_string(value);
-                    peer_rank = 2;
-                }
-                "net.peer.name" if peer_rank < 1 => {
-                    attrs.peer_name = as_string(value);
-                    peer_rank = 1;
-                }
+                "peer.service" => set_ranked(&mut attrs.peer_name, &mut peer_rank, 3, value),
+                "server.address" => set_ranked(&mut attrs.peer_name, &mut peer_rank, 2, value),
+                "net.peer.name" => set_ranked(&mut attrs.peer_name, &mut peer_rank, 1, value),
                 "db.system" | "db.system.name" => attrs.db_system = as_string(value),
                 "db.query.text" => {
                     attrs.db_statement_shape = as_str(value).map(crate::sql_shape::statement_shape);
@@ -287,6 +273,14 @@ fn as_str(value: AttrValue<'_>) -> Option<&str> {
     match value {
         AttrValue::Str(s) => Some(s),
         _ => None,
+    }
+}
+
+/// Sets `slot` from `value` unless a name of a higher `rank` (a newer convention) already set it.
+fn set_ranked(slot: &mut Option<String>, best: &mut u8, rank: u8, value: AttrValue<'_>) {
+    if rank >= *best {
+        *slot = as_string(value);
+        *best = rank;
     }
 }
 
